@@ -1,0 +1,211 @@
+"""Cluster: decide which story an article belongs to, incrementally.
+
+Rules, and why:
+
+* **A story is a connected set of articles** joined by passage matches that
+  *link*. A new article joins the cluster of every article it links to; when it
+  links several clusters they merge into the oldest (lowest id), and the others
+  are kept as rows with `merged_into` set, so an id once shown keeps resolving.
+  Ids never change as a cluster grows. Only articles with a partner are in a
+  cluster; an article that shares nothing with anyone has none.
+* **Links are bounded in time.** A match between articles published more than
+  `window_days` apart is stored (it is still a shared passage) but does not
+  link, so a background paragraph reused for months cannot chain every story
+  on a subject into one.
+* **Boilerplate does not link.** A passage found in `boilerplate_min_articles`
+  or more articles of one source (bylines, "Reuters contributed to this
+  report", newsletter footers) says nothing about the story. The guard can
+  only see it from its Nth occurrence on, so when it fires it also retracts the
+  links the same passage made earlier between that source's articles, and the
+  clusters they touched are rebuilt from the links that remain (a cluster
+  split by this keeps its id for the part that holds its canonical article).
+* **Canonical article**: the earliest published (ties: the first stored), or
+  with `canonical = "longest"` the one with the longest text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import timedelta
+
+from aggregator.config import ClusterConfig
+from aggregator.match import Passage, UnitMatch
+from aggregator.store import CandidateRows, Store, parse_time, utcnow
+
+
+def boilerplate_units(
+    matches: Sequence[UnitMatch], rows: CandidateRows, own_source_id: int, min_articles: int
+) -> tuple[set[int], set[int]]:
+    """Query units that repeat across `min_articles` articles of their own source.
+
+    Returns (query unit rows, stored unit ids they matched within that source).
+    """
+    same_source: dict[int, set[int]] = {}
+    for m in matches:
+        if int(rows.source_ids[m.candidate]) == own_source_id:
+            same_source.setdefault(m.query, set()).add(int(rows.article_ids[m.candidate]))
+    queries = {q for q, articles in same_source.items() if len(articles) + 1 >= min_articles}
+    stored = {
+        int(rows.unit_ids[m.candidate])
+        for m in matches
+        if m.query in queries and int(rows.source_ids[m.candidate]) == own_source_id
+    }
+    return queries, stored
+
+
+def within_window(published_at: str, other_published_at: str, config: ClusterConfig) -> bool:
+    gap = abs(parse_time(published_at) - parse_time(other_published_at))
+    return gap <= timedelta(days=config.window_days)
+
+
+class Clusterer:
+    """Applies the clustering rules to the store, inside the caller's transaction."""
+
+    def __init__(self, store: Store, config: ClusterConfig) -> None:
+        self.store = store
+        self.config = config
+
+    def cluster_of(self, article_id: int) -> int | None:
+        row = self.store.execute(
+            "SELECT cluster_id FROM cluster_members WHERE article_id = ?", (article_id,)
+        ).fetchone()
+        return int(row[0]) if row else None
+
+    def link(self, article_id: int, partners: Iterable[int]) -> int | None:
+        """Put `article_id` in one cluster with all `partners`; return that cluster's id."""
+        partners = sorted(set(partners) - {article_id})
+        if not partners:
+            return self.cluster_of(article_id)
+        members = [article_id, *partners]
+        clusters = sorted({c for a in members if (c := self.cluster_of(a)) is not None})
+        now = utcnow()
+        if clusters:
+            target = clusters[0]
+            for other in clusters[1:]:
+                self.store.execute(
+                    "UPDATE cluster_members SET cluster_id = ? WHERE cluster_id = ?",
+                    (target, other),
+                )
+                self.store.execute(
+                    "UPDATE clusters SET merged_into = ?, canonical_article_id = NULL, "
+                    "updated_at = ? WHERE id = ?",
+                    (target, now, other),
+                )
+                self.store.execute(
+                    "UPDATE clusters SET merged_into = ? WHERE merged_into = ?", (target, other)
+                )
+        else:
+            cursor = self.store.execute(
+                "INSERT INTO clusters (created_at, updated_at) VALUES (?, ?)", (now, now)
+            )
+            target = int(cursor.lastrowid or 0)
+        self.store.conn.executemany(
+            "INSERT OR IGNORE INTO cluster_members (article_id, cluster_id, joined_at) "
+            "VALUES (?, ?, ?)",
+            [(a, target, now) for a in members],
+        )
+        self.refresh(target)
+        return target
+
+    def refresh(self, cluster_id: int) -> None:
+        """Recompute the canonical article and touch `updated_at`."""
+        order = (
+            "length(a.body) DESC, a.published_at, a.id"
+            if self.config.canonical == "longest"
+            else "a.published_at, a.id"
+        )
+        row = self.store.execute(
+            "SELECT a.id FROM cluster_members m JOIN articles a ON a.id = m.article_id "
+            f"WHERE m.cluster_id = ? ORDER BY {order} LIMIT 1",
+            (cluster_id,),
+        ).fetchone()
+        self.store.execute(
+            "UPDATE clusters SET canonical_article_id = ?, updated_at = ? WHERE id = ?",
+            (row[0] if row else None, utcnow(), cluster_id),
+        )
+
+    def retract_boilerplate(self, source_id: int, unit_ids: set[int]) -> None:
+        """Unlink earlier matches between `source_id`'s articles made by these units."""
+        if not unit_ids:
+            return
+        rows = self.store.execute(
+            "SELECT pm.id, pm.article_id, pm.first_unit_id, pm.last_unit_id, "
+            "pm.other_first_unit_id, pm.other_last_unit_id FROM passage_matches pm "
+            "JOIN articles a ON a.id = pm.article_id JOIN articles b ON b.id = pm.other_article_id "
+            "WHERE pm.boilerplate = 0 AND a.source_id = ? AND b.source_id = ?",
+            (source_id, source_id),
+        ).fetchall()
+        hit: list[int] = []
+        touched: set[int] = set()
+        for match_id, article_id, first, last, other_first, other_last in rows:
+            if any(first <= u <= last for u in unit_ids) and any(
+                other_first <= u <= other_last for u in unit_ids
+            ):
+                hit.append(match_id)
+                touched.add(article_id)
+        if not hit:
+            return
+        self.store.conn.executemany(
+            "UPDATE passage_matches SET boilerplate = 1, linked = 0 WHERE id = ?",
+            [(i,) for i in hit],
+        )
+        for cluster_id in sorted({c for a in touched if (c := self.cluster_of(a)) is not None}):
+            self.rebuild(cluster_id)
+
+    def rebuild(self, cluster_id: int) -> None:
+        """Recompute a cluster's membership from its linking matches; split if needed."""
+        members = [
+            int(r[0])
+            for r in self.store.execute(
+                "SELECT article_id FROM cluster_members WHERE cluster_id = ?", (cluster_id,)
+            )
+        ]
+        marks = ",".join("?" * len(members))
+        edges = self.store.execute(
+            f"SELECT article_id, other_article_id FROM passage_matches WHERE linked = 1 "
+            f"AND article_id IN ({marks}) AND other_article_id IN ({marks})",
+            (*members, *members),
+        ).fetchall()
+        parent = {a: a for a in members}
+
+        def find(a: int) -> int:
+            while parent[a] != a:
+                parent[a] = parent[parent[a]]
+                a = parent[a]
+            return a
+
+        for a, b in edges:
+            parent[find(a)] = find(b)
+        groups: dict[int, list[int]] = {}
+        for a in members:
+            groups.setdefault(find(a), []).append(a)
+        if len(groups) == 1 and len(members) > 1:
+            return
+        self.store.execute("DELETE FROM cluster_members WHERE cluster_id = ?", (cluster_id,))
+        canonical = self.store.execute(
+            "SELECT canonical_article_id FROM clusters WHERE id = ?", (cluster_id,)
+        ).fetchone()[0]
+        # The part holding the canonical article keeps the id; if it fell apart,
+        # the largest part does.
+        parts = sorted(groups.values(), key=lambda g: (canonical not in g, -len(g), min(g)))
+        now = utcnow()
+        for index, part in enumerate(parts):
+            if len(part) < 2:
+                continue
+            if index == 0:
+                target = cluster_id
+            else:
+                cursor = self.store.execute(
+                    "INSERT INTO clusters (created_at, updated_at) VALUES (?, ?)", (now, now)
+                )
+                target = int(cursor.lastrowid or 0)
+            self.store.conn.executemany(
+                "INSERT INTO cluster_members (article_id, cluster_id, joined_at) VALUES (?, ?, ?)",
+                [(a, target, now) for a in part],
+            )
+            self.refresh(target)
+        self.refresh(cluster_id)
+
+
+def linking_partners(passages: Sequence[Passage], linked: Sequence[bool]) -> set[int]:
+    return {p.other_article_id for p, ok in zip(passages, linked, strict=True) if ok}

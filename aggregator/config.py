@@ -1,0 +1,270 @@
+"""Configuration: one TOML file read into frozen dataclasses, validated on load.
+
+Relative paths in the file are resolved against the file's own folder, so the
+same configuration works from any working directory (a shell, `make`, systemd).
+Unknown keys are errors rather than warnings: a misspelt threshold that is
+silently ignored is worse than a refusal to start.
+
+Where the file comes from, first match wins: `--config`, `$AGGREGATOR_CONFIG`,
+`./config/aggregator.toml`, `/etc/aggregator/aggregator.toml`; with none of
+them the built-in defaults apply (no folders, `./aggregator.db`).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from aggregator.errors import ConfigError
+
+T = TypeVar("T")
+
+SEARCH_PATHS = (Path("config/aggregator.toml"), Path("/etc/aggregator/aggregator.toml"))
+
+
+@dataclass(frozen=True, slots=True)
+class MinHashParams:
+    """What a stored signature means; fixed for the life of a database.
+
+    `bands * rows` permutations feed the LSH index; all `num_perm` are used
+    when a candidate is verified.
+    """
+
+    num_perm: int = 128
+    bands: int = 32
+    rows: int = 4
+    seed: int = 1
+    shingle_words: int = 2
+
+    def validate(self) -> None:
+        _require(self.num_perm >= 16, "dedup.num_perm", "must be at least 16")
+        _require(self.bands >= 1 and self.rows >= 1, "dedup.bands", "bands and rows must be >= 1")
+        _require(
+            self.bands * self.rows <= self.num_perm,
+            "dedup.bands",
+            f"bands * rows ({self.bands * self.rows}) exceeds num_perm ({self.num_perm})",
+        )
+        _require(0 <= self.seed < 2**32, "dedup.seed", "must be in [0, 2**32)")
+        _require(1 <= self.shingle_words <= 5, "dedup.shingle_words", "must be between 1 and 5")
+
+
+@dataclass(frozen=True, slots=True)
+class DedupConfig:
+    """How passages are cut and when two of them count as the same."""
+
+    minhash: MinHashParams = field(default_factory=MinHashParams)
+    min_unit_words: int = 12
+    jaccard_threshold: float = 0.5
+    containment_threshold: float = 0.8
+    min_shared_shingles: int = 8
+
+    def validate(self) -> None:
+        self.minhash.validate()
+        _require(3 <= self.min_unit_words <= 200, "dedup.min_unit_words", "must be 3..200")
+        for name in ("jaccard_threshold", "containment_threshold"):
+            value = getattr(self, name)
+            _require(0.0 < value <= 1.0, f"dedup.{name}", "must be in (0, 1]")
+        _require(self.min_shared_shingles >= 1, "dedup.min_shared_shingles", "must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterConfig:
+    """When a passage match joins two articles into one story."""
+
+    window_days: float = 3.0
+    canonical: str = "earliest"
+    boilerplate_min_articles: int = 3
+
+    def validate(self) -> None:
+        _require(self.window_days > 0, "clusters.window_days", "must be > 0")
+        _require(
+            self.canonical in ("earliest", "longest"),
+            "clusters.canonical",
+            "must be 'earliest' or 'longest'",
+        )
+        _require(self.boilerplate_min_articles >= 2, "clusters.boilerplate_min_articles", ">= 2")
+
+
+@dataclass(frozen=True, slots=True)
+class IngestConfig:
+    """Limits on what the folder source will read."""
+
+    max_file_bytes: int = 10 * 1024 * 1024
+    extensions: tuple[str, ...] = (".txt", ".md", ".markdown", ".html", ".htm")
+
+    def validate(self) -> None:
+        _require(self.max_file_bytes >= 1024, "ingest.max_file_bytes", "must be >= 1024")
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    """The effective configuration of one run."""
+
+    database: Path = Path("aggregator.db")
+    folders: tuple[Path, ...] = ()
+    ingest: IngestConfig = field(default_factory=IngestConfig)
+    dedup: DedupConfig = field(default_factory=DedupConfig)
+    clusters: ClusterConfig = field(default_factory=ClusterConfig)
+    path: Path | None = None
+
+    def validate(self) -> None:
+        self.ingest.validate()
+        self.dedup.validate()
+        self.clusters.validate()
+
+
+def _require(ok: bool, key: str, message: str) -> None:
+    if not ok:
+        raise ConfigError(f"config key {key}: {message}")
+
+
+def find_config(explicit: Path | None) -> Path | None:
+    """Return the configuration file to read, or None for built-in defaults."""
+    if explicit is not None:
+        return explicit
+    env = os.environ.get("AGGREGATOR_CONFIG")
+    if env:
+        return Path(env)
+    for candidate in SEARCH_PATHS:
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def load_config(path: Path | None) -> Config:
+    """Read and validate a configuration file; None gives the defaults."""
+    if path is None:
+        config = Config()
+        config.validate()
+        return config
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise ConfigError(f"config file {path}: not found") from e
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"config file {path}: cannot read: {e}") from e
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"config file {path}: invalid TOML: {e}") from e
+    return parse_config(raw, base=path.resolve().parent, path=path)
+
+
+def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
+    """Build a Config from parsed TOML, resolving relative paths against `base`."""
+    _check_keys(raw, {"database", "folders", "ingest", "dedup", "clusters"}, "")
+    database = Path(_typed(raw, "database", str, "", "aggregator.db"))
+    folders_raw = raw.get("folders", [])
+    if not isinstance(folders_raw, list) or not all(isinstance(f, str) for f in folders_raw):
+        raise ConfigError("config key folders: must be a list of paths")
+    ingest = _section(raw, "ingest", IngestConfig)
+    dedup_raw = dict(_table(raw, "dedup"))
+    minhash_keys = {f.name for f in fields(MinHashParams)}
+    minhash = _build(
+        MinHashParams, {k: dedup_raw.pop(k) for k in list(dedup_raw) if k in minhash_keys}, "dedup"
+    )
+    dedup = _build(DedupConfig, dedup_raw, "dedup", minhash=minhash)
+    clusters = _section(raw, "clusters", ClusterConfig)
+    config = Config(
+        database=_resolve(database, base),
+        folders=tuple(_resolve(Path(f), base) for f in folders_raw),
+        ingest=ingest,
+        dedup=dedup,
+        clusters=clusters,
+        path=path,
+    )
+    config.validate()
+    return config
+
+
+def _resolve(path: Path, base: Path) -> Path:
+    path = path.expanduser()
+    return path if path.is_absolute() else base / path
+
+
+def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:
+    value = raw.get(name, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"config key {name}: must be a table")
+    return value
+
+
+def _section(raw: dict[str, Any], name: str, cls: type[T]) -> T:
+    return _build(cls, dict(_table(raw, name)), name)
+
+
+def _build(cls: type[T], values: dict[str, Any], prefix: str, **extra: Any) -> T:
+    known = {f.name: f for f in fields(cls)}  # type: ignore[arg-type]
+    _check_keys(values, set(known) - set(extra), prefix + ".")
+    defaults = cls()
+    kwargs: dict[str, Any] = dict(extra)
+    for key, value in values.items():
+        expected = getattr(defaults, key)
+        kwargs[key] = _coerce(value, expected, f"{prefix}.{key}")
+    return cls(**kwargs)
+
+
+def _coerce(value: Any, expected: Any, key: str) -> Any:
+    if isinstance(expected, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(expected, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(expected, float):
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(expected, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(expected, tuple):
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            return tuple(value)
+    raise ConfigError(f"config key {key}: expected {type(expected).__name__}, got {value!r}")
+
+
+def _typed(raw: dict[str, Any], key: str, kind: type, prefix: str, default: Any) -> Any:
+    value = raw.get(key, default)
+    if not isinstance(value, kind):
+        raise ConfigError(f"config key {prefix}{key}: expected {kind.__name__}, got {value!r}")
+    return value
+
+
+def _check_keys(values: dict[str, Any], allowed: set[str], prefix: str) -> None:
+    unknown = sorted(set(values) - allowed)
+    if unknown:
+        raise ConfigError(
+            f"config key {prefix}{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})"
+        )
+
+
+def render_config(config: Config) -> str:
+    """The effective configuration as TOML, for `aggregator config show`."""
+    mh = config.dedup.minhash
+    lines = [
+        f"# effective configuration (from {config.path or 'built-in defaults'})",
+        f'database = "{config.database}"',
+        "folders = [" + ", ".join(f'"{f}"' for f in config.folders) + "]",
+        "",
+        "[ingest]",
+        f"max_file_bytes = {config.ingest.max_file_bytes}",
+        "extensions = [" + ", ".join(f'"{e}"' for e in config.ingest.extensions) + "]",
+        "",
+        "[dedup]",
+        f"num_perm = {mh.num_perm}",
+        f"bands = {mh.bands}",
+        f"rows = {mh.rows}",
+        f"seed = {mh.seed}",
+        f"shingle_words = {mh.shingle_words}",
+        f"min_unit_words = {config.dedup.min_unit_words}",
+        f"jaccard_threshold = {config.dedup.jaccard_threshold}",
+        f"containment_threshold = {config.dedup.containment_threshold}",
+        f"min_shared_shingles = {config.dedup.min_shared_shingles}",
+        "",
+        "[clusters]",
+        f"window_days = {config.clusters.window_days}",
+        f'canonical = "{config.clusters.canonical}"',
+        f"boilerplate_min_articles = {config.clusters.boilerplate_min_articles}",
+    ]
+    return "\n".join(lines) + "\n"

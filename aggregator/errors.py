@@ -1,0 +1,47 @@
+"""The error tree.
+
+Every error the package raises on purpose derives from `AggregatorError` and
+carries enough context (a path, a key, a URL) to be printed as one line::
+
+    AggregatorError
+    +-- ConfigError        a bad configuration file or key
+    +-- SourceError        a file or folder that cannot be read as input
+    +-- ExtractError       input that was read but holds no usable article
+    +-- StoreError         the database cannot be opened, migrated or written
+        +-- ParameterMismatchError   the database was built with other MinHash parameters
+
+The pipeline catches `SourceError` and `ExtractError` per input, reports them
+and goes on; the CLI turns any `AggregatorError` into a one-line message and a
+non-zero exit.
+"""
+
+from __future__ import annotations
+
+
+class AggregatorError(Exception):
+    """Base class of every error raised on purpose by the package."""
+
+
+class ConfigError(AggregatorError):
+    """The configuration file is missing, malformed, or has a bad key."""
+
+
+class SourceError(AggregatorError):
+    """An input file or folder cannot be read (type, size, permissions, path)."""
+
+    def __init__(self, location: str, reason: str) -> None:
+        super().__init__(f"{location}: {reason}")
+        self.location = location
+        self.reason = reason
+
+
+class ExtractError(SourceError):
+    """Input was read but holds no usable article (undecodable, binary, empty)."""
+
+
+class StoreError(AggregatorError):
+    """The database cannot be opened, migrated or written."""
+
+
+class ParameterMismatchError(StoreError):
+    """The database was built with MinHash parameters other than the configured ones."""

@@ -1,0 +1,182 @@
+"""Extract: raw bytes of a text, Markdown or HTML file into an Article.
+
+Rules for plain text (`.txt`), also documented in the README:
+
+* The file must be UTF-8 (a BOM is allowed); a NUL byte in the first 8 KiB
+  marks it as binary. Either is an error naming the file, never a guess.
+* **Paragraphs.** If any blank line separates text, paragraphs are the blocks
+  between blank lines and the lines inside a block are joined with spaces
+  (hard-wrapped text). Otherwise every non-empty line is a paragraph (the
+  seed corpus' layout).
+* **Title.** The first paragraph is the headline when it is a single line of
+  at most 20 words, does not end in `.`, `,`, `;` or `:`, and something
+  follows it. Otherwise the title is the opening of the first sentence,
+  shortened to about 90 characters.
+* **Date.** Files carry none, so the file's modification time is used.
+
+Markdown: YAML-style front matter (`title:`, `date:`) is honoured; a leading
+`#` heading is the title; list items and headings are their own paragraphs;
+links keep their text, images and code blocks are dropped.
+
+HTML goes to trafilatura (the only module that imports it), which finds the
+main text, the title and the date; a page with no main text is an error.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+from aggregator.errors import ExtractError
+from aggregator.model import Article, RawDocument
+from aggregator.segment import split_sentences
+
+_BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
+_MAX_HEADLINE_WORDS = 20
+
+
+def extract(doc: RawDocument) -> Article:
+    """Title, date and paragraphs of one document; ExtractError if there is no text."""
+    if b"\x00" in doc.content[:8192]:
+        raise ExtractError(doc.location, "binary file (contains NUL bytes)")
+    if doc.media_type == "text/html":
+        from aggregator import htmltext  # trafilatura is slow to import; only pay for it when needed
+
+        title, published, paragraphs = htmltext.extract_html(doc.content, doc.location)
+    else:
+        text = _decode(doc)
+        if doc.media_type == "text/markdown":
+            title, published, paragraphs = _markdown(text)
+        else:
+            title, published, paragraphs = _plain(text)
+    paragraphs = [p for p in paragraphs if p]
+    if not paragraphs:
+        raise ExtractError(doc.location, "no text found")
+    if not title:
+        title = _title_from(paragraphs[0])
+    return Article(
+        title=title,
+        published_at=published or doc.modified_at,
+        paragraphs=tuple(paragraphs),
+    )
+
+
+def _decode(doc: RawDocument) -> str:
+    try:
+        text = doc.content.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ExtractError(
+            doc.location, f"not UTF-8 text (byte 0x{doc.content[e.start]:02x} at offset {e.start})"
+        ) from e
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+def _clean(line: str) -> str:
+    return " ".join(line.split())
+
+
+def _blocks(text: str) -> list[str]:
+    """Paragraphs by the blank-line rule, falling back to one per line."""
+    stripped = text.strip()
+    if _BLANK_LINE.search(stripped):
+        return [_clean(block) for block in _BLANK_LINE.split(stripped) if block.strip()]
+    return [_clean(line) for line in stripped.split("\n") if line.strip()]
+
+
+def _is_headline(first: str, rest_exists: bool) -> bool:
+    return (
+        rest_exists
+        and "\n" not in first
+        and len(first.split()) <= _MAX_HEADLINE_WORDS
+        and not first.rstrip().endswith((".", ",", ";", ":"))
+    )
+
+
+def _plain(text: str) -> tuple[str, datetime | None, list[str]]:
+    stripped = text.strip()
+    if not stripped:
+        return "", None, []
+    blocks = _blocks(stripped)
+    raw_first = _BLANK_LINE.split(stripped)[0] if _BLANK_LINE.search(stripped) else blocks[0]
+    if _is_headline(raw_first.strip(), len(blocks) > 1):
+        return blocks[0], None, blocks[1:]
+    return "", None, blocks
+
+
+def _title_from(paragraph: str, limit: int = 90) -> str:
+    spans = split_sentences(paragraph)
+    sentence = paragraph[spans[0][0] : spans[0][1]] if spans else paragraph
+    if len(sentence) <= limit:
+        return sentence
+    cut = sentence[:limit].rsplit(" ", 1)[0]
+    return cut.rstrip(",;:") + "…"
+
+
+_FRONT_MATTER = re.compile(r"\A---\n(.*?)\n---\n", re.DOTALL)
+_FENCE = re.compile(r"^(```|~~~).*?^\1[^\n]*$", re.DOTALL | re.MULTILINE)
+_IMAGE = re.compile(r"!\[[^\]]*\]\([^)]*\)")
+_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+_REF_DEF = re.compile(r"^\s{0,3}\[[^\]]+\]:\s+\S.*$", re.MULTILINE)
+_EMPHASIS = re.compile(r"(\*\*|__|\*|_|`)(?=\S)(.+?)(?<=\S)\1")
+_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
+_ITEM = re.compile(r"^\s*(?:[-*+]|\d+[.)])\s+")
+_SETEXT = re.compile(r"^\s*(=+|-+)\s*$")
+
+
+def _markdown(text: str) -> tuple[str, datetime | None, list[str]]:
+    title, published = "", None
+    front = _FRONT_MATTER.match(text)
+    if front:
+        text = text[front.end() :]
+        for line in front.group(1).splitlines():
+            key, _, value = line.partition(":")
+            value = value.strip().strip("'\"")
+            if key.strip() == "title":
+                title = value
+            elif key.strip() == "date":
+                published = _parse_date(value)
+    text = _FENCE.sub("", text)
+    text = re.sub(r"<!--.*?-->", "", text, flags=re.DOTALL)
+    text = _REF_DEF.sub("", text)
+    text = _LINK.sub(r"\1", _IMAGE.sub("", text))
+    paragraphs: list[str] = []
+    current: list[str] = []
+
+    def flush() -> None:
+        if current:
+            paragraphs.append(_clean(_EMPHASIS.sub(r"\2", " ".join(current))))
+            current.clear()
+
+    for line in text.split("\n"):
+        stripped = line.strip().lstrip(">").strip()
+        heading = _HEADING.match(stripped)
+        if not stripped:
+            flush()
+        elif heading:
+            flush()
+            if not title and not paragraphs and heading.group(1) == "#":
+                title = _clean(heading.group(2))
+            else:
+                paragraphs.append(_clean(heading.group(2)))
+        elif _SETEXT.match(stripped) and current:
+            heading_text = _clean(" ".join(current))
+            current.clear()
+            if not title and not paragraphs:
+                title = heading_text
+            else:
+                paragraphs.append(heading_text)
+        elif _ITEM.match(stripped):
+            flush()
+            current.append(_ITEM.sub("", stripped))
+        else:
+            current.append(stripped)
+    flush()
+    return title, published, [p for p in paragraphs if p]
+
+
+def _parse_date(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,53 @@
+"""The trafilatura wrapper: main text, title and date of an HTML page.
+
+The only module that imports trafilatura. trafilatura returns None when it
+finds no main text; we turn that into an ExtractError with the page's location
+so the cause is never lost. Paragraph breaks in its text output are newlines.
+Its own logging is chatty on malformed pages, so it is capped at ERROR here.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import trafilatura
+
+from aggregator.errors import ExtractError
+
+logging.getLogger("trafilatura").setLevel(logging.ERROR)
+logging.getLogger("htmldate").setLevel(logging.ERROR)
+
+
+def extract_html(content: bytes, location: str) -> tuple[str, datetime | None, list[str]]:
+    """(title, published date or None, paragraphs) of the page's main text."""
+    try:
+        result: Any = trafilatura.bare_extraction(
+            content,
+            url=location if location.startswith(("http://", "https://")) else None,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=False,
+            as_dict=True,
+        )
+    except Exception as e:  # trafilatura raises assorted lxml/ValueError types on bad markup
+        raise ExtractError(location, f"HTML extraction failed: {type(e).__name__}: {e}") from e
+    if not result or not (result.get("text") or "").strip():
+        raise ExtractError(location, "no article text found in HTML")
+    paragraphs = [" ".join(line.split()) for line in result["text"].split("\n")]
+    return (
+        " ".join((result.get("title") or "").split()),
+        _date(result.get("date")),
+        [p for p in paragraphs if p],
+    )
+
+
+def _date(value: object) -> datetime | None:
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

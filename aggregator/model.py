@@ -1,0 +1,53 @@
+"""Plain values passed between pipeline stages.
+
+Every stage takes and returns these frozen dataclasses; none of them knows about
+SQLite, HTTP or a third-party library's types, so each stage can be tested on
+its own and a different store or source can be put behind the same values.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RawDocument:
+    """Bytes read from a source, before any parsing.
+
+    `identity` names the document within its source across runs (a resolved file
+    path, later a feed GUID); `location` is what a person uses to find it again.
+    """
+
+    source_kind: str
+    source_location: str
+    source_name: str
+    identity: str
+    location: str
+    media_type: str
+    content: bytes
+    modified_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Article:
+    """An extracted article: a title, when it was published, and its paragraphs."""
+
+    title: str
+    published_at: datetime
+    paragraphs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Unit:
+    """A run of whole sentences inside one paragraph, the unit that is signed and matched.
+
+    `start` and `end` are character offsets into the paragraph's original text,
+    so a match can be shown exactly as the article printed it.
+    """
+
+    paragraph: int
+    position: int
+    start: int
+    end: int
+    tokens: tuple[str, ...]

@@ -1,0 +1,236 @@
+"""The ingest pipeline: raw documents in, stored articles, passages and clusters out.
+
+Order of work for a batch of documents:
+
+1. skip documents whose bytes are unchanged since they were stored (by hash),
+   before any parsing;
+2. extract and segment each remaining document (errors are per document);
+3. sign every unit of the batch in one vectorised call (the hot loop);
+4. per document, in one write transaction: catch the in-memory index up with
+   units other processes stored, save the article or its new version, look up
+   candidates, verify them, store units, passages and cluster changes. Only
+   after the commit do the new units enter the in-memory index, so a rolled
+   back article leaves no trace anywhere.
+
+Batching only steps 2-3 keeps the per-article transaction (all or nothing)
+while the NumPy work runs over thousands of units at a time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from aggregator.cluster import Clusterer, boilerplate_units, within_window
+from aggregator.config import Config
+from aggregator.errors import AggregatorError, ExtractError, SourceError
+from aggregator.extract import extract
+from aggregator.index import BandIndex
+from aggregator.match import merge_passages, verify
+from aggregator.model import Article, RawDocument, Unit
+from aggregator.segment import segment
+from aggregator.signature import Signatures, Signer
+from aggregator.store import Store, format_time, utcnow
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one input."""
+
+    location: str
+    status: str  # "new", "updated", "unchanged" or "failed"
+    article_id: int | None = None
+    cluster_id: int | None = None
+    passages: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    doc: RawDocument
+    content_hash: str
+    article: Article
+    units: list[Unit]
+
+
+class Ingester:
+    """Runs documents through extract, segment, sign, match, cluster and store."""
+
+    def __init__(self, store: Store, config: Config, batch_size: int = 64) -> None:
+        self.store = store
+        self.config = config
+        self.batch_size = batch_size
+        self.signer = Signer(config.dedup.minhash)
+        self.index = BandIndex(config.dedup.minhash.bands)
+        self.index.add_chunks(store.units_since(0))
+        self.clusterer = Clusterer(store, config.clusters)
+
+    def ingest(self, items: Iterable[RawDocument | AggregatorError]) -> Iterator[Outcome]:
+        """Ingest documents (errors from the source pass through as failures)."""
+        batch: list[RawDocument] = []
+        for item in items:
+            if isinstance(item, AggregatorError):
+                yield _failed(item)
+                continue
+            batch.append(item)
+            if len(batch) >= self.batch_size:
+                yield from self._ingest_batch(batch)
+                batch = []
+        if batch:
+            yield from self._ingest_batch(batch)
+
+    def _ingest_batch(self, docs: list[RawDocument]) -> Iterator[Outcome]:
+        prepared: list[_Prepared] = []
+        for doc in docs:
+            content_hash = hashlib.sha256(doc.content).hexdigest()
+            existing = self.store.find_article(doc.source_location, doc.identity)
+            if existing is not None and existing.content_hash == content_hash:
+                yield Outcome(doc.location, "unchanged", article_id=existing.id)
+                continue
+            try:
+                article = extract(doc)
+            except (ExtractError, SourceError) as e:
+                yield _failed(e)
+                continue
+            units = segment(article.paragraphs, self.config.dedup.min_unit_words)
+            prepared.append(_Prepared(doc, content_hash, article, units))
+        if not prepared:
+            return
+        signatures = self.signer.sign([u.tokens for p in prepared for u in p.units])
+        offset = 0
+        for item in prepared:
+            n = len(item.units)
+            part = Signatures(
+                signatures.minhash[offset : offset + n],
+                signatures.band_keys[offset : offset + n],
+                signatures.shingle_counts[offset : offset + n],
+            )
+            offset += n
+            yield self._store(item, part)
+
+    def _store(self, item: _Prepared, sig: Signatures) -> Outcome:
+        doc, article, units = item.doc, item.article, item.units
+        published = format_time(article.published_at)
+        with self.store.write():
+            self.index.add_chunks(self.store.units_since(self.index.max_unit_id))
+            existing = self.store.find_article(doc.source_location, doc.identity)
+            if existing is not None and existing.content_hash == item.content_hash:
+                return Outcome(doc.location, "unchanged", article_id=existing.id)
+            source_id = self.store.ensure_source(
+                doc.source_kind, doc.source_location, doc.source_name
+            )
+            article_id, _, paragraph_ids = self.store.save_article(
+                source_id,
+                doc.identity,
+                doc.location,
+                article.title,
+                article.paragraphs,
+                published,
+                item.content_hash,
+                existing,
+            )
+            unit_ids = self.store.save_units(
+                article_id,
+                [
+                    (paragraph_ids[u.paragraph], u.position, u.start, u.end, len(u.tokens), int(c))
+                    for u, c in zip(units, sig.shingle_counts, strict=True)
+                ],
+                sig.minhash,
+                sig.band_keys,
+            )
+            passages, cluster_id = self._match(
+                article_id, source_id, published, units, unit_ids, paragraph_ids, sig
+            )
+        self.index.add(np.array(unit_ids, dtype=np.int64), sig.band_keys)
+        status = "new" if existing is None else "updated"
+        return Outcome(doc.location, status, article_id, cluster_id, passages)
+
+    def _match(
+        self,
+        article_id: int,
+        source_id: int,
+        published: str,
+        units: list[Unit],
+        unit_ids: list[int],
+        paragraph_ids: list[int],
+        sig: Signatures,
+    ) -> tuple[int, int | None]:
+        """Find, store and cluster the passages this article shares; (count, cluster id)."""
+        if not units:
+            return 0, self.clusterer.cluster_of(article_id)
+        query_rows, candidate_ids = self.index.lookup(sig.band_keys)
+        if len(candidate_ids) == 0:
+            return 0, self.clusterer.cluster_of(article_id)
+        rows = self.store.candidate_rows(np.unique(candidate_ids).tolist())
+        matches = verify(
+            sig.minhash,
+            sig.shingle_counts,
+            query_rows,
+            candidate_ids,
+            rows,
+            article_id,
+            self.config.dedup,
+        )
+        paragraphs = np.array([u.paragraph for u in units], dtype=np.int64)
+        positions = np.array([u.position for u in units], dtype=np.int64)
+        passages = merge_passages(matches, paragraphs, positions, rows)
+        boiler_queries, boiler_stored = boilerplate_units(
+            matches, rows, source_id, self.config.clusters.boilerplate_min_articles
+        )
+        now = utcnow()
+        partners: set[int] = set()
+        records = []
+        for p in passages:
+            boilerplate = all(q in boiler_queries for q in range(p.query_first, p.query_last + 1))
+            linked = not boilerplate and within_window(
+                published, p.other_published_at, self.config.clusters
+            )
+            if linked:
+                partners.add(p.other_article_id)
+            first, last = units[p.query_first], units[p.query_last]
+            records.append(
+                (
+                    article_id,
+                    paragraph_ids[first.paragraph],
+                    first.start,
+                    last.end,
+                    unit_ids[p.query_first],
+                    unit_ids[p.query_last],
+                    p.other_article_id,
+                    p.other_paragraph_id,
+                    p.other_char_start,
+                    p.other_char_end,
+                    p.other_first_unit_id,
+                    p.other_last_unit_id,
+                    p.similarity,
+                    int(boilerplate),
+                    int(linked),
+                    now,
+                )
+            )
+        self.store.conn.executemany(
+            "INSERT INTO passage_matches (article_id, paragraph_id, char_start, char_end, "
+            "first_unit_id, last_unit_id, other_article_id, other_paragraph_id, "
+            "other_char_start, other_char_end, other_first_unit_id, other_last_unit_id, "
+            "similarity, boilerplate, linked, found_at) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            records,
+        )
+        cluster_id = self.clusterer.link(article_id, partners)
+        if boiler_stored:
+            log.info("boilerplate passage article=%d units=%d", article_id, len(boiler_queries))
+            self.clusterer.retract_boilerplate(source_id, boiler_stored)
+            cluster_id = self.clusterer.cluster_of(article_id)
+        return len(passages), cluster_id
+
+
+def _failed(error: AggregatorError) -> Outcome:
+    location = error.location if isinstance(error, SourceError) else ""
+    reason = error.reason if isinstance(error, SourceError) else str(error)
+    return Outcome(location, "failed", error=reason)

@@ -1,0 +1,185 @@
+"""The database schema, its migrations, and the MinHash parameters stored with it.
+
+The schema version lives in `PRAGMA user_version`; `MIGRATIONS[i]` takes a
+database from version i to i + 1, so a new release only appends. Table names
+say what they hold, so that `sqlite-utils tables aggregator.db --counts` reads
+as a description of the store:
+
+* sources, articles (the current text), article_versions (every edit),
+  paragraphs (per version), units (sentence runs inside paragraphs);
+* unit_signatures: the MinHash signature and LSH band keys of every unit of a
+  current version; this table is the persistent LSH index;
+* passage_matches: one row per duplicated passage between two articles;
+* clusters and cluster_members: the story clusters;
+* views cluster_articles and duplicate_passages, and the FTS5 table
+  articles_fts over articles' title and body (found by `sqlite-utils search`).
+"""
+
+from __future__ import annotations
+
+SCHEMA_V1 = """
+CREATE TABLE meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+CREATE TABLE sources (
+    id INTEGER PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('folder', 'feed')),
+    location TEXT NOT NULL UNIQUE,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+
+CREATE TABLE articles (
+    id INTEGER PRIMARY KEY,
+    source_id INTEGER NOT NULL REFERENCES sources(id),
+    identity TEXT NOT NULL,
+    location TEXT NOT NULL,
+    title TEXT NOT NULL,
+    body TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    first_seen_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    UNIQUE (source_id, identity)
+);
+CREATE INDEX articles_published ON articles(published_at);
+
+CREATE TABLE article_versions (
+    id INTEGER PRIMARY KEY,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    version INTEGER NOT NULL,
+    content_hash TEXT NOT NULL,
+    title TEXT NOT NULL,
+    published_at TEXT NOT NULL,
+    seen_at TEXT NOT NULL,
+    UNIQUE (article_id, version)
+);
+
+CREATE TABLE paragraphs (
+    id INTEGER PRIMARY KEY,
+    version_id INTEGER NOT NULL REFERENCES article_versions(id) ON DELETE CASCADE,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    UNIQUE (version_id, position)
+);
+CREATE INDEX paragraphs_article ON paragraphs(article_id);
+
+CREATE TABLE units (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    paragraph_id INTEGER NOT NULL REFERENCES paragraphs(id) ON DELETE CASCADE,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    word_count INTEGER NOT NULL,
+    shingle_count INTEGER NOT NULL
+);
+CREATE INDEX units_paragraph ON units(paragraph_id);
+
+CREATE TABLE unit_signatures (
+    unit_id INTEGER PRIMARY KEY REFERENCES units(id) ON DELETE CASCADE,
+    minhash BLOB NOT NULL,
+    band_keys BLOB NOT NULL
+);
+
+CREATE TABLE passage_matches (
+    id INTEGER PRIMARY KEY,
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    paragraph_id INTEGER NOT NULL REFERENCES paragraphs(id) ON DELETE CASCADE,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    first_unit_id INTEGER NOT NULL,
+    last_unit_id INTEGER NOT NULL,
+    other_article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    other_paragraph_id INTEGER NOT NULL REFERENCES paragraphs(id) ON DELETE CASCADE,
+    other_char_start INTEGER NOT NULL,
+    other_char_end INTEGER NOT NULL,
+    other_first_unit_id INTEGER NOT NULL,
+    other_last_unit_id INTEGER NOT NULL,
+    similarity REAL NOT NULL,
+    boilerplate INTEGER NOT NULL DEFAULT 0,
+    linked INTEGER NOT NULL DEFAULT 0,
+    found_at TEXT NOT NULL
+);
+CREATE INDEX passage_matches_article ON passage_matches(article_id);
+CREATE INDEX passage_matches_other ON passage_matches(other_article_id);
+
+CREATE TABLE clusters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    canonical_article_id INTEGER REFERENCES articles(id),
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    merged_into INTEGER REFERENCES clusters(id)
+);
+
+CREATE TABLE cluster_members (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    cluster_id INTEGER NOT NULL REFERENCES clusters(id),
+    joined_at TEXT NOT NULL
+);
+CREATE INDEX cluster_members_cluster ON cluster_members(cluster_id);
+
+CREATE VIEW cluster_articles AS
+SELECT
+    c.id AS cluster_id,
+    a.id AS article_id,
+    a.id = c.canonical_article_id AS canonical,
+    s.name AS source,
+    a.title,
+    a.published_at,
+    a.location
+FROM clusters c
+JOIN cluster_members m ON m.cluster_id = c.id
+JOIN articles a ON a.id = m.article_id
+JOIN sources s ON s.id = a.source_id
+WHERE c.merged_into IS NULL
+ORDER BY c.id, a.published_at, a.id;
+
+CREATE VIEW duplicate_passages AS
+SELECT
+    pm.id AS match_id,
+    round(pm.similarity, 3) AS similarity,
+    pm.boilerplate,
+    pm.article_id,
+    sa.name AS source,
+    a.title,
+    a.location,
+    p.position AS paragraph,
+    substr(p.text, pm.char_start + 1, pm.char_end - pm.char_start) AS passage,
+    pm.other_article_id,
+    sb.name AS other_source,
+    b.title AS other_title,
+    b.location AS other_location,
+    q.position AS other_paragraph,
+    substr(q.text, pm.other_char_start + 1, pm.other_char_end - pm.other_char_start)
+        AS other_passage
+FROM passage_matches pm
+JOIN articles a ON a.id = pm.article_id
+JOIN sources sa ON sa.id = a.source_id
+JOIN paragraphs p ON p.id = pm.paragraph_id
+JOIN articles b ON b.id = pm.other_article_id
+JOIN sources sb ON sb.id = b.source_id
+JOIN paragraphs q ON q.id = pm.other_paragraph_id
+ORDER BY pm.id;
+
+CREATE VIRTUAL TABLE articles_fts USING FTS5 (title, body, content=[articles]);
+CREATE TRIGGER articles_ai AFTER INSERT ON articles BEGIN
+    INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+END;
+CREATE TRIGGER articles_ad AFTER DELETE ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, body)
+        VALUES ('delete', old.rowid, old.title, old.body);
+END;
+CREATE TRIGGER articles_au AFTER UPDATE OF title, body ON articles BEGIN
+    INSERT INTO articles_fts (articles_fts, rowid, title, body)
+        VALUES ('delete', old.rowid, old.title, old.body);
+    INSERT INTO articles_fts (rowid, title, body) VALUES (new.rowid, new.title, new.body);
+END;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+SCHEMA_VERSION = len(MIGRATIONS)

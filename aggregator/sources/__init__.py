@@ -1,0 +1,1 @@
+"""Sources: where raw documents come from (folders now, feeds later)."""

@@ -1,0 +1,353 @@
+"""The store: the only module that talks to SQLite.
+
+One database file in WAL mode, so readers (the CLI, `sqlite-utils`) never block
+the writer and the writer never blocks them. `synchronous=NORMAL`: a committed
+article survives a crash or `kill -9` of the process; only a power cut can lose
+the last few commits, and it cannot corrupt the file.
+
+Writers take the write lock up front (`BEGIN IMMEDIATE`) and write each article
+in one transaction, so an article is either stored whole (version, paragraphs,
+units, signatures, matches, cluster changes) or not at all. Two processes may
+write the same database: the lock serialises them, and each catches up on the
+other's new units at the start of every write (see `units_since`).
+
+Opening checks the schema version (creating or migrating) and the MinHash
+parameters stored with the index; a mismatch is refused, because signatures
+made with other parameters cannot be compared.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from aggregator.config import MinHashParams
+from aggregator.errors import ParameterMismatchError, StoreError
+from aggregator.schema import MIGRATIONS, SCHEMA_VERSION
+from aggregator.signature import SCHEME, SHINGLE_SCHEME
+
+U32 = npt.NDArray[np.uint32]
+
+
+def utcnow() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def format_time(moment: datetime) -> str:
+    """Timestamps are stored as ISO 8601 UTC text, so they sort and read as text."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: str) -> datetime:
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArticle:
+    id: int
+    version: int
+    content_hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRows:
+    """Stored facts about candidate units, row-aligned with `unit_ids`."""
+
+    unit_ids: npt.NDArray[np.int64]
+    minhash: U32
+    shingle_counts: npt.NDArray[np.int64]
+    article_ids: npt.NDArray[np.int64]
+    source_ids: npt.NDArray[np.int64]
+    published_at: list[str]
+    paragraph_ids: npt.NDArray[np.int64]
+    paragraph_positions: npt.NDArray[np.int64]
+    positions: npt.NDArray[np.int64]
+    char_starts: npt.NDArray[np.int64]
+    char_ends: npt.NDArray[np.int64]
+
+
+def _params_meta(params: MinHashParams) -> dict[str, str]:
+    meta = {f"minhash.{k}": str(v) for k, v in asdict(params).items()}
+    meta["minhash.scheme"] = SCHEME
+    meta["minhash.shingles"] = SHINGLE_SCHEME
+    return meta
+
+
+class Store:
+    """A connection to one aggregator database."""
+
+    def __init__(self, path: Path, params: MinHashParams, *, readonly: bool = False) -> None:
+        self.path = path
+        self.params = params
+        if readonly and not path.exists():
+            raise StoreError(f"database {path}: does not exist (run `aggregator ingest` first)")
+        try:
+            if not readonly:
+                path.parent.mkdir(parents=True, exist_ok=True)
+            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self.conn.execute("PRAGMA foreign_keys = ON")
+            self.conn.execute("PRAGMA busy_timeout = 30000")
+            if not readonly:
+                self.conn.execute("PRAGMA journal_mode = WAL")
+                self.conn.execute("PRAGMA synchronous = NORMAL")
+            self._migrate(readonly)
+        except sqlite3.DatabaseError as e:
+            raise StoreError(f"database {path}: cannot open: {e}") from e
+        self._check_params()
+
+    def close(self) -> None:
+        self.conn.close()
+
+    # -- schema and parameters -------------------------------------------------
+
+    def _migrate(self, readonly: bool) -> None:
+        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"database {self.path}: schema version {version} is newer than this "
+                f"aggregator understands ({SCHEMA_VERSION}); upgrade aggregator"
+            )
+        if version == SCHEMA_VERSION:
+            return
+        if readonly:
+            raise StoreError(f"database {self.path}: schema version {version} needs migrating")
+        if version == 0 and self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
+            raise StoreError(f"database {self.path}: not an aggregator database")
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            for script in MIGRATIONS[version:]:
+                for statement in _statements(script):
+                    self.conn.execute(statement)
+            if version == 0:
+                self.conn.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    sorted(_params_meta(self.params).items()),
+                )
+            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            self.conn.execute("COMMIT")
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+
+    def _check_params(self) -> None:
+        stored = dict(self.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'minhash.%'"))
+        wanted = _params_meta(self.params)
+        differing = [k for k in sorted(wanted) if stored.get(k) != wanted[k]]
+        if differing:
+            detail = ", ".join(
+                f"{k.removeprefix('minhash.')}={stored.get(k)} (config: {wanted[k]})"
+                for k in differing
+            )
+            raise ParameterMismatchError(
+                f"database {self.path}: built with other MinHash parameters: {detail}; "
+                "use the parameters it was built with, or a new database"
+            )
+
+    # -- transactions ------------------------------------------------------------
+
+    @contextmanager
+    def write(self) -> Iterator[None]:
+        """One write transaction: committed whole on success, rolled back on any error."""
+        self.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.conn.execute("ROLLBACK")
+            raise
+        self.conn.execute("COMMIT")
+
+    def execute(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, args)
+
+    # -- sources and articles -------------------------------------------------
+
+    def ensure_source(self, kind: str, location: str, name: str) -> int:
+        row = self.conn.execute("SELECT id FROM sources WHERE location = ?", (location,)).fetchone()
+        if row:
+            return int(row[0])
+        cursor = self.conn.execute(
+            "INSERT INTO sources (kind, location, name, created_at) VALUES (?, ?, ?, ?)",
+            (kind, location, name, utcnow()),
+        )
+        return int(cursor.lastrowid or 0)
+
+    def find_article(self, source_location: str, identity: str) -> StoredArticle | None:
+        row = self.conn.execute(
+            "SELECT a.id, a.version, a.content_hash FROM articles a "
+            "JOIN sources s ON s.id = a.source_id WHERE s.location = ? AND a.identity = ?",
+            (source_location, identity),
+        ).fetchone()
+        return StoredArticle(*row) if row else None
+
+    def save_article(
+        self,
+        source_id: int,
+        identity: str,
+        location: str,
+        title: str,
+        paragraphs: Sequence[str],
+        published_at: str,
+        content_hash: str,
+        existing: StoredArticle | None,
+    ) -> tuple[int, int, list[int]]:
+        """Insert an article or a new version of one; return (article, version, paragraph ids).
+
+        The units and signatures of the previous version leave the index here:
+        matches are made against what an article says now. Older versions keep
+        their paragraphs and units, so earlier passage matches still resolve.
+        """
+        now = utcnow()
+        body = "\n\n".join(paragraphs)
+        if existing is None:
+            cursor = self.conn.execute(
+                "INSERT INTO articles (source_id, identity, location, title, body, published_at, "
+                "first_seen_at, updated_at, version, content_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                (source_id, identity, location, title, body, published_at, now, now, content_hash),
+            )
+            article_id, version = int(cursor.lastrowid or 0), 1
+        else:
+            article_id, version = existing.id, existing.version + 1
+            self.conn.execute(
+                "DELETE FROM unit_signatures WHERE unit_id IN "
+                "(SELECT id FROM units WHERE article_id = ?)",
+                (article_id,),
+            )
+            self.conn.execute(
+                "UPDATE articles SET location = ?, title = ?, body = ?, published_at = ?, "
+                "updated_at = ?, version = ?, content_hash = ? WHERE id = ?",
+                (location, title, body, published_at, now, version, content_hash, article_id),
+            )
+        cursor = self.conn.execute(
+            "INSERT INTO article_versions (article_id, version, content_hash, title, "
+            "published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            (article_id, version, content_hash, title, published_at, now),
+        )
+        version_id = int(cursor.lastrowid or 0)
+        paragraph_ids = []
+        for position, text in enumerate(paragraphs):
+            cursor = self.conn.execute(
+                "INSERT INTO paragraphs (version_id, article_id, position, text) "
+                "VALUES (?, ?, ?, ?)",
+                (version_id, article_id, position, text),
+            )
+            paragraph_ids.append(int(cursor.lastrowid or 0))
+        return article_id, version_id, paragraph_ids
+
+    def save_units(
+        self,
+        article_id: int,
+        rows: Sequence[tuple[int, int, int, int, int, int]],
+        minhash: U32,
+        band_keys: U32,
+    ) -> list[int]:
+        """Insert units (paragraph_id, position, start, end, words, shingles) with signatures."""
+        ids = []
+        for row in rows:
+            cursor = self.conn.execute(
+                "INSERT INTO units (paragraph_id, article_id, position, char_start, char_end, "
+                "word_count, shingle_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (row[0], article_id, *row[1:]),
+            )
+            ids.append(int(cursor.lastrowid or 0))
+        self.conn.executemany(
+            "INSERT INTO unit_signatures (unit_id, minhash, band_keys) VALUES (?, ?, ?)",
+            zip(ids, (m.tobytes() for m in minhash), (b.tobytes() for b in band_keys), strict=True),
+        )
+        return ids
+
+    # -- the persistent LSH index -------------------------------------------------
+
+    def units_since(
+        self, after_id: int, chunk: int = 100_000
+    ) -> Iterator[tuple[npt.NDArray[np.int64], U32]]:
+        """Band keys of indexed units with id > after_id, in id order, in chunks."""
+        bands = self.params.bands
+        last = after_id
+        while True:
+            rows = self.conn.execute(
+                "SELECT unit_id, band_keys FROM unit_signatures WHERE unit_id > ? "
+                "ORDER BY unit_id LIMIT ?",
+                (last, chunk),
+            ).fetchall()
+            if not rows:
+                return
+            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+            keys = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
+            yield ids, keys.reshape(len(rows), bands)
+            last = int(ids[-1])
+
+    def candidate_rows(self, unit_ids: Sequence[int]) -> CandidateRows:
+        """Signatures and context of the given units that are still indexed."""
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(unit_ids), 500):
+            batch = list(unit_ids[start : start + 500])
+            marks = ",".join("?" * len(batch))
+            rows.extend(
+                self.conn.execute(
+                    "SELECT s.unit_id, s.minhash, u.shingle_count, u.article_id, a.source_id, "
+                    "a.published_at, u.paragraph_id, p.position, u.position, u.char_start, "
+                    "u.char_end FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
+                    "JOIN articles a ON a.id = u.article_id JOIN paragraphs p ON p.id = "
+                    f"u.paragraph_id WHERE s.unit_id IN ({marks})",
+                    batch,
+                )
+            )
+        n = len(rows)
+
+        def column(i: int) -> npt.NDArray[np.int64]:
+            return np.fromiter((r[i] for r in rows), dtype=np.int64, count=n)
+
+        minhash = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
+        return CandidateRows(
+            unit_ids=column(0),
+            minhash=minhash.reshape(n, self.params.num_perm),
+            shingle_counts=column(2),
+            article_ids=column(3),
+            source_ids=column(4),
+            published_at=[r[5] for r in rows],
+            paragraph_ids=column(6),
+            paragraph_positions=column(7),
+            positions=column(8),
+            char_starts=column(9),
+            char_ends=column(10),
+        )
+
+    # -- counts ---------------------------------------------------------------------
+
+    def counts(self) -> dict[str, int]:
+        tables = (
+            "sources",
+            "articles",
+            "article_versions",
+            "paragraphs",
+            "units",
+            "unit_signatures",
+            "passage_matches",
+            "clusters",
+            "cluster_members",
+        )
+        return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def _statements(script: str) -> Iterator[str]:
+    """Split a migration script into statements (triggers contain semicolons)."""
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                yield buffer.strip()
+            buffer = ""
+    if buffer.strip():
+        yield buffer.strip()
