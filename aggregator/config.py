@@ -180,7 +180,7 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
 
 def _resolve(path: Path, base: Path) -> Path:
     path = path.expanduser()
-    return path if path.is_absolute() else base / path
+    return (path if path.is_absolute() else base / path).resolve()
 
 
 def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:

@@ -1,0 +1,339 @@
+"""The command line: `aggregator ingest | clusters | cluster | duplicates | stats | config`.
+
+Every failure is one line on stderr and a non-zero exit, never a traceback
+(`--debug` shows one). Progress bars appear only when stderr is a terminal.
+Exit codes: 0 success; 1 an error, or some inputs failed while the rest went
+in; 2 bad usage.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+import textwrap
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import click
+
+from aggregator import __version__
+from aggregator.config import Config, find_config, load_config, render_config
+from aggregator.errors import AggregatorError, SourceError
+from aggregator.model import RawDocument
+from aggregator.pipeline import Ingester
+from aggregator.reports import duplicate_rows, list_clusters, show_cluster, stats
+from aggregator.sources.folder import FileTask, discover, read_file
+from aggregator.store import Store
+
+
+class Context:
+    """What every command needs: the configuration and a way to open the store."""
+
+    def __init__(self, config: Config, debug: bool) -> None:
+        self.config = config
+        self.debug = debug
+
+    def open_store(self, readonly: bool = False) -> Store:
+        return Store(self.config.database, self.config.dedup.minhash, readonly=readonly)
+
+
+pass_context = click.make_pass_decorator(Context)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Configuration file (default: $AGGREGATOR_CONFIG, ./config/aggregator.toml, "
+    "/etc/aggregator/aggregator.toml).",
+)
+@click.option(
+    "--db",
+    type=click.Path(dir_okay=False, path_type=Path),
+    envvar="AGGREGATOR_DB",
+    help="SQLite database; overrides the configuration (env AGGREGATOR_DB).",
+)
+@click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
+@click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
+@click.version_option(__version__, prog_name="aggregator")
+@click.pass_context
+def cli(
+    ctx: click.Context, config_path: Path | None, db: Path | None, verbose: int, debug: bool
+) -> None:
+    """Find passages repeated across news articles and group articles into stories.
+
+    \b
+    Examples:
+      aggregator ingest seeds/            # store articles, find shared passages
+      aggregator clusters                 # the stories found so far
+      aggregator duplicates --json        # every duplicated passage, both sides
+      aggregator --db other.db stats      # counts for another database
+    """
+    level = logging.WARNING - 10 * min(verbose, 2)
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    config = load_config(find_config(config_path))
+    if db is not None:
+        config = _with_database(config, db)
+    ctx.obj = Context(config, debug)
+
+
+def _with_database(config: Config, db: Path) -> Config:
+    from dataclasses import replace
+
+    return replace(config, database=db)
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--quiet", "-q", is_flag=True, help="Print only errors and the summary.")
+@pass_context
+def ingest(obj: Context, paths: tuple[Path, ...], quiet: bool) -> None:
+    """Ingest article files and folders (recursively): .txt, .md, .html.
+
+    With no PATH, ingests the folders listed in the configuration. Unchanged
+    files are skipped; an edited file becomes a new version of its article.
+    A file that cannot be used is reported on one line and the rest go on;
+    the exit status is then 1.
+
+    \b
+    Examples:
+      aggregator ingest                   # the configured folders
+      aggregator ingest seeds/ ~/news/wire/story.html
+    """
+    roots = list(paths) or list(obj.config.folders)
+    if not roots:
+        raise click.UsageError("no PATH given and no folders in the configuration")
+    tasks = list(discover(roots, obj.config.ingest.extensions))
+    store = obj.open_store()
+    try:
+        ingester = Ingester(store, obj.config)
+        tally: Counter[str] = Counter()
+        passages = 0
+        show_bar = sys.stderr.isatty() and len(tasks) > 20
+        with click.progressbar(
+            length=len(tasks), label="ingesting", file=sys.stderr if show_bar else _Null()
+        ) as bar:
+            for outcome in ingester.ingest(_read(tasks, obj.config.ingest.max_file_bytes)):
+                bar.update(1)
+                tally[outcome.status] += 1
+                passages += outcome.passages
+                if outcome.status == "failed":
+                    click.echo(f"error: {outcome.location}: {outcome.error}", err=True)
+                elif not quiet and outcome.status in ("new", "updated") and not show_bar:
+                    story = f" story {outcome.cluster_id}" if outcome.cluster_id else ""
+                    click.echo(f"{outcome.status}: {outcome.location}{story}")
+    finally:
+        store.close()
+    click.echo(
+        f"{tally['new']} new, {tally['updated']} updated, {tally['unchanged']} unchanged, "
+        f"{tally['failed']} failed; {passages} shared passages found",
+        err=quiet,
+    )
+    if tally["failed"]:
+        sys.exit(1)
+
+
+class _Null:
+    def write(self, _: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
+def _read(tasks: list[FileTask | SourceError], max_bytes: int) -> Iterator[RawDocument | SourceError]:
+    for task in tasks:
+        if isinstance(task, SourceError):
+            yield task
+            continue
+        try:
+            yield read_file(task, max_bytes)
+        except SourceError as e:
+            yield e
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_context
+def clusters(obj: Context, as_json: bool) -> None:
+    """List story clusters: articles that share passages.
+
+    \b
+    Examples:
+      aggregator clusters
+      aggregator clusters --json | jq '.[0].articles'
+    """
+    store = obj.open_store(readonly=True)
+    try:
+        result = list_clusters(store)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    if not result:
+        click.echo("no clusters yet: no two articles share a passage")
+        return
+    for cluster in result:
+        click.echo(
+            f"story {cluster['id']}: {cluster['title']} "
+            f"({cluster['size']} articles, {cluster['sources']} sources)"
+        )
+        for article in cluster["articles"]:
+            mark = "*" if article["canonical"] else " "
+            click.echo(
+                f"  {mark} [{article['id']}] {article['published_at']}  {article['title']}  "
+                f"({article['location']})"
+            )
+
+
+@cli.command()
+@click.argument("cluster_id", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_context
+def cluster(obj: Context, cluster_id: int, as_json: bool) -> None:
+    """Show one story cluster: its articles and the passages they share.
+
+    \b
+    Example:
+      aggregator cluster 1
+    """
+    store = obj.open_store(readonly=True)
+    try:
+        result = show_cluster(store, cluster_id)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"story {result['id']}: {result['title']}")
+    for article in result["articles"]:
+        mark = "*" if article["canonical"] else " "
+        click.echo(f"  {mark} [{article['id']}] {article['source']}: {article['title']}")
+    click.echo(f"\n{len(result['passages'])} shared passages:")
+    for row in result["passages"]:
+        _print_passage(row)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@click.option("--boilerplate", is_flag=True, help="Include passages judged boilerplate.")
+@pass_context
+def duplicates(obj: Context, as_json: bool, boilerplate: bool) -> None:
+    """List duplicated passages, one row per matched pair, both sides side by side.
+
+    Each row names both articles (id, title, file path or URL), both passage
+    texts as printed, and the estimated similarity.
+
+    \b
+    Examples:
+      aggregator duplicates
+      aggregator duplicates --json > pairs.json
+    """
+    store = obj.open_store(readonly=True)
+    try:
+        rows = duplicate_rows(store, include_boilerplate=boilerplate)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("no duplicated passages")
+    for row in rows:
+        _print_passage(row)
+
+
+def _print_passage(row: dict[str, Any]) -> None:
+    wrap = textwrap.TextWrapper(width=88, initial_indent="    ", subsequent_indent="    ")
+    flag = " (boilerplate)" if row["boilerplate"] else ""
+    click.echo(f"similarity {row['similarity']:.2f}{flag}")
+    for side in ("", "other_"):
+        click.echo(
+            f"  [{row[side + 'article_id']}] {row[side + 'title']}  "
+            f"({row[side + 'location']}, paragraph {row[side + 'paragraph'] + 1})"
+        )
+        click.echo(wrap.fill(row[side + "passage"]))
+    click.echo()
+
+
+@cli.command(name="stats")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_context
+def stats_command(obj: Context, as_json: bool) -> None:
+    """Show row counts and the database size.
+
+    \b
+    Example:
+      aggregator stats --json
+    """
+    store = obj.open_store(readonly=True)
+    try:
+        result = stats(store)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    click.echo(f"database: {result['database']} ({result['database_bytes'] / 1e6:.1f} MB)")
+    for table, count in result["tables"].items():
+        click.echo(f"  {table:<18} {count:>10}")
+    click.echo(
+        f"stories: {result['live_clusters']} ({result['clustered_articles']} articles), "
+        f"unclustered articles: {result['unclustered_articles']}, "
+        f"boilerplate matches: {result['boilerplate_matches']}"
+    )
+
+
+@cli.group(name="config")
+def config_group() -> None:
+    """Inspect the configuration.
+
+    \b
+    Example:
+      aggregator config show
+    """
+
+
+@config_group.command(name="show")
+@pass_context
+def config_show(obj: Context) -> None:
+    """Print the effective configuration as TOML.
+
+    \b
+    Example:
+      aggregator --config /etc/aggregator/aggregator.toml config show
+    """
+    click.echo(render_config(obj.config), nl=False)
+
+
+def main() -> None:
+    """Entry point: run the CLI, turning errors into one line and an exit status."""
+    debug = "--debug" in sys.argv[1:]
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except AggregatorError as e:
+        if debug:
+            raise
+        click.echo(f"aggregator: error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:
+        if debug:
+            raise
+        click.echo(f"aggregator: internal error: {type(e).__name__}: {e} (--debug for details)", err=True)
+        sys.exit(1)
