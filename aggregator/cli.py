@@ -8,6 +8,7 @@ in; 2 bad usage.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import sys
@@ -74,7 +75,9 @@ def cli(
       aggregator --db other.db stats      # counts for another database
     """
     level = logging.WARNING - 10 * min(verbose, 2)
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
     config = load_config(find_config(config_path))
     if db is not None:
         config = _with_database(config, db)
@@ -137,15 +140,16 @@ def ingest(obj: Context, paths: tuple[Path, ...], quiet: bool) -> None:
         sys.exit(1)
 
 
-class _Null:
-    def write(self, _: str) -> None:
-        pass
+class _Null(io.StringIO):
+    """Where the progress bar draws when stderr is not a terminal."""
 
-    def flush(self) -> None:
-        pass
+    def write(self, _: str) -> int:
+        return 0
 
 
-def _read(tasks: list[FileTask | SourceError], max_bytes: int) -> Iterator[RawDocument | SourceError]:
+def _read(
+    tasks: list[FileTask | SourceError], max_bytes: int
+) -> Iterator[RawDocument | SourceError]:
     for task in tasks:
         if isinstance(task, SourceError):
             yield task
@@ -335,5 +339,7 @@ def main() -> None:
     except Exception as e:
         if debug:
             raise
-        click.echo(f"aggregator: internal error: {type(e).__name__}: {e} (--debug for details)", err=True)
+        click.echo(
+            f"aggregator: internal error: {type(e).__name__}: {e} (--debug for details)", err=True
+        )
         sys.exit(1)

@@ -206,20 +206,18 @@ def _build(cls: type[T], values: dict[str, Any], prefix: str, **extra: Any) -> T
 
 
 def _coerce(value: Any, expected: Any, key: str) -> Any:
-    if isinstance(expected, bool):
-        if isinstance(value, bool):
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if isinstance(expected, bool) and isinstance(value, bool):
+        return value
+    if isinstance(expected, int) and not isinstance(expected, bool) and isinstance(value, int):
+        if not isinstance(value, bool):
             return value
-    elif isinstance(expected, int):
-        if isinstance(value, int) and not isinstance(value, bool):
-            return value
-    elif isinstance(expected, float):
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    elif isinstance(expected, str):
-        if isinstance(value, str):
-            return value
-    elif isinstance(expected, tuple):
-        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+    if isinstance(expected, float) and number:
+        return float(value)
+    if isinstance(expected, str) and isinstance(value, str):
+        return value
+    if isinstance(expected, tuple) and isinstance(value, list):
+        if all(isinstance(v, str) for v in value):
             return tuple(value)
     raise ConfigError(f"config key {key}: expected {type(expected).__name__}, got {value!r}")
 

@@ -40,7 +40,9 @@ def extract(doc: RawDocument) -> Article:
     if b"\x00" in doc.content[:8192]:
         raise ExtractError(doc.location, "binary file (contains NUL bytes)")
     if doc.media_type == "text/html":
-        from aggregator import htmltext  # trafilatura is slow to import; only pay for it when needed
+        from aggregator import (
+            htmltext,
+        )  # trafilatura is slow to import; only pay for it when needed
 
         title, published, paragraphs = htmltext.extract_html(doc.content, doc.location)
     else:

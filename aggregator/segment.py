@@ -68,11 +68,11 @@ _BOUNDARY = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019\u00bb)\]]*(\s+)")
 _OPENERS = "\"'\u201c\u2018\u00ab([\u2014-"
 
 _ABBREVIATIONS = frozenset(
-    """
-    mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm maj cpl gov sen rep
-    pres rev hon messrs mme mlle no nos vs v jan feb mar apr jun jul aug sep sept oct
-    nov dec approx dept est fig vol op ch art para cf al
-    """.split()
+    (
+        "mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm maj cpl gov sen rep "
+        "pres rev hon messrs mme mlle no nos vs v jan feb mar apr jun jul aug sep sept oct "
+        "nov dec approx dept est fig vol op ch art para cf al"
+    ).split()
 )
 _ACRONYM = re.compile(r"(?:\w\.)+\w$")
 

@@ -108,7 +108,8 @@ class Signer:
         self._a: U32 = np.ascontiguousarray(perms[0], dtype=np.uint32)
         self._b: U32 = np.ascontiguousarray(perms[1], dtype=np.uint32)
         rng = np.random.RandomState(params.seed ^ 0x5EED)
-        self._band_mult: U64 = rng.randint(1, 2**63, size=params.rows, dtype=np.uint64) | 1
+        mult = rng.randint(1, 2**63, size=params.rows, dtype=np.uint64)
+        self._band_mult: U64 = mult | np.uint64(1)
         self._band_salt: U64 = rng.randint(1, 2**63, size=params.bands, dtype=np.uint64)
 
     def sign(self, units: Sequence[Sequence[str]]) -> Signatures:

@@ -48,9 +48,7 @@ class FileTask:
     shown: Path  # as found under the root, for messages
 
 
-def discover(
-    roots: Sequence[Path], extensions: Sequence[str]
-) -> Iterator[FileTask | SourceError]:
+def discover(roots: Sequence[Path], extensions: Sequence[str]) -> Iterator[FileTask | SourceError]:
     """Files to read under `roots`, in a stable order, and errors for unusable ones."""
     wanted = {e.lower() for e in extensions}
     for root in roots:
@@ -78,7 +76,9 @@ def _check(
     try:
         target = path.resolve(strict=True)
     except (OSError, RuntimeError) as e:
-        yield SourceError(str(path), f"cannot resolve: {e.strerror if isinstance(e, OSError) else e}")
+        yield SourceError(
+            str(path), f"cannot resolve: {e.strerror if isinstance(e, OSError) else e}"
+        )
         return
     if not explicit and path.is_symlink() and not target.is_relative_to(root):
         yield SourceError(str(path), f"symlink points outside {root}")
