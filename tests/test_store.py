@@ -1,0 +1,127 @@
+"""The store: parameters, schema, transactions, versions and concurrent writers."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+import subprocess
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import Config, MinHashParams
+from aggregator.errors import ParameterMismatchError, StoreError
+from aggregator.pipeline import Ingester
+from aggregator.store import Store
+from tests.conftest import AGGREGATOR, SEEDS, ingest, read_all
+
+SEED_001 = SEEDS / "001_a6bde1a4b5b05d85.txt"
+SEED_004 = SEEDS / "004_e5c7ce075aa33b3d.txt"
+
+
+def test_database_is_wal_with_foreign_keys(config: Config) -> None:
+    store = Store(config.database, config.dedup.minhash)
+    assert store.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert store.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+
+
+def test_other_minhash_parameters_are_refused(config: Config) -> None:
+    ingest(config, SEED_001)
+    other = replace(config.dedup.minhash, num_perm=64, bands=16)
+    with pytest.raises(ParameterMismatchError, match=r"num_perm=128 \(config: 64\)"):
+        Store(config.database, other)
+
+
+def test_other_parameters_are_one_line_error_in_the_cli(tmp_path: Path, config: Config) -> None:
+    ingest(config, SEED_001)
+    conf = tmp_path / "other.toml"
+    conf.write_text(f'database = "{config.database}"\n[dedup]\nshingle_words = 3\n')
+    result = subprocess.run(
+        [str(AGGREGATOR), "--config", str(conf), "ingest", str(SEED_004)],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("\n") == 1
+    assert "built with other MinHash parameters: shingle_words=2 (config: 3)" in result.stderr
+
+
+def test_newer_schema_and_foreign_databases_are_refused(tmp_path: Path) -> None:
+    newer = tmp_path / "newer.db"
+    with sqlite3.connect(newer) as conn:
+        conn.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="schema version 99 is newer"):
+        Store(newer, MinHashParams())
+    foreign = tmp_path / "foreign.db"
+    with sqlite3.connect(foreign) as conn:
+        conn.execute("CREATE TABLE t (x)")
+    with pytest.raises(StoreError, match="not an aggregator database"):
+        Store(foreign, MinHashParams())
+
+
+def test_second_process_finds_duplicates_against_the_first(config: Config) -> None:
+    store = Store(config.database, config.dedup.minhash)
+    ingester = Ingester(store, config)  # index loaded now, while the database is empty
+    subprocess.run(
+        [str(AGGREGATOR), "--db", str(config.database), "ingest", str(SEED_001)],
+        check=True,
+        capture_output=True,
+    )
+    [outcome] = list(ingester.ingest(read_all([SEED_004], config)))
+    assert outcome.status == "new"
+    assert outcome.passages == 2
+    assert outcome.cluster_id is not None
+
+
+def test_a_failed_write_leaves_nothing_behind(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ingest(config, SEED_001)
+    store = Store(config.database, config.dedup.minhash)
+    before = store.counts()
+    ingester = Ingester(store, config)
+
+    def explode(*args: object, **kwargs: object) -> list[int]:
+        raise sqlite3.OperationalError("disk I/O error (injected)")
+
+    monkeypatch.setattr(store, "save_units", explode)
+    with pytest.raises(sqlite3.OperationalError):
+        list(ingester.ingest(read_all([SEED_004], config)))
+    assert store.counts() == before
+    assert ingester.index.size == before["unit_signatures"]
+    monkeypatch.undo()
+    [outcome] = list(ingester.ingest(read_all([SEED_004], config)))
+    assert (outcome.status, outcome.passages) == ("new", 2)
+
+
+def test_an_edited_file_becomes_a_new_version(tmp_path: Path, config: Config) -> None:
+    folder = tmp_path / "wire"
+    folder.mkdir()
+    shutil.copy(SEED_001, folder / "story.txt")
+    ingest(config, folder)
+    story = folder / "story.txt"
+    story.write_text(story.read_text(encoding="utf-8") + "\nA new closing paragraph was added.")
+    [outcome] = ingest(config, folder)
+    assert outcome.status == "updated"
+    store = Store(config.database, config.dedup.minhash)
+    counts = store.counts()
+    assert (counts["articles"], counts["article_versions"]) == (1, 2)
+    version, body = store.execute("SELECT version, body FROM articles").fetchone()
+    assert version == 2 and body.endswith("A new closing paragraph was added.")
+    # Only the current version's units stay in the index.
+    assert counts["unit_signatures"] < counts["units"]
+    # The new version still matches other articles.
+    [other] = ingest(config, SEED_004)
+    assert other.passages == 2
+
+
+def test_full_text_search_finds_articles(config: Config) -> None:
+    ingest(config, SEEDS)
+    store = Store(config.database, config.dedup.minhash)
+    rows = store.execute(
+        "SELECT a.title FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
+        "WHERE articles_fts MATCH ?",
+        ("constructive partner",),
+    ).fetchall()
+    assert len(rows) == 2
