@@ -10,6 +10,7 @@ two articles that are not an (original, copy) pair is a false positive.
 
 from __future__ import annotations
 
+import itertools
 import random
 import re
 from datetime import UTC, datetime
@@ -28,7 +29,7 @@ WORD = re.compile(r"[\w'’-]+")
 
 def _bigrams(text: str) -> set[tuple[str, str]]:
     words = [w.lower() for w in WORD.findall(text)]
-    return set(zip(words, words[1:], strict=False))
+    return set(itertools.pairwise(words))
 
 
 def _passages() -> list[str]:
