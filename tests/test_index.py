@@ -67,3 +67,15 @@ def test_bulk_load_equals_incremental_adds() -> None:
     q = keys[:20]
     a, b = bulk.lookup(q), step.lookup(q)
     assert sorted(zip(*map(list, a), strict=True)) == sorted(zip(*map(list, b), strict=True))
+
+
+def test_a_crowded_bucket_returns_only_its_most_recent_units() -> None:
+    index = BandIndex(2, flush_units=50, max_bucket=10)
+    same = np.array([[7, 7]], dtype=np.uint32)
+    for unit_id in range(1, 121):  # 120 units share every key: runs and pending both hold some
+        index.add(np.array([unit_id], dtype=np.int64), same)
+    rows, found = index.lookup(same)
+    newest = set(found.tolist())
+    assert max(newest) == 120
+    assert len(newest) <= 10 * (index.runs + 1)  # each run and the pending dict give <= 10
+    assert not newest & set(range(1, 50)), "the oldest units are not returned"
