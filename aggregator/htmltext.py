@@ -3,6 +3,9 @@
 The only module that imports trafilatura. trafilatura returns None when it
 finds no main text; we turn that into an ExtractError with the page's location
 so the cause is never lost. Paragraph breaks in its text output are newlines.
+When a page has no article, trafilatura's fallbacks return what text there is
+(menus, a copyright line); a result with no paragraph of `MIN_PROSE_WORDS`
+words is therefore treated as "no article text" too.
 Its own logging is chatty on malformed pages, so it is capped at ERROR here.
 """
 
@@ -19,6 +22,8 @@ from aggregator.errors import ExtractError
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
 
+MIN_PROSE_WORDS = 8
+
 
 def extract_html(content: bytes, location: str) -> tuple[str, datetime | None, list[str]]:
     """(title, published date or None, paragraphs) of the page's main text."""
@@ -29,17 +34,18 @@ def extract_html(content: bytes, location: str) -> tuple[str, datetime | None, l
             with_metadata=True,
             include_comments=False,
             include_tables=False,
-            as_dict=True,
         )
     except Exception as e:  # trafilatura raises assorted lxml/ValueError types on bad markup
         raise ExtractError(location, f"HTML extraction failed: {type(e).__name__}: {e}") from e
-    if not result or not (result.get("text") or "").strip():
+    text = getattr(result, "text", None) or ""
+    paragraphs = [" ".join(line.split()) for line in text.split("\n")]
+    paragraphs = [p for p in paragraphs if p]
+    if not any(len(p.split()) >= MIN_PROSE_WORDS for p in paragraphs):
         raise ExtractError(location, "no article text found in HTML")
-    paragraphs = [" ".join(line.split()) for line in result["text"].split("\n")]
     return (
-        " ".join((result.get("title") or "").split()),
-        _date(result.get("date")),
-        [p for p in paragraphs if p],
+        " ".join((getattr(result, "title", None) or "").split()),
+        _date(getattr(result, "date", None)),
+        paragraphs,
     )
 
 
