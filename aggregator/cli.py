@@ -15,6 +15,7 @@ import sys
 import textwrap
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,11 +32,24 @@ from aggregator.store import Store
 
 
 class Context:
-    """What every command needs: the configuration and a way to open the store."""
+    """What every command needs: the configuration and a way to open the store.
 
-    def __init__(self, config: Config, debug: bool) -> None:
-        self.config = config
+    The configuration is read on first use, not when the group starts, so that
+    `aggregator COMMAND --help` works even when the configuration is broken.
+    """
+
+    def __init__(self, config_path: Path | None, db: Path | None, debug: bool) -> None:
+        self.config_path = config_path
+        self.db = db
         self.debug = debug
+        self._config: Config | None = None
+
+    @property
+    def config(self) -> Config:
+        if self._config is None:
+            config = load_config(find_config(self.config_path))
+            self._config = replace(config, database=self.db) if self.db else config
+        return self._config
 
     def open_store(self, readonly: bool = False) -> Store:
         return Store(self.config.database, self.config.dedup.minhash, readonly=readonly)
@@ -78,16 +92,7 @@ def cli(
     logging.basicConfig(
         level=level, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
     )
-    config = load_config(find_config(config_path))
-    if db is not None:
-        config = _with_database(config, db)
-    ctx.obj = Context(config, debug)
-
-
-def _with_database(config: Config, db: Path) -> Config:
-    from dataclasses import replace
-
-    return replace(config, database=db)
+    ctx.obj = Context(config_path, db, debug)
 
 
 @cli.command()

@@ -12,6 +12,7 @@ them the built-in defaults apply (no folders, `./aggregator.db`).
 
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, field, fields
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from aggregator.errors import ConfigError
+from aggregator.model import MEDIA_TYPES
 
 T = TypeVar("T")
 
@@ -97,6 +99,13 @@ class IngestConfig:
 
     def validate(self) -> None:
         _require(self.max_file_bytes >= 1024, "ingest.max_file_bytes", "must be >= 1024")
+        unknown = [e for e in self.extensions if e.lower() not in MEDIA_TYPES]
+        _require(
+            not unknown,
+            "ingest.extensions",
+            f"unknown extension {unknown[0] if unknown else ''!r} "
+            f"(known: {', '.join(sorted(MEDIA_TYPES))})",
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -240,14 +249,20 @@ def _check_keys(values: dict[str, Any], allowed: set[str], prefix: str) -> None:
 def render_config(config: Config) -> str:
     """The effective configuration as TOML, for `aggregator config show`."""
     mh = config.dedup.minhash
+
+    def quoted(value: object) -> str:
+        # A JSON string is a valid TOML basic string: quotes, backslashes and
+        # control characters come out escaped.
+        return json.dumps(str(value))
+
     lines = [
         f"# effective configuration (from {config.path or 'built-in defaults'})",
-        f'database = "{config.database}"',
-        "folders = [" + ", ".join(f'"{f}"' for f in config.folders) + "]",
+        f"database = {quoted(config.database)}",
+        "folders = [" + ", ".join(quoted(f) for f in config.folders) + "]",
         "",
         "[ingest]",
         f"max_file_bytes = {config.ingest.max_file_bytes}",
-        "extensions = [" + ", ".join(f'"{e}"' for e in config.ingest.extensions) + "]",
+        "extensions = [" + ", ".join(quoted(e) for e in config.ingest.extensions) + "]",
         "",
         "[dedup]",
         f"num_perm = {mh.num_perm}",
@@ -262,7 +277,7 @@ def render_config(config: Config) -> str:
         "",
         "[clusters]",
         f"window_days = {config.clusters.window_days}",
-        f'canonical = "{config.clusters.canonical}"',
+        f"canonical = {quoted(config.clusters.canonical)}",
         f"boilerplate_min_articles = {config.clusters.boilerplate_min_articles}",
     ]
     return "\n".join(lines) + "\n"

@@ -56,6 +56,8 @@ def extract(doc: RawDocument) -> Article:
         raise ExtractError(doc.location, "no text found")
     if not title:
         title = _title_from(paragraphs[0])
+    elif len(paragraphs) > 1 and paragraphs[0] == title:
+        paragraphs = paragraphs[1:]  # the page's own heading, repeated as its first block
     return Article(
         title=title,
         published_at=published or doc.modified_at,

@@ -10,6 +10,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+# File extensions the folder source understands, and the media type each means.
+MEDIA_TYPES = {
+    ".txt": "text/plain",
+    ".md": "text/markdown",
+    ".markdown": "text/markdown",
+    ".html": "text/html",
+    ".htm": "text/html",
+}
+
 
 @dataclass(frozen=True, slots=True)
 class RawDocument:

@@ -74,7 +74,7 @@ def test_a_crowded_bucket_returns_only_its_most_recent_units() -> None:
     same = np.array([[7, 7]], dtype=np.uint32)
     for unit_id in range(1, 121):  # 120 units share every key: runs and pending both hold some
         index.add(np.array([unit_id], dtype=np.int64), same)
-    rows, found = index.lookup(same)
+    _, found = index.lookup(same)
     newest = set(found.tolist())
     assert max(newest) == 120
     assert len(newest) <= 10 * (index.runs + 1)  # each run and the pending dict give <= 10

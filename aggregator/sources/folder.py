@@ -29,15 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aggregator.errors import ExtractError, SourceError
-from aggregator.model import RawDocument
-
-MEDIA_TYPES = {
-    ".txt": "text/plain",
-    ".md": "text/markdown",
-    ".markdown": "text/markdown",
-    ".html": "text/html",
-    ".htm": "text/html",
-}
+from aggregator.model import MEDIA_TYPES, RawDocument
 
 
 @dataclass(frozen=True, slots=True)
