@@ -10,16 +10,17 @@ per entry. So: sorted NumPy arrays, one per band, 8 bytes per (unit, band).
 
 Layout, a small log-structured merge tree per band:
 
-* new units go into a dict (`pending`) keyed by (band, key); a look-up there
-  is a dict probe;
-* when `pending` holds `flush_units` units it is sorted into a *run*: for each
-  band a sorted uint32 key array with the unit ids in the same order;
-* runs are merged size-tiered (the newest run is merged into the previous one
-  while it is at least a quarter of its size), so there are O(log n) runs and
-  each entry is copied O(log n) times in all;
-* a look-up is two `searchsorted` calls per band per run, over all of an
-  article's units at once: its cost grows with the logarithm of the store, not
-  with its size;
+* units are added a batch at a time as a *run*: for each band a sorted uint32
+  key array with the unit ids in the same order, built with NumPy;
+* runs are merged size-tiered (the newest run is merged into the previous one,
+  in linear time, while it is at least a quarter of its size), so there are
+  O(log n) runs and each entry is copied a bounded number of times on average;
+* a look-up is two `searchsorted` calls per band per run. The pipeline makes
+  one look-up for a whole batch of articles against the runs, which do not
+  change during the batch (`holding_runs`), finds matches between articles of
+  the same batch with `self_join`, and probes a small dict (`pending`) only for
+  units that another process stored meanwhile. Per article, nothing here runs
+  a Python loop over its keys;
 * a bucket returns at most `max_bucket` units (the most recent). A key shared by
   thousands of units is a footer or a wire story carried everywhere; the most
   recent few are enough to join its cluster or to recognise boilerplate, and
@@ -33,7 +34,8 @@ behind the same `add`/`lookup` methods (e.g. datasketch's Redis storage).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
@@ -62,85 +64,81 @@ def _sorted_run(ids: I64, keys: U32) -> _Run:
     return _Run(sorted_keys, sorted_ids)
 
 
-def _merge(a: _Run, b: _Run) -> _Run:
-    keys = np.concatenate([a.keys, b.keys], axis=1)
-    ids = np.concatenate([a.ids, b.ids], axis=1)
-    order = np.argsort(keys, axis=1, kind="stable")
-    return _Run(np.take_along_axis(keys, order, axis=1), np.take_along_axis(ids, order, axis=1))
+def _merge(older: _Run, newer: _Run) -> _Run:
+    """Merge two runs in linear time; equal keys keep older units first."""
+    n = older.size + newer.size
+    keys = np.empty((older.keys.shape[0], n), dtype=np.uint32)
+    ids = np.empty((older.keys.shape[0], n), dtype=np.uint32)
+    for band in range(older.keys.shape[0]):
+        slots = np.searchsorted(older.keys[band], newer.keys[band], side="right")
+        slots += np.arange(newer.size)
+        take_older = np.ones(n, dtype=bool)
+        take_older[slots] = False
+        keys[band, slots] = newer.keys[band]
+        ids[band, slots] = newer.ids[band]
+        keys[band, take_older] = older.keys[band]
+        ids[band, take_older] = older.ids[band]
+    return _Run(keys, ids)
 
 
 class BandIndex:
     """Band keys of indexed units; answers which stored units share a band with a query."""
 
-    def __init__(self, bands: int, flush_units: int = 4096, max_bucket: int = 64) -> None:
+    def __init__(self, bands: int, max_bucket: int = 64) -> None:
         self.bands = bands
-        self.flush_units = flush_units
         self.max_bucket = max_bucket
         self._runs: list[_Run] = []
         self._pending: dict[int, list[int]] = {}
-        self._pending_units = 0
+        self._pending_parts: list[tuple[I64, U32]] = []
         self.max_unit_id = 0
         self.size = 0
+        self._held = False
 
     def add(self, ids: I64, keys: U32) -> None:
         """Index units `ids` (ascending) with band keys `keys` of shape (len(ids), bands)."""
         if len(ids) == 0:
             return
-        if len(ids) >= self.flush_units:
-            self._add_run(_sorted_run(ids, keys))
+        if self._held:
+            self._add_pending(ids, keys)
         else:
-            pending = self._pending
-            shift = np.arange(self.bands, dtype=np.int64) << 32
-            composite = (keys.astype(np.int64) | shift).tolist()
-            for unit_id, row in zip(ids.tolist(), composite, strict=True):
-                for key in row:
-                    bucket = pending.get(key)
-                    if bucket is None:
-                        pending[key] = [unit_id]
-                    else:
-                        bucket.append(unit_id)
-            self._pending_units += len(ids)
-            if self._pending_units >= self.flush_units:
-                self._flush()
+            self._add_run(_sorted_run(ids, keys))
         self.size += len(ids)
         self.max_unit_id = max(self.max_unit_id, int(ids[-1]))
 
     def add_chunks(self, chunks: Iterable[tuple[I64, U32]]) -> None:
-        """Bulk load, e.g. from `Store.units_since` at start-up."""
-        id_parts: list[I64] = []
-        key_parts: list[U32] = []
-        for ids, keys in chunks:
-            id_parts.append(ids)
-            key_parts.append(keys)
-        if id_parts:
-            ids = np.concatenate(id_parts)
-            keys = np.concatenate(key_parts)
-            if len(ids) >= self.flush_units:
-                self._add_run(_sorted_run(ids, keys))
-                self.size += len(ids)
-                self.max_unit_id = max(self.max_unit_id, int(ids[-1]))
-            else:
-                self.add(ids, keys)
+        """Add units given in chunks, e.g. from `Store.units_since`, as one run."""
+        parts = list(chunks)
+        if parts:
+            self.add(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
 
-    def _flush(self) -> None:
-        if not self._pending:
-            return
-        unit_ids: list[int] = []
-        key_list: list[int] = []
-        for composite, bucket in self._pending.items():
-            unit_ids.extend(bucket)
-            key_list.extend([composite] * len(bucket))
-        composite_arr = np.array(key_list, dtype=np.int64)
-        band = composite_arr >> 32
-        key = (composite_arr & 0xFFFFFFFF).astype(np.uint32)
-        ids = np.array(unit_ids, dtype=np.uint32)
-        # Every pending unit has exactly one key per band, so the per-band
-        # groups are equally long and reshape into (bands, n).
-        order = np.lexsort((key, band))
-        n = self._pending_units
-        self._add_run(_Run(key[order].reshape(self.bands, n), ids[order].reshape(self.bands, n)))
-        self._pending = {}
-        self._pending_units = 0
+    def _add_pending(self, ids: I64, keys: U32) -> None:
+        self._pending_parts.append((ids, keys))
+        shift = np.arange(self.bands, dtype=np.int64) << 32
+        composite = (keys.astype(np.int64) | shift).tolist()
+        pending = self._pending
+        for unit_id, row in zip(ids.tolist(), composite, strict=True):
+            for key in row:
+                pending.setdefault(key, []).append(unit_id)
+
+    @contextmanager
+    def holding_runs(self) -> Iterator[None]:
+        """Keep the runs unchanged for the block; units added meanwhile wait in `pending`.
+
+        Look-ups against the runs made at the start of the block stay valid for
+        the whole block, so a batch of articles can query the runs once.
+        """
+        self._held = True
+        try:
+            yield
+        finally:
+            self._held = False
+            if self._pending_parts:
+                parts = self._pending_parts
+                self._pending, self._pending_parts = {}, []
+                ids = np.concatenate([p[0] for p in parts])
+                keys = np.concatenate([p[1] for p in parts])
+                order = np.argsort(ids, kind="stable")
+                self._add_run(_sorted_run(ids[order], keys[order]))
 
     def _add_run(self, run: _Run) -> None:
         self._runs.append(run)
@@ -150,6 +148,12 @@ class BandIndex:
 
     def lookup(self, keys: U32) -> tuple[I64, I64]:
         """Pairs (query row, stored unit id), one per shared band (so repeats count hits)."""
+        a_rows, a_found = self.lookup_runs(keys)
+        b_rows, b_found = self.lookup_pending(keys)
+        return np.concatenate([a_rows, b_rows]), np.concatenate([a_found, b_found])
+
+    def lookup_runs(self, keys: U32) -> tuple[I64, I64]:
+        """`lookup` restricted to the sorted runs."""
         queries: list[I64] = []
         found: list[I64] = []
         for run in self._runs:
@@ -166,30 +170,65 @@ class BandIndex:
                     continue
                 query_rows = np.repeat(np.arange(len(wanted)), counts)
                 starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-                positions = starts + np.arange(total)
                 queries.append(query_rows)
-                found.append(run.ids[band][positions].astype(np.int64))
-        if self._pending:
-            shift = np.arange(self.bands, dtype=np.int64) << 32
-            composite = (keys.astype(np.int64) | shift).tolist()
-            q_list: list[int] = []
-            f_list: list[int] = []
-            get = self._pending.get
-            for query_row, row in enumerate(composite):
-                for key in row:
-                    bucket = get(key)
-                    if bucket:
-                        bucket = bucket[-self.max_bucket :]
-                        q_list.extend([query_row] * len(bucket))
-                        f_list.extend(bucket)
-            if q_list:
-                queries.append(np.array(q_list, dtype=np.int64))
-                found.append(np.array(f_list, dtype=np.int64))
-        if not queries:
-            empty = np.zeros(0, dtype=np.int64)
-            return empty, empty
-        return np.concatenate(queries), np.concatenate(found)
+                found.append(run.ids[band][starts + np.arange(total)].astype(np.int64))
+        return _joined(queries, found)
+
+    def lookup_pending(self, keys: U32) -> tuple[I64, I64]:
+        """`lookup` restricted to the units added while the runs were held."""
+        if not self._pending:
+            return _joined([], [])
+        shift = np.arange(self.bands, dtype=np.int64) << 32
+        composite = (keys.astype(np.int64) | shift).tolist()
+        q_list: list[int] = []
+        f_list: list[int] = []
+        get = self._pending.get
+        for query_row, row in enumerate(composite):
+            for key in row:
+                bucket = get(key)
+                if bucket:
+                    bucket = bucket[-self.max_bucket :]
+                    q_list.extend([query_row] * len(bucket))
+                    f_list.extend(bucket)
+        return np.array(q_list, dtype=np.int64), np.array(f_list, dtype=np.int64)
 
     @property
     def runs(self) -> int:
         return len(self._runs)
+
+
+def self_join(keys: U32, groups: I64, max_bucket: int) -> tuple[I64, I64]:
+    """Pairs (row, earlier row) of a batch that share a band key, across groups.
+
+    `keys` is (rows, bands); `groups` gives each row's article, non-decreasing.
+    Only pairs whose earlier row belongs to an earlier group are returned, at
+    most `max_bucket` per key, the nearest first, like `BandIndex.lookup`.
+    """
+    rows, bands = keys.shape
+    if rows == 0:
+        return _joined([], [])
+    composite = (keys.astype(np.uint64) | (np.arange(bands, dtype=np.uint64) << np.uint64(32)))
+    flat = composite.ravel()
+    row_of = np.repeat(np.arange(rows, dtype=np.int64), bands)
+    order = np.lexsort((row_of, flat))
+    flat, row_of = flat[order], row_of[order]
+    start = np.ones(flat.size, dtype=bool)
+    start[1:] = flat[1:] != flat[:-1]
+    group_start = np.maximum.accumulate(np.where(start, np.arange(flat.size), 0))
+    before = np.minimum(np.arange(flat.size) - group_start, max_bucket)
+    total = int(before.sum())
+    if total == 0:
+        return _joined([], [])
+    later = np.repeat(np.arange(flat.size), before)
+    offsets = np.arange(total) - np.repeat(np.cumsum(before) - before, before)
+    earlier = later - 1 - offsets
+    query, found = row_of[later], row_of[earlier]
+    keep = groups[found] < groups[query]
+    return query[keep], found[keep]
+
+
+def _joined(queries: list[I64], found: list[I64]) -> tuple[I64, I64]:
+    if not queries:
+        empty = np.zeros(0, dtype=np.int64)
+        return empty, empty
+    return np.concatenate(queries), np.concatenate(found)

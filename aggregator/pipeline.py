@@ -24,12 +24,13 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
+import numpy.typing as npt
 
 from aggregator.cluster import Clusterer, boilerplate_units, within_window
 from aggregator.config import Config
 from aggregator.errors import AggregatorError, ExtractError, SourceError
 from aggregator.extract import extract
-from aggregator.index import BandIndex
+from aggregator.index import BandIndex, self_join
 from aggregator.match import merge_passages, verify
 from aggregator.model import Article, RawDocument, Unit
 from aggregator.segment import segment
@@ -37,6 +38,8 @@ from aggregator.signature import Signatures, Signer
 from aggregator.store import Store, format_time, utcnow
 
 log = logging.getLogger(__name__)
+
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,25 +106,54 @@ class Ingester:
         if not prepared:
             return
         signatures = self.signer.sign([u.tokens for p in prepared for u in p.units])
-        offset = 0
-        for item in prepared:
-            n = len(item.units)
-            part = Signatures(
-                signatures.minhash[offset : offset + n],
-                signatures.band_keys[offset : offset + n],
-                signatures.shingle_counts[offset : offset + n],
-            )
-            offset += n
-            yield self._store(item, part)
+        sizes = [len(p.units) for p in prepared]
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # Unit id of each batch row once its article is stored (-1 until then).
+        row_ids = np.full(int(bounds[-1]), -1, dtype=np.int64)
+        try:
+            with self.index.holding_runs():
+                # The runs cannot change during the block, so one look-up serves
+                # the whole batch; matches inside the batch come from one self-join.
+                run_hits = _by_row(*self.index.lookup_runs(signatures.band_keys))
+                batch_hits = _by_row(
+                    *self_join(
+                        signatures.band_keys,
+                        np.repeat(np.arange(len(prepared)), sizes),
+                        self.index.max_bucket,
+                    )
+                )
+                for i, item in enumerate(prepared):
+                    lo, hi = int(bounds[i]), int(bounds[i + 1])
+                    part = Signatures(
+                        signatures.minhash[lo:hi],
+                        signatures.band_keys[lo:hi],
+                        signatures.shingle_counts[lo:hi],
+                    )
+                    earlier_rows, earlier = _rows_between(batch_hits, lo, hi)
+                    known = row_ids[earlier] >= 0
+                    hits = _concat(
+                        _rows_between(run_hits, lo, hi),
+                        (earlier_rows[known], row_ids[earlier[known]]),
+                    )
+                    outcome, unit_ids = self._store(item, part, hits)
+                    if unit_ids:
+                        row_ids[lo:hi] = unit_ids
+                    yield outcome
+        finally:
+            stored = row_ids >= 0
+            self.index.add(row_ids[stored], signatures.band_keys[stored])
 
-    def _store(self, item: _Prepared, sig: Signatures) -> Outcome:
+    def _store(
+        self, item: _Prepared, sig: Signatures, hits: tuple[I64, I64]
+    ) -> tuple[Outcome, list[int]]:
+        """Store one article in one transaction; (outcome, its new unit ids)."""
         doc, article, units = item.doc, item.article, item.units
         published = format_time(article.published_at)
         with self.store.write():
             self.index.add_chunks(self.store.units_since(self.index.max_unit_id))
             existing = self.store.find_article(doc.source_location, doc.identity)
             if existing is not None and existing.content_hash == item.content_hash:
-                return Outcome(doc.location, "unchanged", article_id=existing.id)
+                return Outcome(doc.location, "unchanged", article_id=existing.id), []
             source_id = self.store.ensure_source(
                 doc.source_kind, doc.source_location, doc.source_name
             )
@@ -145,11 +177,14 @@ class Ingester:
                 sig.band_keys,
             )
             passages, cluster_id = self._match(
-                article_id, source_id, published, units, unit_ids, paragraph_ids, sig
+                article_id, source_id, published, units, unit_ids, paragraph_ids, sig, hits
             )
-        self.index.add(np.array(unit_ids, dtype=np.int64), sig.band_keys)
+        # Writers are serialised, so every unit id below ours is already known;
+        # ours enter the index when the batch ends.
+        if unit_ids:
+            self.index.max_unit_id = max(self.index.max_unit_id, unit_ids[-1])
         status = "new" if existing is None else "updated"
-        return Outcome(doc.location, status, article_id, cluster_id, passages)
+        return Outcome(doc.location, status, article_id, cluster_id, passages), unit_ids
 
     def _match(
         self,
@@ -160,11 +195,12 @@ class Ingester:
         unit_ids: list[int],
         paragraph_ids: list[int],
         sig: Signatures,
+        hits: tuple[I64, I64],
     ) -> tuple[int, int | None]:
         """Find, store and cluster the passages this article shares; (count, cluster id)."""
         if not units:
             return 0, self.clusterer.cluster_of(article_id)
-        query_rows, candidate_ids = self.index.lookup(sig.band_keys)
+        query_rows, candidate_ids = _concat(hits, self.index.lookup_pending(sig.band_keys))
         if len(candidate_ids) == 0:
             return 0, self.clusterer.cluster_of(article_id)
         rows = self.store.candidate_rows(np.unique(candidate_ids).tolist())
@@ -228,6 +264,21 @@ class Ingester:
             self.clusterer.retract_boilerplate(source_id, boiler_stored)
             cluster_id = self.clusterer.cluster_of(article_id)
         return len(passages), cluster_id
+
+
+def _by_row(rows: I64, found: I64) -> tuple[I64, I64]:
+    order = np.argsort(rows, kind="stable")
+    return rows[order], found[order]
+
+
+def _rows_between(pairs: tuple[I64, I64], lo: int, hi: int) -> tuple[I64, I64]:
+    """The (row - lo, found) pairs of rows lo..hi-1, from pairs sorted by row."""
+    start, stop = np.searchsorted(pairs[0], [lo, hi])
+    return pairs[0][start:stop] - lo, pairs[1][start:stop]
+
+
+def _concat(a: tuple[I64, I64], b: tuple[I64, I64]) -> tuple[I64, I64]:
+    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])
 
 
 def _failed(error: AggregatorError) -> Outcome:

@@ -234,14 +234,13 @@ class Store:
             (article_id, version, content_hash, title, published_at, now),
         )
         version_id = int(cursor.lastrowid or 0)
-        paragraph_ids = []
-        for position, text in enumerate(paragraphs):
-            cursor = self.conn.execute(
-                "INSERT INTO paragraphs (version_id, article_id, position, text) "
-                "VALUES (?, ?, ?, ?)",
-                (version_id, article_id, position, text),
-            )
-            paragraph_ids.append(int(cursor.lastrowid or 0))
+        returned = self._insert_returning(
+            "paragraphs (version_id, article_id, position, text)",
+            [(version_id, article_id, position, text) for position, text in enumerate(paragraphs)],
+            "id, position",
+        )
+        by_position = {position: row_id for row_id, position in returned}
+        paragraph_ids = [by_position[position] for position in range(len(paragraphs))]
         return article_id, version_id, paragraph_ids
 
     def save_units(
@@ -252,19 +251,44 @@ class Store:
         band_keys: U32,
     ) -> list[int]:
         """Insert units (paragraph_id, position, start, end, words, shingles) with signatures."""
-        ids = []
-        for row in rows:
-            cursor = self.conn.execute(
-                "INSERT INTO units (paragraph_id, article_id, position, char_start, char_end, "
-                "word_count, shingle_count) VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (row[0], article_id, *row[1:]),
-            )
-            ids.append(int(cursor.lastrowid or 0))
+        returned = self._insert_returning(
+            "units (paragraph_id, article_id, position, char_start, char_end, word_count, "
+            "shingle_count)",
+            [(row[0], article_id, *row[1:]) for row in rows],
+            "id, paragraph_id, position",
+        )
+        by_place = {(paragraph, position): row_id for row_id, paragraph, position in returned}
+        ids = [by_place[(row[0], row[1])] for row in rows]
         self.conn.executemany(
             "INSERT INTO unit_signatures (unit_id, minhash, band_keys) VALUES (?, ?, ?)",
             zip(ids, (m.tobytes() for m in minhash), (b.tobytes() for b in band_keys), strict=True),
         )
         return ids
+
+    def _insert_returning(
+        self, target: str, rows: Sequence[tuple[Any, ...]], returning: str
+    ) -> list[tuple[Any, ...]]:
+        """Multi-row INSERT ... RETURNING, in chunks under SQLite's variable limit.
+
+        RETURNING rows come back in no promised order, so callers map them back
+        by a unique key rather than by position.
+        """
+        out: list[tuple[Any, ...]] = []
+        if not rows:
+            return out
+        width = len(rows[0])
+        group = "(" + ", ".join("?" * width) + ")"
+        step = max(1, 30000 // width)
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            values = ", ".join([group] * len(chunk))
+            args = [value for row in chunk for value in row]
+            out.extend(
+                self.conn.execute(
+                    f"INSERT INTO {target} VALUES {values} RETURNING {returning}", args
+                ).fetchall()
+            )
+        return out
 
     # -- the persistent LSH index -------------------------------------------------
 
