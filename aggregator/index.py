@@ -47,38 +47,47 @@ I64 = npt.NDArray[np.int64]
 
 @dataclass(frozen=True, slots=True)
 class _Run:
-    keys: U32  # (bands, n), each row sorted
-    ids: npt.NDArray[np.uint32]  # (bands, n), row-aligned with keys
+    """Per band, sorted keys and the unit ids in the same order.
+
+    Bands are separate arrays (not one 2-D block) so that a merge can replace
+    them one at a time: the peak memory of a merge is one band, not the index.
+    """
+
+    keys: list[U32]
+    ids: list[U32]
 
     @property
     def size(self) -> int:
-        return int(self.keys.shape[1])
+        return int(self.keys[0].shape[0])
 
 
 def _sorted_run(ids: I64, keys: U32) -> _Run:
-    """A run from unit ids (n,) and their band keys (n, bands)."""
-    by_band = np.ascontiguousarray(keys.T)
-    order = np.argsort(by_band, axis=1, kind="stable")
-    sorted_keys = np.take_along_axis(by_band, order, axis=1)
-    sorted_ids = ids.astype(np.uint32)[order]
-    return _Run(sorted_keys, sorted_ids)
+    """A run from unit ids (n,) ascending and their band keys (n, bands)."""
+    unit_ids = ids.astype(np.uint32)
+    run = _Run([], [])
+    for band in range(keys.shape[1]):
+        column = keys[:, band]
+        order = np.argsort(column, kind="stable")
+        run.keys.append(column[order])
+        run.ids.append(unit_ids[order])
+    return run
 
 
 def _merge(older: _Run, newer: _Run) -> _Run:
-    """Merge two runs in linear time; equal keys keep older units first."""
+    """Merge `newer` into `older` in linear time, band by band; equal keys keep older first."""
     n = older.size + newer.size
-    keys = np.empty((older.keys.shape[0], n), dtype=np.uint32)
-    ids = np.empty((older.keys.shape[0], n), dtype=np.uint32)
-    for band in range(older.keys.shape[0]):
-        slots = np.searchsorted(older.keys[band], newer.keys[band], side="right")
-        slots += np.arange(newer.size)
+    positions = np.arange(newer.size)
+    for band in range(len(older.keys)):
+        slots = np.searchsorted(older.keys[band], newer.keys[band], side="right") + positions
         take_older = np.ones(n, dtype=bool)
         take_older[slots] = False
-        keys[band, slots] = newer.keys[band]
-        ids[band, slots] = newer.ids[band]
-        keys[band, take_older] = older.keys[band]
-        ids[band, take_older] = older.ids[band]
-    return _Run(keys, ids)
+        for parts in (older.keys, older.ids):
+            merged = np.empty(n, dtype=np.uint32)
+            merged[take_older] = parts[band]
+            parts[band] = merged  # the old band array is released here
+        older.keys[band][slots] = newer.keys[band]
+        older.ids[band][slots] = newer.ids[band]
+    return older
 
 
 class BandIndex:
@@ -106,10 +115,34 @@ class BandIndex:
         self.max_unit_id = max(self.max_unit_id, int(ids[-1]))
 
     def add_chunks(self, chunks: Iterable[tuple[I64, U32]]) -> None:
-        """Add units given in chunks, e.g. from `Store.units_since`, as one run."""
-        parts = list(chunks)
-        if parts:
-            self.add(np.concatenate([p[0] for p in parts]), np.concatenate([p[1] for p in parts]))
+        """Add units given in chunks, e.g. from `Store.units_since`, as one run.
+
+        Chunks are split into per-band columns as they arrive, and each column
+        is released once sorted, so loading needs little more than the index.
+        """
+        id_parts: list[I64] = []
+        columns: list[list[U32]] = [[] for _ in range(self.bands)]
+        for ids, keys in chunks:
+            id_parts.append(ids)
+            for band in range(self.bands):
+                columns[band].append(np.ascontiguousarray(keys[:, band]))
+        if not id_parts:
+            return
+        ids = np.concatenate(id_parts)
+        if self._held:
+            self.add(ids, np.stack([np.concatenate(c) for c in columns], axis=1))
+            return
+        unit_ids = ids.astype(np.uint32)
+        run = _Run([], [])
+        for band in range(self.bands):
+            column = np.concatenate(columns[band])
+            columns[band] = []
+            order = np.argsort(column, kind="stable")
+            run.keys.append(column[order])
+            run.ids.append(unit_ids[order])
+        self._add_run(run)
+        self.size += len(ids)
+        self.max_unit_id = max(self.max_unit_id, int(ids[-1]))
 
     def _add_pending(self, ids: I64, keys: U32) -> None:
         self._pending_parts.append((ids, keys))
