@@ -14,10 +14,10 @@ import logging
 import sys
 import textwrap
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
@@ -29,6 +29,8 @@ from aggregator.pipeline import Ingester
 from aggregator.reports import duplicate_rows, list_clusters, show_cluster, stats
 from aggregator.sources.folder import FileTask, discover, read_file
 from aggregator.store import Store
+
+T = TypeVar("T")
 
 
 class Context:
@@ -53,6 +55,14 @@ class Context:
 
     def open_store(self, readonly: bool = False) -> Store:
         return Store(self.config.database, self.config.dedup.minhash, readonly=readonly)
+
+    def read(self, query: Callable[[Store], T]) -> T:
+        """Run one read-only query against the database and close it."""
+        store = self.open_store(readonly=True)
+        try:
+            return query(store)
+        finally:
+            store.close()
 
 
 pass_context = click.make_pass_decorator(Context)
@@ -176,11 +186,7 @@ def clusters(obj: Context, as_json: bool) -> None:
       aggregator clusters
       aggregator clusters --json | jq '.[0].articles'
     """
-    store = obj.open_store(readonly=True)
-    try:
-        result = list_clusters(store)
-    finally:
-        store.close()
+    result = obj.read(list_clusters)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -211,11 +217,7 @@ def cluster(obj: Context, cluster_id: int, as_json: bool) -> None:
     Example:
       aggregator cluster 1
     """
-    store = obj.open_store(readonly=True)
-    try:
-        result = show_cluster(store, cluster_id)
-    finally:
-        store.close()
+    result = obj.read(lambda store: show_cluster(store, cluster_id))
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return
@@ -243,11 +245,7 @@ def duplicates(obj: Context, as_json: bool, boilerplate: bool) -> None:
       aggregator duplicates
       aggregator duplicates --json > pairs.json
     """
-    store = obj.open_store(readonly=True)
-    try:
-        rows = duplicate_rows(store, include_boilerplate=boilerplate)
-    finally:
-        store.close()
+    rows = obj.read(lambda store: duplicate_rows(store, include_boilerplate=boilerplate))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -280,11 +278,7 @@ def stats_command(obj: Context, as_json: bool) -> None:
     Example:
       aggregator stats --json
     """
-    store = obj.open_store(readonly=True)
-    try:
-        result = stats(store)
-    finally:
-        store.close()
+    result = obj.read(stats)
     if as_json:
         click.echo(json.dumps(result, indent=2))
         return

@@ -240,7 +240,7 @@ def self_join(keys: U32, groups: I64, max_bucket: int) -> tuple[I64, I64]:
     rows, bands = keys.shape
     if rows == 0:
         return _joined([], [])
-    composite = (keys.astype(np.uint64) | (np.arange(bands, dtype=np.uint64) << np.uint64(32)))
+    composite = keys.astype(np.uint64) | (np.arange(bands, dtype=np.uint64) << np.uint64(32))
     flat = composite.ravel()
     row_of = np.repeat(np.arange(rows, dtype=np.int64), bands)
     order = np.lexsort((row_of, flat))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -52,3 +53,20 @@ def ingest_docs(config: Config, docs: Iterable[RawDocument]) -> list[Outcome]:
         return list(Ingester(store, config).ingest(docs))
     finally:
         store.close()
+
+
+def text_doc(
+    folder: str, name: str, title: str, paragraphs: list[str], when: datetime | None = None
+) -> RawDocument:
+    """A plain-text article as the folder source would read it from FOLDER/NAME.txt."""
+    location = f"{folder}/{name}.txt"
+    return RawDocument(
+        source_kind="folder",
+        source_location=folder,
+        source_name=folder.rsplit("/", 1)[-1],
+        identity=location,
+        location=location,
+        media_type="text/plain",
+        content=(title + "\n" + "\n".join(paragraphs)).encode(),
+        modified_at=when or datetime(2026, 11, 1, tzinfo=UTC),
+    )

@@ -9,7 +9,7 @@ from aggregator.config import Config
 from aggregator.model import RawDocument
 from aggregator.reports import list_clusters, resolve_cluster
 from aggregator.store import Store
-from tests.conftest import ingest_docs
+from tests.conftest import ingest_docs, text_doc
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 _VOCAB = [f"word{i}" for i in range(3000)]
@@ -21,16 +21,7 @@ def _text(seed: int, sentences: int = 2) -> str:
 
 
 def _doc(source: str, name: str, paragraphs: list[str], when: datetime = T0) -> RawDocument:
-    return RawDocument(
-        source_kind="folder",
-        source_location=f"/t/{source}",
-        source_name=source,
-        identity=f"/t/{source}/{name}.txt",
-        location=f"/t/{source}/{name}.txt",
-        media_type="text/plain",
-        content=("Headline " + name + "\n" + "\n".join(paragraphs)).encode(),
-        modified_at=when,
-    )
+    return text_doc(f"/t/{source}", name, "Headline " + name, paragraphs, when)
 
 
 def _members(config: Config) -> dict[int, set[str]]:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import random
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -22,7 +21,7 @@ from aggregator.config import Config
 from aggregator.model import RawDocument
 from aggregator.segment import split_sentences
 from aggregator.store import Store
-from tests.conftest import SEEDS, ingest_docs
+from tests.conftest import SEEDS, ingest_docs, text_doc
 
 WORD = re.compile(r"[\w'’-]+")
 
@@ -69,20 +68,6 @@ def _filler(rng: random.Random, vocabulary: list[str], sentences: int) -> str:
     return " ".join(out)
 
 
-def _doc(source: str, name: str, title: str, paragraphs: list[str]) -> RawDocument:
-    body = title + "\n" + "\n".join(paragraphs)
-    return RawDocument(
-        source_kind="folder",
-        source_location=f"/planted/{source}",
-        source_name=source,
-        identity=f"/planted/{source}/{name}.txt",
-        location=f"/planted/{source}/{name}.txt",
-        media_type="text/plain",
-        content=body.encode(),
-        modified_at=datetime(2026, 11, 1, tzinfo=UTC),
-    )
-
-
 @pytest.mark.parametrize("placement", ["paragraph", "spliced"])
 def test_planted_passages_recall_and_precision(config: Config, placement: str) -> None:
     rng = random.Random(20261123)
@@ -98,8 +83,8 @@ def test_planted_passages_recall_and_precision(config: Config, placement: str) -
         else:
             host = f"{_filler(rng, vocabulary, 1)} {edited} {_filler(rng, vocabulary, 1)}"
             copy = [_filler(rng, vocabulary, 2), host, _filler(rng, vocabulary, 1)]
-        docs.append(_doc("wire", f"o{i}", f"Original {i} headline", original))
-        docs.append(_doc("paper", f"c{i}", f"Copy {i} headline", copy))
+        docs.append(text_doc("/planted/wire", f"o{i}", f"Original {i} headline", original))
+        docs.append(text_doc("/planted/paper", f"c{i}", f"Copy {i} headline", copy))
     outcomes = ingest_docs(config, docs)
     assert all(o.status == "new" for o in outcomes)
     store = Store(config.database, config.dedup.minhash)
