@@ -79,6 +79,8 @@ _ACRONYM = re.compile(r"(?:\w\.)+\w$")
 
 def normalise(text: str) -> str:
     """Fold text to the form that tokens are taken from."""
+    if text.isascii():  # NFKC and the fold table change nothing in ASCII but the backtick
+        return text.replace("`", "'").lower()
     return unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator.segment import segment_paragraph, split_sentences, tokenise
+from aggregator.segment import normalise, segment_paragraph, split_sentences, tokenise
 
 
 def _sentences(text: str) -> list[str]:
@@ -80,3 +82,11 @@ def test_sentence_spans_are_ordered_and_inside_the_text(text: str) -> None:
 def test_units_cover_their_tokens(text: str) -> None:
     for unit in segment_paragraph(text, 0, min_words=3):
         assert tuple(tokenise(text[unit.start : unit.end])) == unit.tokens
+
+
+@given(st.text(max_size=80))
+def test_ascii_fast_path_agrees_with_the_full_fold(text: str) -> None:
+    from aggregator.segment import _FOLD
+
+    full = unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
+    assert normalise(text) == full
