@@ -194,14 +194,19 @@ class BandIndex:
                 row = run.keys[band]
                 wanted = keys[:, band]
                 lo = np.searchsorted(row, wanted, side="left")
-                hi = np.searchsorted(row, wanted, side="right")
+                # Most keys are absent: look for the end of a bucket only where
+                # one starts, which halves the binary searches.
+                present = row[np.minimum(lo, len(row) - 1)] == wanted
+                if not present.any():
+                    continue
+                rows_hit = np.flatnonzero(present)
+                lo = lo[rows_hit]
+                hi = np.searchsorted(row, wanted[rows_hit], side="right")
                 # Equal keys sit in insertion (= id) order, so the newest are last.
                 lo = np.maximum(lo, hi - self.max_bucket)
                 counts = hi - lo
                 total = int(counts.sum())
-                if total == 0:
-                    continue
-                query_rows = np.repeat(np.arange(len(wanted)), counts)
+                query_rows = np.repeat(rows_hit, counts)
                 starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
                 queries.append(query_rows)
                 found.append(run.ids[band][starts + np.arange(total)].astype(np.int64))
