@@ -196,7 +196,7 @@ def clusters(obj: Context, as_json: bool) -> None:
     for cluster in result:
         click.echo(
             f"story {cluster['id']}: {cluster['title']} "
-            f"({cluster['size']} articles, {cluster['sources']} sources)"
+            f"({_count(cluster['size'], 'article')}, {_count(cluster['sources'], 'source')})"
         )
         for article in cluster["articles"]:
             mark = "*" if article["canonical"] else " "
@@ -253,6 +253,10 @@ def duplicates(obj: Context, as_json: bool, boilerplate: bool) -> None:
         click.echo("no duplicated passages")
     for row in rows:
         _print_passage(row)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _print_passage(row: dict[str, Any]) -> None:
