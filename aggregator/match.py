@@ -29,7 +29,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator.config import DedupConfig
-from aggregator.store import CandidateRows
+from aggregator.store import CandidateRows, CandidateSignatures
 
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
@@ -66,7 +66,7 @@ def verify(
     query_counts: I64,
     query_rows: I64,
     candidate_ids: I64,
-    rows: CandidateRows,
+    rows: CandidateSignatures,
     own_article_id: int | None,
     config: DedupConfig,
 ) -> list[UnitMatch]:
@@ -97,6 +97,18 @@ def verify(
     return [
         UnitMatch(int(a), int(b), float(j))
         for a, b, j in zip(q[accepted], cand[accepted], jaccard[accepted], strict=True)
+    ]
+
+
+def relocate(
+    matches: list[UnitMatch], verified: CandidateSignatures, rows: CandidateRows
+) -> list[UnitMatch]:
+    """Point matches made against `verified` at the same units in `rows`."""
+    slot = {int(unit_id): i for i, unit_id in enumerate(rows.unit_ids)}
+    return [
+        UnitMatch(m.query, slot[int(verified.unit_ids[m.candidate])], m.similarity)
+        for m in matches
+        if int(verified.unit_ids[m.candidate]) in slot
     ]
 
 

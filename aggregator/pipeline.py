@@ -31,7 +31,7 @@ from aggregator.config import Config
 from aggregator.errors import AggregatorError, ExtractError, SourceError
 from aggregator.extract import extract
 from aggregator.index import BandIndex, self_join
-from aggregator.match import merge_passages, verify
+from aggregator.match import merge_passages, relocate, verify
 from aggregator.model import Article, RawDocument, Unit
 from aggregator.segment import segment
 from aggregator.signature import Signatures, Signer
@@ -203,16 +203,21 @@ class Ingester:
         query_rows, candidate_ids = _concat(hits, self.index.lookup_pending(sig.band_keys))
         if len(candidate_ids) == 0:
             return 0, self.clusterer.cluster_of(article_id)
-        rows = self.store.candidate_rows(np.unique(candidate_ids).tolist())
-        matches = verify(
+        signatures = self.store.candidate_signatures(np.unique(candidate_ids).tolist())
+        verified = verify(
             sig.minhash,
             sig.shingle_counts,
             query_rows,
             candidate_ids,
-            rows,
+            signatures,
             article_id,
             self.config.dedup,
         )
+        if not verified:
+            return 0, self.clusterer.cluster_of(article_id)
+        matched = sorted({int(signatures.unit_ids[m.candidate]) for m in verified})
+        rows = self.store.candidate_rows(matched)
+        matches = relocate(verified, signatures, rows)
         paragraphs = np.array([u.paragraph for u in units], dtype=np.int64)
         positions = np.array([u.position for u in units], dtype=np.int64)
         passages = merge_passages(matches, paragraphs, positions, rows)

@@ -60,13 +60,19 @@ class StoredArticle:
 
 
 @dataclass(frozen=True, slots=True)
-class CandidateRows:
-    """Stored facts about candidate units, row-aligned with `unit_ids`."""
+class CandidateSignatures:
+    """What verification needs of candidate units, row-aligned with `unit_ids`."""
 
     unit_ids: npt.NDArray[np.int64]
     minhash: U32
     shingle_counts: npt.NDArray[np.int64]
     article_ids: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateRows(CandidateSignatures):
+    """Everything known about verified candidate units, row-aligned with `unit_ids`."""
+
     source_ids: npt.NDArray[np.int64]
     published_at: list[str]
     paragraph_ids: npt.NDArray[np.int64]
@@ -311,41 +317,61 @@ class Store:
             yield ids, keys.reshape(len(rows), bands)
             last = int(ids[-1])
 
-    def candidate_rows(self, unit_ids: Sequence[int]) -> CandidateRows:
-        """Signatures and context of the given units that are still indexed."""
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(unit_ids), 500):
-            batch = list(unit_ids[start : start + 500])
-            marks = ",".join("?" * len(batch))
-            rows.extend(
-                self.conn.execute(
-                    "SELECT s.unit_id, s.minhash, u.shingle_count, u.article_id, a.source_id, "
-                    "a.published_at, u.paragraph_id, p.position, u.position, u.char_start, "
-                    "u.char_end FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
-                    "JOIN articles a ON a.id = u.article_id JOIN paragraphs p ON p.id = "
-                    f"u.paragraph_id WHERE s.unit_id IN ({marks})",
-                    batch,
-                )
-            )
-        n = len(rows)
+    def candidate_signatures(self, unit_ids: Sequence[int]) -> CandidateSignatures:
+        """Signatures of the given units that are still indexed.
 
-        def column(i: int) -> npt.NDArray[np.int64]:
-            return np.fromiter((r[i] for r in rows), dtype=np.int64, count=n)
-
-        minhash = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
-        return CandidateRows(
-            unit_ids=column(0),
-            minhash=minhash.reshape(n, self.params.num_perm),
-            shingle_counts=column(2),
-            article_ids=column(3),
-            source_ids=column(4),
-            published_at=[r[5] for r in rows],
-            paragraph_ids=column(6),
-            paragraph_positions=column(7),
-            positions=column(8),
-            char_starts=column(9),
-            char_ends=column(10),
+        Most candidates are chance band collisions that verification drops, so
+        this reads only two rowid look-ups per unit; `candidate_rows` fetches
+        the rest for the few that match.
+        """
+        rows = self._select_in(
+            "SELECT s.unit_id, s.minhash, u.shingle_count, u.article_id "
+            "FROM unit_signatures s JOIN units u ON u.id = s.unit_id WHERE s.unit_id IN ({})",
+            unit_ids,
         )
+        columns = _columns(rows, (0, 2, 3))
+        return CandidateSignatures(
+            unit_ids=columns[0],
+            minhash=self._minhash(rows),
+            shingle_counts=columns[2],
+            article_ids=columns[3],
+        )
+
+    def candidate_rows(self, unit_ids: Sequence[int]) -> CandidateRows:
+        """Signatures and context (article, source, paragraph, span) of indexed units."""
+        rows = self._select_in(
+            "SELECT s.unit_id, s.minhash, u.shingle_count, u.article_id, a.source_id, "
+            "a.published_at, u.paragraph_id, p.position, u.position, u.char_start, "
+            "u.char_end FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
+            "JOIN articles a ON a.id = u.article_id JOIN paragraphs p ON p.id = "
+            "u.paragraph_id WHERE s.unit_id IN ({})",
+            unit_ids,
+        )
+        columns = _columns(rows, (0, 2, 3, 4, 6, 7, 8, 9, 10))
+        return CandidateRows(
+            unit_ids=columns[0],
+            minhash=self._minhash(rows),
+            shingle_counts=columns[2],
+            article_ids=columns[3],
+            source_ids=columns[4],
+            published_at=[r[5] for r in rows],
+            paragraph_ids=columns[6],
+            paragraph_positions=columns[7],
+            positions=columns[8],
+            char_starts=columns[9],
+            char_ends=columns[10],
+        )
+
+    def _select_in(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
+        rows: list[tuple[Any, ...]] = []
+        for start in range(0, len(ids), 500):
+            batch = list(ids[start : start + 500])
+            rows.extend(self.conn.execute(sql.format(",".join("?" * len(batch))), batch))
+        return rows
+
+    def _minhash(self, rows: list[tuple[Any, ...]]) -> U32:
+        blob = b"".join(r[1] for r in rows)
+        return np.frombuffer(blob, dtype=np.uint32).reshape(len(rows), self.params.num_perm)
 
     # -- counts ---------------------------------------------------------------------
 
@@ -362,6 +388,12 @@ class Store:
             "cluster_members",
         )
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
+
+
+def _columns(
+    rows: list[tuple[Any, ...]], indexes: Sequence[int]
+) -> dict[int, npt.NDArray[np.int64]]:
+    return {i: np.fromiter((r[i] for r in rows), dtype=np.int64, count=len(rows)) for i in indexes}
 
 
 def _statements(script: str) -> Iterator[str]:
