@@ -67,13 +67,18 @@ _TOKEN = re.compile(r"\w+(?:['.\-]\w+)*")
 _BOUNDARY = re.compile(r"[.!?\u2026]+[\"'\u201d\u2019\u00bb)\]]*(\s+)")
 _OPENERS = "\"'\u201c\u2018\u00ab([\u2014-"
 
-_ABBREVIATIONS = frozenset(
+# Titles, ranks and months: abbreviations only when written capitalised ("Sen.",
+# "Dec."), so that a sentence ending in the word "sen" or "dec" still ends.
+_TITLE_ABBREVIATIONS = frozenset(
     (
         "mr mrs ms dr prof sr jr st mt ft gen col lt sgt capt cmdr adm maj cpl gov sen rep "
-        "pres rev hon messrs mme mlle no nos vs v jan feb mar apr jun jul aug sep sept oct "
-        "nov dec approx dept est fig vol op ch art para cf al"
+        "pres rev hon messrs mme mlle jan feb mar apr jun jul aug sep sept oct nov dec"
     ).split()
 )
+# Abbreviations in any case.
+_ABBREVIATIONS = frozenset("vs v approx dept est fig vol op ch art para cf al".split())
+# "No." is an abbreviation only before a number ("No. 10"); "the answer was no." ends.
+_NUMBER_ABBREVIATIONS = frozenset(("no", "nos"))
 _ACRONYM = re.compile(r"(?:\w\.)+\w$")
 
 
@@ -108,7 +113,10 @@ def _is_boundary(text: str, stop: int, next_start: int) -> bool:
     word = word_match.group(1).lstrip("\"'\u201c\u2018(")
     if len(word) == 1 and word.isalpha():
         return False  # an initial
-    if word.casefold() in _ABBREVIATIONS:
+    folded = word.casefold()
+    if folded in _ABBREVIATIONS or (folded in _TITLE_ABBREVIATIONS and word[0].isupper()):
+        return False
+    if folded in _NUMBER_ABBREVIATIONS and following.isdigit():
         return False
     return _ACRONYM.search(word) is None
 

@@ -90,3 +90,12 @@ def test_ascii_fast_path_agrees_with_the_full_fold(text: str) -> None:
 
     full = unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
     assert normalise(text) == full
+
+
+def test_lowercase_words_that_look_like_abbreviations_still_end_sentences() -> None:
+    assert _sentences("He cast a vote for the sen. The count went on.") == [
+        "He cast a vote for the sen.",
+        "The count went on.",
+    ]
+    assert _sentences("The answer was no. Then he left.") == ["The answer was no.", "Then he left."]
+    assert len(_sentences("It was item No. 10 on the list. Sen. Smith agreed.")) == 2
