@@ -1,0 +1,49 @@
+"""URL normalisation: one spelling per article link, so a link is a stable identity.
+
+Applied to entry links before they identify an article: scheme and host are
+lower-cased, default ports and fragments dropped (BBC's `#0` and the like
+point at the same page), tracking parameters removed (`utm_*`, `fbclid`,
+`gclid`, `mc_cid`, `mc_eid`, `igshid`, `ref_src`), the remaining query kept in
+its original order (some servers care), and an empty path becomes `/`.
+Relative links are resolved against the feed's URL first; an unparseable link
+is returned as given. Normalising twice changes nothing (a property test holds
+us to it).
+"""
+
+from __future__ import annotations
+
+from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+_TRACKING_PREFIXES = ("utm_",)
+_TRACKING = frozenset(("fbclid", "gclid", "dclid", "mc_cid", "mc_eid", "igshid", "ref_src"))
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def normalise_url(url: str, base: str | None = None) -> str:
+    """The canonical spelling of `url` (resolved against `base` when relative)."""
+    url = url.strip()
+    try:
+        if base:
+            url = urljoin(base, url)
+        parts = urlsplit(url)
+    except ValueError:
+        return url  # unparseable (e.g. "http://[::1"); left as given, still a stable identity
+    scheme = parts.scheme.lower()
+    if scheme not in _DEFAULT_PORTS:
+        return urlunsplit(parts._replace(fragment=""))
+    host = (parts.hostname or "").lower()
+    if ":" in host:
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    netloc = host if port in (None, _DEFAULT_PORTS[scheme]) else f"{host}:{port}"
+    if parts.username:
+        netloc = f"{parts.username}@{netloc}"
+    query = [
+        (k, v)
+        for k, v in parse_qsl(parts.query, keep_blank_values=True)
+        if not k.lower().startswith(_TRACKING_PREFIXES) and k.lower() not in _TRACKING
+    ]
+    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
