@@ -25,6 +25,7 @@ import io
 import json
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import feedparser
@@ -50,7 +51,7 @@ class ParseError(AggregatorError):
 
 @dataclass(frozen=True, slots=True)
 class FeedEntry:
-    """One entry as the feed gave it; dates are the raw strings (normalised later)."""
+    """One entry as the feed gave it: raw date strings, and the date parsed (UTC) if it could be."""
 
     guid: str
     link: str
@@ -59,6 +60,7 @@ class FeedEntry:
     content: str
     published: str
     updated: str
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -145,7 +147,28 @@ def _entry(raw: Any) -> FeedEntry:
         # feedparser maps a missing `updated` to `published` with a warning;
         # ask the underlying dict so a missing value stays missing.
         updated=_text(dict.get(raw, "updated")),
+        published_at=_struct_time(dict.get(raw, "published_parsed"))
+        or _struct_time(dict.get(raw, "updated_parsed")),
     )
+
+
+def _struct_time(value: Any) -> datetime | None:
+    """feedparser's parsed dates are UTC `time.struct_time`s."""
+    if value is None:
+        return None
+    try:
+        year, month, day, hour, minute, second = (int(v) for v in value[:6])
+        return datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+    except (TypeError, ValueError):
+        return None
+
+
+def _rfc3339(value: str) -> datetime | None:
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
 
 
 def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
@@ -174,6 +197,9 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
                 content=_text(item.get("content_html") or item.get("content_text")),
                 published=_text(item.get("date_published")),
                 updated=_text(item.get("date_modified")),
+                published_at=_rfc3339(
+                    _text(item.get("date_published") or item.get("date_modified"))
+                ),
             )
         )
     if not entries:

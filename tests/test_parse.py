@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import UTC, datetime
 
 import pytest
 
@@ -70,6 +71,8 @@ def test_rss_ttl_and_untouched_html() -> None:
     assert len(feed.entries) == 2
     assert feed.entries[0].summary == "First <b>story</b>"  # not sanitised here
     assert feed.entries[0].published == "Mon, 23 Nov 2026 10:00:00 GMT"
+    assert feed.entries[0].published_at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
+    assert feed.entries[1].published_at is None
 
 
 def test_json_feed() -> None:
@@ -95,6 +98,7 @@ def test_json_feed() -> None:
         "<p>Hi</p>",
         "2026-11-23T10:00:00Z",
     )
+    assert entry.published_at == datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 
 
 @pytest.mark.parametrize(
