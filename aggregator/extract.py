@@ -31,6 +31,9 @@ from aggregator.errors import ExtractError
 from aggregator.model import Article, RawDocument
 from aggregator.segment import split_sentences
 
+# An HTML fragment from a feed entry: no page around it, so no trafilatura.
+FRAGMENT = "text/html-fragment"
+
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
 _MAX_HEADLINE_WORDS = 20
 
@@ -39,18 +42,23 @@ def extract(doc: RawDocument) -> Article:
     """Title, date and paragraphs of one document; ExtractError if there is no text."""
     if b"\x00" in doc.content[:8192]:
         raise ExtractError(doc.location, "binary file (contains NUL bytes)")
-    if doc.media_type == "text/html":
-        from aggregator import (
-            htmltext,
-        )  # trafilatura is slow to import; only pay for it when needed
+    if doc.media_type in ("text/html", FRAGMENT):
+        # trafilatura is slow to import; only pay for it when there is HTML.
+        from aggregator import htmltext
 
-        title, published, paragraphs = htmltext.extract_html(doc.content, doc.location)
+        if doc.media_type == FRAGMENT:
+            title, published = "", None
+            paragraphs = htmltext.fragment_paragraphs(doc.content)
+        else:
+            title, published, paragraphs = htmltext.extract_html(doc.content, doc.location)
     else:
         text = _decode(doc)
         if doc.media_type == "text/markdown":
             title, published, paragraphs = _markdown(text)
         else:
             title, published, paragraphs = _plain(text)
+    title = doc.title or title
+    published = doc.published_at or published
     paragraphs = [p for p in paragraphs if p]
     if not paragraphs:
         raise ExtractError(doc.location, "no text found")

@@ -15,7 +15,9 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
+import lxml.html
 import trafilatura
+from lxml import etree
 
 from aggregator.errors import ExtractError
 
@@ -57,3 +59,32 @@ def _date(value: object) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_BLOCKS = frozenset(
+    "p div li blockquote h1 h2 h3 h4 h5 h6 pre td th dd dt figcaption section article".split()
+)
+
+
+def fragment_paragraphs(content: bytes) -> list[str]:
+    """Paragraphs of an HTML fragment (a feed entry's content), one per block element.
+
+    Scripts, styles and comments are dropped; `<br>` breaks a line. Plain text
+    with no markup gives one paragraph per line.
+    """
+    text = content.decode("utf-8", errors="replace").strip()
+    if not text:
+        return []
+    try:
+        root = lxml.html.fragment_fromstring(text, create_parent="div")
+    except (etree.ParserError, ValueError):
+        return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
+    for bad in root.xpath("//script|//style|//comment()"):
+        bad.drop_tree()
+    for element in root.iter():
+        if element.tag == "br" or element.tag in _BLOCKS:
+            element.tail = "\n" + (element.tail or "")
+            if element.tag in _BLOCKS:
+                element.text = "\n" + (element.text or "")
+    lines = root.text_content().split("\n")
+    return [" ".join(line.split()) for line in lines if line.strip()]

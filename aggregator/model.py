@@ -36,6 +36,10 @@ class RawDocument:
     media_type: str
     content: bytes
     modified_at: datetime
+    # What the source already knows (a feed entry's title and date); these win
+    # over anything extraction finds in `content`.
+    title: str | None = None
+    published_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
