@@ -15,7 +15,7 @@ import sys
 import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import replace
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -24,6 +24,14 @@ import click
 from aggregator import __version__
 from aggregator.config import Config, find_config, load_config, render_config
 from aggregator.errors import AggregatorError, SourceError
+from aggregator.feeds import (
+    FULL_TEXT_MODES,
+    add_feed,
+    export_opml,
+    import_opml,
+    list_feeds,
+    remove_feed,
+)
 from aggregator.model import RawDocument
 from aggregator.pipeline import Ingester
 from aggregator.reports import duplicate_rows, list_clusters, show_cluster, stats
@@ -294,6 +302,117 @@ def stats_command(obj: Context, as_json: bool) -> None:
         f"unclustered articles: {result['unclustered_articles']}, "
         f"boilerplate matches: {result['boilerplate_matches']}"
     )
+
+
+@cli.group(name="sources")
+def sources_group() -> None:
+    """Manage feed subscriptions (polling them comes with `aggregator poll`).
+
+    \b
+    Examples:
+      aggregator sources add https://example.org/feed.xml --name Example
+      aggregator sources list
+      aggregator sources export-opml > subscriptions.opml
+    """
+
+
+@sources_group.command(name="add")
+@click.argument("url")
+@click.option("--name", help="Display name (default: the URL).")
+@click.option(
+    "--full-text",
+    type=click.Choice(FULL_TEXT_MODES),
+    default="auto",
+    show_default=True,
+    help="Fetch the linked page when an entry has only a summary.",
+)
+@pass_context
+def sources_add(obj: Context, url: str, name: str | None, full_text: str) -> None:
+    """Subscribe to a feed (RSS, Atom or JSON Feed) by URL.
+
+    \b
+    Example:
+      aggregator sources add https://example.org/feed.xml --full-text always
+    """
+    store = obj.open_store()
+    try:
+        feed = add_feed(store, url, name, full_text)
+    finally:
+        store.close()
+    click.echo(f"added feed {feed.id}: {feed.location}")
+
+
+@sources_group.command(name="list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_context
+def sources_list(obj: Context, as_json: bool) -> None:
+    """List feed sources with their status, last success, last error and next check.
+
+    \b
+    Example:
+      aggregator sources list --json
+    """
+    feeds = obj.read(list_feeds)
+    if as_json:
+        click.echo(json.dumps([asdict(f) for f in feeds], indent=2))
+        return
+    if not feeds:
+        click.echo("no feed sources; add one with `aggregator sources add URL`")
+    for f in feeds:
+        status = "enabled" if f.enabled else "disabled"
+        error = f", {f.error_count} errors, last: {f.last_error}" if f.error_count else ""
+        click.echo(
+            f"[{f.id}] {f.name} ({status}) {f.url}\n"
+            f"    last success {f.last_success_at or 'never'}, next check "
+            f"{f.next_check_at or '-'}{error}"
+        )
+
+
+@sources_group.command(name="remove")
+@click.argument("source")
+@pass_context
+def sources_remove(obj: Context, source: str) -> None:
+    """Unsubscribe from a feed, by id or URL (a feed with articles is disabled instead).
+
+    \b
+    Example:
+      aggregator sources remove 3
+    """
+    store = obj.open_store()
+    try:
+        click.echo(remove_feed(store, source))
+    finally:
+        store.close()
+
+
+@sources_group.command(name="import-opml")
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@pass_context
+def sources_import(obj: Context, path: Path) -> None:
+    """Subscribe to every feed listed in an OPML file.
+
+    \b
+    Example:
+      aggregator sources import-opml subscriptions.opml
+    """
+    store = obj.open_store()
+    try:
+        added, skipped = import_opml(store, path)
+    finally:
+        store.close()
+    click.echo(f"{added} feeds added, {skipped} already subscribed or invalid")
+
+
+@sources_group.command(name="export-opml")
+@pass_context
+def sources_export(obj: Context) -> None:
+    """Print every enabled feed as OPML 2.0.
+
+    \b
+    Example:
+      aggregator sources export-opml > subscriptions.opml
+    """
+    click.echo(obj.read(export_opml), nl=False)
 
 
 @cli.group(name="config")

@@ -181,5 +181,24 @@ CREATE TRIGGER articles_au AFTER UPDATE OF title, body ON articles BEGIN
 END;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1,)
+# Version 2: feed sources and their polling state. `location` stays the
+# subscribed URL (the source's identity); `url` is where it is fetched now
+# (a permanent redirect moves it).
+SCHEMA_V2 = """
+ALTER TABLE sources ADD COLUMN url TEXT;
+ALTER TABLE sources ADD COLUMN full_text TEXT NOT NULL DEFAULT 'auto'
+    CHECK (full_text IN ('auto', 'always', 'never'));
+ALTER TABLE sources ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1;
+ALTER TABLE sources ADD COLUMN etag TEXT;
+ALTER TABLE sources ADD COLUMN last_modified TEXT;
+ALTER TABLE sources ADD COLUMN body_hash TEXT;
+ALTER TABLE sources ADD COLUMN last_checked_at TEXT;
+ALTER TABLE sources ADD COLUMN last_success_at TEXT;
+ALTER TABLE sources ADD COLUMN last_error TEXT;
+ALTER TABLE sources ADD COLUMN error_count INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN next_check_at TEXT;
+CREATE INDEX sources_due ON sources(next_check_at) WHERE kind = 'feed' AND enabled = 1;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,128 @@
+"""Feed sources: subscribe, list, remove, OPML round trip, schema migration."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from aggregator.config import Config, MinHashParams
+from aggregator.feeds import (
+    SourceConfigError,
+    add_feed,
+    export_opml,
+    find_feed,
+    import_opml,
+    list_feeds,
+    remove_feed,
+)
+from aggregator.schema import SCHEMA_V1, SCHEMA_VERSION
+from aggregator.store import Store, _params_meta, _statements
+from tests.conftest import SEEDS, ingest
+
+OPML = """<?xml version="1.0" encoding="UTF-8"?>
+<opml version="2.0"><head><title>mine</title></head><body>
+<outline text="World">
+  <outline type="rss" text="Wire" title="Wire" xmlUrl="https://wire.example/rss"/>
+  <outline type="rss" text="Paper" xmlUrl="https://paper.example/atom.xml?utm_source=x"/>
+</outline>
+<outline type="rss" text="No URL"/>
+</body></opml>
+"""
+
+
+@pytest.fixture
+def store(config: Config) -> Store:
+    return Store(config.database, config.dedup.minhash)
+
+
+def test_add_list_and_find(store: Store) -> None:
+    feed = add_feed(store, "HTTPS://Wire.example/rss#top", "Wire", "always")
+    assert (feed.location, feed.name, feed.full_text, feed.enabled) == (
+        "https://wire.example/rss",
+        "Wire",
+        "always",
+        True,
+    )
+    assert feed.next_check_at is not None, "a new feed is due at once"
+    assert [f.id for f in list_feeds(store)] == [feed.id]
+    assert find_feed(store, str(feed.id)) == find_feed(store, "https://wire.example/rss")
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://x.example/", "wire.example/rss"])
+def test_only_http_feeds_can_be_added(store: Store, url: str) -> None:
+    with pytest.raises(SourceConfigError, match="only http and https"):
+        add_feed(store, url)
+
+
+def test_adding_twice_names_the_existing_source(store: Store) -> None:
+    feed = add_feed(store, "https://wire.example/rss")
+    with pytest.raises(SourceConfigError, match=f"already subscribed as source {feed.id}"):
+        add_feed(store, "https://wire.example/rss?utm_medium=x")
+
+
+def test_remove_deletes_an_unused_feed(store: Store) -> None:
+    feed = add_feed(store, "https://wire.example/rss")
+    assert remove_feed(store, str(feed.id)) == f"feed {feed.id} removed"
+    assert list_feeds(store) == []
+    with pytest.raises(SourceConfigError, match="no such feed"):
+        find_feed(store, str(feed.id))
+
+
+def test_remove_disables_a_feed_with_articles(store: Store, config: Config) -> None:
+    ingest(config, SEEDS / "001_a6bde1a4b5b05d85.txt")
+    feed = add_feed(store, "https://wire.example/rss")
+    store.execute("UPDATE articles SET source_id = ?", (feed.id,))
+    assert "disabled" in remove_feed(store, "https://wire.example/rss")
+    assert not find_feed(store, str(feed.id)).enabled
+
+
+def test_opml_import_then_export_round_trips(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "in.opml"
+    path.write_text(OPML, encoding="utf-8")
+    assert import_opml(store, path) == (2, 0)
+    assert import_opml(store, path) == (0, 2)
+    exported = tmp_path / "out.opml"
+    exported.write_text(export_opml(store), encoding="utf-8")
+    other = Store(tmp_path / "other.db", MinHashParams())
+    assert import_opml(other, exported) == (2, 0)
+    assert [(f.name, f.url) for f in list_feeds(other)] == [
+        ("Wire", "https://wire.example/rss"),
+        ("Paper", "https://paper.example/atom.xml"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("<opml><body>", "not well-formed"),
+        (
+            '<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY a "&b;&b;">]><opml/>',
+            "large or nested XML entities",
+        ),
+    ],
+)
+def test_bad_opml_is_a_clear_error(store: Store, tmp_path: Path, content: str, reason: str) -> None:
+    path = tmp_path / "bad.opml"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(SourceConfigError, match=reason):
+        import_opml(store, path)
+
+
+def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
+    db = tmp_path / "v1.db"
+    with sqlite3.connect(db) as conn:
+        for statement in _statements(SCHEMA_V1):
+            conn.execute(statement)
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", _params_meta(MinHashParams()).items())
+        conn.execute(
+            "INSERT INTO sources (kind, location, name, created_at) "
+            "VALUES ('folder', '/news', 'news', '2026-11-01T00:00:00Z')"
+        )
+        conn.execute("PRAGMA user_version = 1")
+    store = Store(db, MinHashParams())
+    assert store.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    assert store.execute("SELECT location, full_text, enabled FROM sources").fetchall() == [
+        ("/news", "auto", 1)
+    ]
