@@ -109,6 +109,37 @@ class IngestConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class FeedsConfig:
+    """Polling: which feeds, how often, and what the fetcher may reach."""
+
+    urls: tuple[str, ...] = ()
+    allow: tuple[str, ...] = ()
+    min_interval_minutes: float = 15.0
+    max_interval_hours: float = 24.0
+    default_interval_minutes: float = 60.0
+    max_entries_per_poll: int = 200
+    max_bytes: int = 15 * 1024 * 1024
+    deadline_seconds: float = 30.0
+
+    def validate(self) -> None:
+        from aggregator.fetch import FetchPolicy  # fetch imports httpx; only needed here
+
+        try:
+            FetchPolicy(allow=self.allow)
+        except ValueError as e:
+            raise ConfigError(f"config key feeds.allow: {e}") from e
+        _require(self.min_interval_minutes > 0, "feeds.min_interval_minutes", "must be > 0")
+        _require(
+            self.max_interval_hours * 60 >= self.min_interval_minutes,
+            "feeds.max_interval_hours",
+            "must be at least min_interval_minutes",
+        )
+        _require(self.max_entries_per_poll >= 1, "feeds.max_entries_per_poll", "must be >= 1")
+        _require(self.max_bytes >= 1024, "feeds.max_bytes", "must be >= 1024")
+        _require(self.deadline_seconds > 0, "feeds.deadline_seconds", "must be > 0")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The effective configuration of one run."""
 
@@ -117,9 +148,11 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     clusters: ClusterConfig = field(default_factory=ClusterConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
     path: Path | None = None
 
     def validate(self) -> None:
+        self.feeds.validate()
         self.ingest.validate()
         self.dedup.validate()
         self.clusters.validate()
@@ -162,7 +195,7 @@ def load_config(path: Path | None) -> Config:
 
 def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
     """Build a Config from parsed TOML, resolving relative paths against `base`."""
-    _check_keys(raw, {"database", "folders", "ingest", "dedup", "clusters"}, "")
+    _check_keys(raw, {"database", "folders", "ingest", "dedup", "clusters", "feeds"}, "")
     database = Path(_typed(raw, "database", str, "", "aggregator.db"))
     folders_raw = raw.get("folders", [])
     if not isinstance(folders_raw, list) or not all(isinstance(f, str) for f in folders_raw):
@@ -175,12 +208,14 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     )
     dedup = _build(DedupConfig, dedup_raw, "dedup", minhash=minhash)
     clusters = _section(raw, "clusters", ClusterConfig)
+    feeds = _section(raw, "feeds", FeedsConfig)
     config = Config(
         database=_resolve(database, base),
         folders=tuple(_resolve(Path(f), base) for f in folders_raw),
         ingest=ingest,
         dedup=dedup,
         clusters=clusters,
+        feeds=feeds,
         path=path,
     )
     config.validate()
@@ -279,5 +314,15 @@ def render_config(config: Config) -> str:
         f"window_days = {config.clusters.window_days}",
         f"canonical = {quoted(config.clusters.canonical)}",
         f"boilerplate_min_articles = {config.clusters.boilerplate_min_articles}",
+        "",
+        "[feeds]",
+        "urls = [" + ", ".join(quoted(u) for u in config.feeds.urls) + "]",
+        "allow = [" + ", ".join(quoted(a) for a in config.feeds.allow) + "]",
+        f"min_interval_minutes = {config.feeds.min_interval_minutes}",
+        f"max_interval_hours = {config.feeds.max_interval_hours}",
+        f"default_interval_minutes = {config.feeds.default_interval_minutes}",
+        f"max_entries_per_poll = {config.feeds.max_entries_per_poll}",
+        f"max_bytes = {config.feeds.max_bytes}",
+        f"deadline_seconds = {config.feeds.deadline_seconds}",
     ]
     return "\n".join(lines) + "\n"

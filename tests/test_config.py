@@ -310,6 +310,16 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "min_shared_shingles": 5,
         },
         "clusters": {"window_days": 1.5, "canonical": "longest", "boilerplate_min_articles": 4},
+        "feeds": {
+            "urls": [],
+            "allow": [],
+            "min_interval_minutes": 15.0,
+            "max_interval_hours": 24.0,
+            "default_interval_minutes": 60.0,
+            "max_entries_per_poll": 200,
+            "max_bytes": 15 * 1024 * 1024,
+            "deadline_seconds": 30.0,
+        },
     }
 
 
@@ -389,3 +399,9 @@ def test_cli_honours_aggregator_config_env(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert tomllib.loads(result.stdout)["clusters"]["canonical"] == "longest"
+
+
+def test_bad_feeds_allow_entry_names_the_key(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.toml", '[feeds]\nallow = ["not a network"]\n')
+    with pytest.raises(ConfigError, match=r"config key feeds\.allow"):
+        load_config(path)
