@@ -16,6 +16,7 @@ import textwrap
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -28,12 +29,14 @@ from aggregator.feeds import (
     FULL_TEXT_MODES,
     add_feed,
     export_opml,
+    find_feed,
     import_opml,
     list_feeds,
     remove_feed,
 )
 from aggregator.model import RawDocument
 from aggregator.pipeline import Ingester
+from aggregator.poll import Poller, due_feeds
 from aggregator.reports import duplicate_rows, list_clusters, show_cluster, stats
 from aggregator.sources.folder import FileTask, discover, read_file
 from aggregator.store import Store
@@ -413,6 +416,53 @@ def sources_export(obj: Context) -> None:
       aggregator sources export-opml > subscriptions.opml
     """
     click.echo(obj.read(export_opml), nl=False)
+
+
+@cli.command()
+@click.option("--source", "source_keys", multiple=True, help="Poll this feed (id or URL) now.")
+@click.option("--all", "poll_all", is_flag=True, help="Poll every enabled feed now.")
+@pass_context
+def poll(obj: Context, source_keys: tuple[str, ...], poll_all: bool) -> None:
+    """Poll feeds once: the due ones, or those given, and ingest new entries.
+
+    A feed that fails is reported on one line and retried later with back-off;
+    the rest go on.
+
+    \b
+    Examples:
+      aggregator poll                 # the feeds that are due
+      aggregator poll --all
+      aggregator poll --source 3
+    """
+    store = obj.open_store()
+    try:
+        if source_keys:
+            feeds = [find_feed(store, key) for key in source_keys]
+        elif poll_all:
+            feeds = [f for f in list_feeds(store) if f.enabled]
+        else:
+            feeds = due_feeds(store, datetime.now(UTC))
+        failed = 0
+        for outcome in Poller(store, obj.config).poll(feeds):
+            if outcome.status in ("error", "gone"):
+                failed += 1
+                click.echo(
+                    f"error: feed {outcome.source_id} {outcome.url}: {outcome.error}", err=True
+                )
+            else:
+                click.echo(
+                    f"feed {outcome.source_id}: {outcome.status}"
+                    + (
+                        f", {outcome.new} new of {outcome.entries} entries"
+                        if outcome.entries
+                        else ""
+                    )
+                )
+    finally:
+        store.close()
+    click.echo(f"{len(feeds)} feeds polled, {failed} failed", err=True)
+    if failed:
+        sys.exit(1)
 
 
 @cli.group(name="config")

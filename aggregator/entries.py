@@ -47,8 +47,13 @@ def entry_documents(
     source_name: str,
     fetched_at: datetime,
     limit: int | None = None,
+    source_location: str | None = None,
 ) -> Iterator[RawDocument]:
-    """Documents for the pipeline, one per entry, at most `limit` (the newest first)."""
+    """Documents for the pipeline, one per entry, at most `limit` (in feed order).
+
+    Links resolve against `feed_url` (where the feed was fetched);
+    `source_location` (default: the same) is the subscription they belong to.
+    """
     links: dict[str, set[str]] = {}
     for entry in entries:
         links.setdefault(entry_identity(entry, feed_url), set()).add(
@@ -61,7 +66,7 @@ def entry_documents(
             identity = f"{identity} {link}"
         yield RawDocument(
             source_kind="feed",
-            source_location=feed_url,
+            source_location=source_location or feed_url,
             source_name=source_name,
             identity=identity,
             location=link or feed_url,

@@ -1,0 +1,143 @@
+"""Polling feeds from a real HTTP server on loopback."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from aggregator.config import Config, FeedsConfig
+from aggregator.feeds import add_feed, find_feed
+from aggregator.poll import Poller, due_feeds, error_interval, success_interval
+from aggregator.store import Store, format_time, parse_time
+from tests.conftest import SEEDS
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+
+
+def _rss(items: int = 2) -> bytes:
+    paragraphs = (SEEDS / "000_2014b5a3539f3a02.txt").read_text(encoding="utf-8").splitlines()
+    body = "".join(
+        f"<item><guid>g{i}</guid><title>Item {i}</title>"
+        f"<description>&lt;p&gt;{paragraphs[i]}&lt;/p&gt;</description>"
+        "<pubDate>Mon, 23 Nov 2026 10:00:00 GMT</pubDate></item>"
+        for i in range(items)
+    )
+    return f'<rss version="2.0"><channel><title>W</title>{body}</channel></rss>'.encode()
+
+
+@pytest.fixture
+def setup(httpserver: HTTPServer, config: Config) -> tuple[Store, Poller, int]:
+    config = replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
+    store = Store(config.database, config.dedup.minhash)
+    feed = add_feed(store, httpserver.url_for("/feed"), "Wire")
+    return store, Poller(store, config), feed.id
+
+
+def _articles(store: Store) -> int:
+    return int(store.execute("SELECT count(*) FROM articles").fetchone()[0])
+
+
+def test_200_then_304_parses_nothing_the_second_time(
+    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_ordered_request("/feed").respond_with_data(
+        _rss(), headers={"ETag": '"v1"', "Last-Modified": "Mon, 23 Nov 2026 10:00:00 GMT"}
+    )
+    httpserver.expect_ordered_request(
+        "/feed",
+        headers={"If-None-Match": '"v1"', "If-Modified-Since": "Mon, 23 Nov 2026 10:00:00 GMT"},
+    ).respond_with_data("", status=304)
+    first = poller.poll_one(find_feed(store, str(feed_id)), NOW)
+    assert (first.status, first.new) == ("ingested", 2)
+    before = store.counts()
+    second = poller.poll_one(find_feed(store, str(feed_id)), NOW)
+    assert second.status == "not-modified"
+    assert store.counts() == before
+
+
+def test_unchanged_body_without_validators_is_not_parsed(
+    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_request("/feed").respond_with_data(_rss())
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "unchanged"
+    assert _articles(store) == 2
+
+
+def test_410_disables_the_source(httpserver: HTTPServer, setup: tuple[Store, Poller, int]) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_request("/feed").respond_with_data("", status=410)
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "gone"
+    assert not find_feed(store, str(feed_id)).enabled
+
+
+def test_429_with_retry_after_sets_the_next_check(
+    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_request("/feed").respond_with_data(
+        "", status=429, headers={"Retry-After": "7200"}
+    )
+    outcome = poller.poll_one(find_feed(store, str(feed_id)), NOW)
+    feed = find_feed(store, str(feed_id))
+    assert outcome.status == "error"
+    assert feed.next_check_at == format_time(NOW + timedelta(seconds=7200))
+    assert (feed.error_count, feed.last_error) == (1, "HTTP 429")
+
+
+def test_301_updates_the_stored_url(
+    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_request("/feed").respond_with_data(
+        "", status=301, headers={"Location": "/moved"}
+    )
+    httpserver.expect_request("/moved").respond_with_data(_rss(1))
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
+    feed = find_feed(store, str(feed_id))
+    assert feed.url == httpserver.url_for("/moved")
+    assert feed.location == httpserver.url_for("/feed"), "the subscription keeps its identity"
+
+
+def test_html_page_is_an_error_on_the_source_with_back_off(
+    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_request("/feed").respond_with_data(
+        "<html><body><p>Hello</p></body></html>", content_type="text/html"
+    )
+    outcome = poller.poll_one(find_feed(store, str(feed_id)), NOW)
+    feed = find_feed(store, str(feed_id))
+    assert outcome.status == "error"
+    assert feed.last_error == "an HTML page, not a feed"
+    assert parse_time(feed.next_check_at or "") > NOW
+    assert _articles(store) == 0
+
+
+def test_due_feeds_are_those_whose_time_has_come(setup: tuple[Store, Poller, int]) -> None:
+    store, _, feed_id = setup
+    assert [f.id for f in due_feeds(store, datetime.now(UTC) + timedelta(seconds=1))] == [feed_id]
+    store.execute(
+        "UPDATE sources SET next_check_at = ? WHERE id = ?",
+        (format_time(datetime.now(UTC) + timedelta(hours=1)), feed_id),
+    )
+    assert due_feeds(store, datetime.now(UTC)) == []
+
+
+def test_schedule_hints_are_clamped() -> None:
+    config = Config()
+    assert success_interval({}, None, config, NOW) == 3600
+    assert success_interval({}, 1, config, NOW) == 15 * 60
+    assert success_interval({"cache-control": "public, max-age=7200"}, None, config, NOW) == 7200
+    assert success_interval({}, 60 * 48, config, NOW) == 24 * 3600
+    rng = random.Random(1)
+    delays = [error_interval(n, config, rng) for n in (1, 2, 3, 20)]
+    assert 0.8 * 900 <= delays[0] <= 1.2 * 900
+    assert delays[1] > delays[0] and delays[2] > delays[1]
+    assert delays[3] <= 1.2 * 24 * 3600
