@@ -33,6 +33,7 @@ from aggregator.feeds import (
     import_opml,
     list_feeds,
     remove_feed,
+    sync_config_feeds,
 )
 from aggregator.model import RawDocument
 from aggregator.pipeline import Ingester
@@ -355,7 +356,12 @@ def sources_list(obj: Context, as_json: bool) -> None:
     Example:
       aggregator sources list --json
     """
-    feeds = obj.read(list_feeds)
+    store = obj.open_store()
+    try:
+        sync_config_feeds(store, obj.config.feeds.urls)
+        feeds = list_feeds(store)
+    finally:
+        store.close()
     if as_json:
         click.echo(json.dumps([asdict(f) for f in feeds], indent=2))
         return
@@ -436,6 +442,7 @@ def poll(obj: Context, source_keys: tuple[str, ...], poll_all: bool) -> None:
     """
     store = obj.open_store()
     try:
+        sync_config_feeds(store, obj.config.feeds.urls)
         if source_keys:
             feeds = [find_feed(store, key) for key in source_keys]
         elif poll_all:

@@ -128,6 +128,8 @@ class FeedsConfig:
             FetchPolicy(allow=self.allow)
         except ValueError as e:
             raise ConfigError(f"config key feeds.allow: {e}") from e
+        bad = [u for u in self.urls if not u.strip().lower().startswith(("http://", "https://"))]
+        _require(not bad, "feeds.urls", f"{bad[0] if bad else ''!r} is not an http(s) URL")
         _require(self.min_interval_minutes > 0, "feeds.min_interval_minutes", "must be > 0")
         _require(
             self.max_interval_hours * 60 >= self.min_interval_minutes,

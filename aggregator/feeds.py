@@ -163,3 +163,20 @@ def export_opml(store: Store) -> str:
             )
     ET.indent(opml)
     return ET.tostring(opml, encoding="unicode", xml_declaration=True) + "\n"
+
+
+def sync_config_feeds(store: Store, urls: tuple[str, ...]) -> int:
+    """Subscribe to the feeds listed in the configuration that are not yet sources.
+
+    Listing a feed in the configuration is the same as `sources add`; taking it
+    out of the file does not unsubscribe (use `sources remove`), so an edit to
+    the file can never drop stored state. Returns how many were added.
+    """
+    added = 0
+    for url in urls:
+        location = _checked_url(url)
+        if store.execute("SELECT 1 FROM sources WHERE location = ?", (location,)).fetchone():
+            continue
+        add_feed(store, url)
+        added += 1
+    return added

@@ -405,3 +405,9 @@ def test_bad_feeds_allow_entry_names_the_key(tmp_path: Path) -> None:
     path = _write(tmp_path / "bad.toml", '[feeds]\nallow = ["not a network"]\n')
     with pytest.raises(ConfigError, match=r"config key feeds\.allow"):
         load_config(path)
+
+
+def test_non_http_feed_url_in_config_names_the_key(tmp_path: Path) -> None:
+    path = _write(tmp_path / "bad.toml", '[feeds]\nurls = ["file:///etc/passwd"]\n')
+    with pytest.raises(ConfigError, match=r"config key feeds\.urls: 'file:///etc/passwd'"):
+        load_config(path)

@@ -126,3 +126,14 @@ def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
     assert store.execute("SELECT location, full_text, enabled FROM sources").fetchall() == [
         ("/news", "auto", 1)
     ]
+
+
+def test_feeds_listed_in_the_config_become_sources_once(store: Store) -> None:
+    from aggregator.feeds import sync_config_feeds
+
+    urls = ("https://wire.example/rss", "https://paper.example/atom.xml")
+    assert sync_config_feeds(store, urls) == 2
+    assert sync_config_feeds(store, urls) == 0
+    assert [f.location for f in list_feeds(store)] == list(urls)
+    with pytest.raises(SourceConfigError, match="only http and https"):
+        sync_config_feeds(store, ("file:///etc/passwd",))
