@@ -8,7 +8,10 @@ carries enough context (a path, a key, a URL) to be printed as one line::
     +-- SourceError        a file or folder that cannot be read as input
     +-- ExtractError       input that was read but holds no usable article
     +-- StoreError         the database cannot be opened, migrated or written
-        +-- ParameterMismatchError   the database was built with other MinHash parameters
+    |   +-- ParameterMismatchError   the database was built with other MinHash parameters
+    +-- FeedError          one feed could not be used (recorded on its source)
+        +-- FetchError     refused by policy, timed out, too large, network error
+        +-- ParseError     not a usable feed document
 
 The pipeline catches `SourceError` and `ExtractError` per input, reports them
 and goes on; the CLI turns any `AggregatorError` into a one-line message and a
@@ -45,3 +48,26 @@ class StoreError(AggregatorError):
 
 class ParameterMismatchError(StoreError):
     """The database was built with MinHash parameters other than the configured ones."""
+
+
+class FeedError(AggregatorError):
+    """One feed could not be used; `stage` says where, `reason` why (one line)."""
+
+    stage = "feed"
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"{self.stage} {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class FetchError(FeedError):
+    """A fetch failed: refused by policy, timed out, too large, or a network error."""
+
+    stage = "fetch"
+
+
+class ParseError(FeedError):
+    """A document that is not a usable feed."""
+
+    stage = "parse"

@@ -17,8 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aggregator.errors import AggregatorError
-from aggregator.parse import ParseError, refuse_entities
+from aggregator.errors import AggregatorError, ParseError
+from aggregator.parse import refuse_entities
 from aggregator.store import Store, utcnow
 from aggregator.urls import normalise_url
 

@@ -45,7 +45,7 @@ import brotli
 import httpx
 
 from aggregator import __version__
-from aggregator.errors import AggregatorError
+from aggregator.errors import FetchError
 
 USER_AGENT = f"aggregator/{__version__} (deduplicating news aggregator; httpx)"
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
@@ -54,15 +54,6 @@ _STEP = 64 * 1024
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
-
-
-class FetchError(AggregatorError):
-    """A fetch failed: refused by policy, timed out, too large, or a network error."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"fetch {url}: {reason}")
-        self.url = url
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

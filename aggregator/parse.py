@@ -30,7 +30,7 @@ from typing import Any
 
 import feedparser
 
-from aggregator.errors import AggregatorError
+from aggregator.errors import ParseError
 
 _ENTITY = re.compile(
     rb"<!ENTITY\s+(%\s+)?[^\s>]+\s+(?:\"([^\"]*)\"|'([^']*)'|(SYSTEM|PUBLIC))", re.IGNORECASE
@@ -38,15 +38,6 @@ _ENTITY = re.compile(
 _MAX_ENTITIES = 64
 _MAX_ENTITY_BYTES = 1024
 _JSON_TYPES = ("application/feed+json", "application/json")
-
-
-class ParseError(AggregatorError):
-    """A document that is not a usable feed."""
-
-    def __init__(self, url: str, reason: str) -> None:
-        super().__init__(f"parse {url}: {reason}")
-        self.url = url
-        self.reason = reason
 
 
 @dataclass(frozen=True, slots=True)

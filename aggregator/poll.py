@@ -29,9 +29,10 @@ from email.utils import parsedate_to_datetime
 
 from aggregator.config import Config
 from aggregator.entries import entry_documents
+from aggregator.errors import FetchError, ParseError
 from aggregator.feeds import FeedSource, list_feeds
-from aggregator.fetch import FetchError, FetchPolicy, fetch
-from aggregator.parse import ParseError, parse_feed
+from aggregator.fetch import FetchPolicy, fetch
+from aggregator.parse import parse_feed
 from aggregator.pipeline import Ingester
 from aggregator.store import Store, format_time
 

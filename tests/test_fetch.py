@@ -13,7 +13,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
-from aggregator.fetch import FetchError, FetchPolicy, address_allowed, fetch, parse_retry_after
+from aggregator.errors import FetchError
+from aggregator.fetch import FetchPolicy, address_allowed, fetch, parse_retry_after
 
 
 @pytest.fixture

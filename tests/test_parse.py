@@ -8,7 +8,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from aggregator.parse import ParseError, parse_feed
+from aggregator.errors import ParseError
+from aggregator.parse import parse_feed
 
 RSS20 = b"""<?xml version="1.0"?>
 <rss version="2.0"><channel><title>Wire</title><link>https://wire.example/</link><ttl>30</ttl>
