@@ -42,11 +42,14 @@ class FeedSource:
     last_error: str | None
     error_count: int
     next_check_at: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
 
 
 _COLUMNS = (
     "id, name, location, coalesce(url, location), full_text, enabled, last_checked_at, "
-    "last_success_at, last_error, error_count, next_check_at"
+    "last_success_at, last_error, error_count, next_check_at, etag, last_modified, body_hash"
 )
 
 
@@ -63,6 +66,9 @@ def _feed(row: tuple[Any, ...]) -> FeedSource:
         last_error=row[8],
         error_count=row[9],
         next_check_at=row[10],
+        etag=row[11],
+        last_modified=row[12],
+        body_hash=row[13],
     )
 
 

@@ -118,8 +118,8 @@ class Poller:
             result = fetch(
                 feed.url,
                 self.policy,
-                etag=self._state(feed.id, "etag"),
-                last_modified=self._state(feed.id, "last_modified"),
+                etag=feed.etag,
+                last_modified=feed.last_modified,
             )
         except FetchError as e:
             return self._failed(feed, now, e.reason)
@@ -142,7 +142,7 @@ class Poller:
         if result.not_modified:
             return self._succeeded(feed, now, result.headers, None, "not-modified", validators)
         body_hash = hashlib.sha256(result.content).hexdigest()
-        if body_hash == self._state(feed.id, "body_hash"):
+        if body_hash == feed.body_hash:
             return self._succeeded(feed, now, result.headers, None, "unchanged", validators)
         try:
             parsed = parse_feed(result.content, result.headers, result.final_url)
@@ -168,12 +168,6 @@ class Poller:
         return PollOutcome(
             feed.id, feed.url, "ingested", len(outcomes), new, parsed.warning, outcome.next_check_at
         )
-
-    def _state(self, source_id: int, column: str) -> str | None:
-        row = self.store.execute(
-            f"SELECT {column} FROM sources WHERE id = ?", (source_id,)
-        ).fetchone()
-        return row[0] if row else None
 
     def _update(self, source_id: int, **values: object) -> None:
         columns = ", ".join(f"{k} = ?" for k in values)
