@@ -32,6 +32,7 @@ from aggregator.entries import entry_documents
 from aggregator.errors import FetchError, ParseError
 from aggregator.feeds import FeedSource, list_feeds
 from aggregator.fetch import FetchPolicy, fetch
+from aggregator.fulltext import FullTextFetcher, needs_full_text
 from aggregator.parse import parse_feed
 from aggregator.pipeline import Ingester
 from aggregator.store import Store, format_time
@@ -106,6 +107,7 @@ class Poller:
             allow=config.feeds.allow,
         )
         self.rng = random.Random()
+        self.full_text = FullTextFetcher(self.policy)
 
     def poll(
         self, feeds: Sequence[FeedSource], now: datetime | None = None
@@ -148,8 +150,15 @@ class Poller:
             parsed = parse_feed(result.content, result.headers, result.final_url)
         except ParseError as e:
             return self._failed(feed, now, e.reason)
+        entries = parsed.entries[: self.config.feeds.max_entries_per_poll]
+        entries = tuple(
+            self.full_text.complete(e, result.final_url)
+            if needs_full_text(e, feed.full_text)
+            else e
+            for e in entries
+        )
         docs = entry_documents(
-            parsed.entries,
+            entries,
             result.final_url,
             feed.name,
             now,

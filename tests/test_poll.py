@@ -33,7 +33,8 @@ def _rss(items: int = 2) -> bytes:
 def setup(httpserver: HTTPServer, config: Config) -> tuple[Store, Poller, int]:
     config = replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
     store = Store(config.database, config.dedup.minhash)
-    feed = add_feed(store, httpserver.url_for("/feed"), "Wire")
+    # Summary-only test entries; full-text fetching has its own tests below.
+    feed = add_feed(store, httpserver.url_for("/feed"), "Wire", full_text="never")
     return store, Poller(store, config), feed.id
 
 
@@ -56,7 +57,7 @@ def test_200_then_304_parses_nothing_the_second_time(
     assert (first.status, first.new) == ("ingested", 2)
     before = store.counts()
     second = poller.poll_one(find_feed(store, str(feed_id)), NOW)
-    assert second.status == "not-modified"
+    assert second.status == "not-modified", second.error
     assert store.counts() == before
 
 
@@ -141,3 +142,65 @@ def test_schedule_hints_are_clamped() -> None:
     assert 0.8 * 900 <= delays[0] <= 1.2 * 900
     assert delays[1] > delays[0] and delays[2] > delays[1]
     assert delays[3] <= 1.2 * 24 * 3600
+
+
+def _page(paragraphs: list[str]) -> str:
+    body = "".join(f"<p>{p}</p>" for p in paragraphs)
+    return (
+        "<html><head><title>Story</title></head><body><nav><a href='/'>Home</a></nav>"
+        f"<article><h1>Story</h1>{body}</article><footer>Copyright</footer></body></html>"
+    )
+
+
+def test_summary_only_feed_gets_full_text_and_clusters_with_a_full_feed(
+    httpserver: HTTPServer, config: Config
+) -> None:
+    config = replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
+    store = Store(config.database, config.dedup.minhash)
+    teaser = add_feed(store, httpserver.url_for("/teasers"), "Teasers", full_text="auto")
+    full = add_feed(store, httpserver.url_for("/full"), "Full", full_text="never")
+    seed_001 = (SEEDS / "001_a6bde1a4b5b05d85.txt").read_text(encoding="utf-8").splitlines()[1:]
+    seed_004 = (SEEDS / "004_e5c7ce075aa33b3d.txt").read_text(encoding="utf-8").splitlines()[1:]
+    now = datetime.now(UTC).replace(microsecond=0)
+    date = now.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    link = httpserver.url_for("/story/1")
+    httpserver.expect_request("/teasers").respond_with_data(
+        f'<rss version="2.0"><channel><title>T</title><item><guid>t1</guid><title>Strikes</title>'
+        f"<link>{link}</link><description>Short teaser.</description><pubDate>{date}</pubDate>"
+        "</item></channel></rss>"
+    )
+    httpserver.expect_request("/story/1").respond_with_data(
+        _page(seed_001), content_type="text/html"
+    )
+    content = "".join(f"&lt;p&gt;{p}&lt;/p&gt;" for p in seed_004)
+    httpserver.expect_request("/full").respond_with_data(
+        f'<rss version="2.0"><channel><title>F</title><item><guid>f1</guid><title>Airspace</title>'
+        f"<description>{content}</description><pubDate>{date}</pubDate></item></channel></rss>"
+    )
+    poller = Poller(store, config)
+    assert poller.poll_one(find_feed(store, str(teaser.id)), now).status == "ingested"
+    outcome = poller.poll_one(find_feed(store, str(full.id)), now)
+    assert outcome.status == "ingested"
+    body = store.execute("SELECT body FROM articles WHERE title = 'Strikes'").fetchone()[0]
+    assert "constructive partner" in body and "Copyright" not in body
+    passages = store.execute("SELECT count(*) FROM passage_matches WHERE linked = 1").fetchone()
+    assert passages[0] == 2
+    assert store.execute("SELECT count(*) FROM cluster_members").fetchone()[0] == 2
+
+
+def test_unavailable_page_keeps_the_summary(httpserver: HTTPServer, config: Config) -> None:
+    config = replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
+    store = Store(config.database, config.dedup.minhash)
+    feed = add_feed(store, httpserver.url_for("/teasers"), "Teasers", full_text="always")
+    link = httpserver.url_for("/missing")
+    httpserver.expect_request("/teasers").respond_with_data(
+        f'<rss version="2.0"><channel><title>T</title><item><guid>t1</guid><title>Kept</title>'
+        f"<link>{link}</link><description>The summary survives a missing page.</description>"
+        "</item></channel></rss>"
+    )
+    httpserver.expect_request("/missing").respond_with_data("gone", status=404)
+    poller = Poller(store, config)
+    assert poller.poll_one(find_feed(store, str(feed.id)), NOW).status == "ingested"
+    assert poller.full_text.failures == 1
+    body = store.execute("SELECT body FROM articles").fetchone()[0]
+    assert body == "The summary survives a missing page."
