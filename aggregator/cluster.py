@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from datetime import timedelta
 
 from aggregator.config import ClusterConfig
-from aggregator.match import Passage, UnitMatch
+from aggregator.match import UnitMatch
 from aggregator.store import CandidateRows, Store, parse_time, utcnow
 
 
@@ -205,7 +205,3 @@ class Clusterer:
             )
             self.refresh(target)
         self.refresh(cluster_id)
-
-
-def linking_partners(passages: Sequence[Passage], linked: Sequence[bool]) -> set[int]:
-    return {p.other_article_id for p, ok in zip(passages, linked, strict=True) if ok}

@@ -35,7 +35,7 @@ import ipaddress
 import socket
 import time
 import zlib
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -294,9 +294,3 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def allow_list(entries: Sequence[str]) -> tuple[str, ...]:
-    """Validate allow-list entries early (config load), returning them unchanged."""
-    FetchPolicy(allow=tuple(entries))
-    return tuple(entries)

@@ -13,13 +13,17 @@ from aggregator.errors import AggregatorError
 from aggregator.store import Store
 
 
-def list_clusters(store: Store) -> list[dict[str, Any]]:
-    """Every live cluster with its articles, largest and most recent first."""
+def list_clusters(store: Store, cluster_id: int | None = None) -> list[dict[str, Any]]:
+    """Every live cluster (or just `cluster_id`) with its articles, largest first."""
     clusters: dict[int, dict[str, Any]] = {}
-    for row in store.execute(
+    sql = (
         "SELECT cluster_id, article_id, canonical, source, title, published_at, location "
         "FROM cluster_articles"
-    ):
+    )
+    args: tuple[int, ...] = ()
+    if cluster_id is not None:
+        sql, args = sql + " WHERE cluster_id = ?", (cluster_id,)
+    for row in store.execute(sql, args):
         cluster = clusters.setdefault(row[0], {"id": row[0], "articles": []})
         cluster["articles"].append(
             {
@@ -60,26 +64,34 @@ def resolve_cluster(store: Store, cluster_id: int) -> int:
 def show_cluster(store: Store, cluster_id: int) -> dict[str, Any]:
     """One cluster: its articles and the passages they share."""
     live = resolve_cluster(store, cluster_id)
-    cluster = next((c for c in list_clusters(store) if c["id"] == live), None)
-    if cluster is None:
+    found = list_clusters(store, live)
+    if not found:
         raise AggregatorError(f"cluster {cluster_id}: has no articles (dissolved)")
-    ids = {a["id"] for a in cluster["articles"]}
-    cluster["passages"] = [
-        row
-        for row in duplicate_rows(store, include_boilerplate=True)
-        if row["article_id"] in ids and row["other_article_id"] in ids
-    ]
+    cluster = found[0]
+    ids = [a["id"] for a in cluster["articles"]]
+    cluster["passages"] = duplicate_rows(store, include_boilerplate=True, among=ids)
     if live != cluster_id:
         cluster["merged_from"] = cluster_id
     return cluster
 
 
-def duplicate_rows(store: Store, include_boilerplate: bool = False) -> list[dict[str, Any]]:
-    """One row per matched passage pair, both sides with id, title, location and text."""
+def duplicate_rows(
+    store: Store, include_boilerplate: bool = False, among: list[int] | None = None
+) -> list[dict[str, Any]]:
+    """One row per matched passage pair, both sides with id, title, location and text.
+
+    With `among`, only pairs whose two articles are both in that list.
+    """
+    conditions: list[str] = [] if include_boilerplate else ["boilerplate = 0"]
+    args: list[int] = []
+    if among is not None:
+        marks = ",".join("?" * len(among))
+        conditions.append(f"article_id IN ({marks}) AND other_article_id IN ({marks})")
+        args = [*among, *among]
     sql = "SELECT * FROM duplicate_passages"
-    if not include_boilerplate:
-        sql += " WHERE boilerplate = 0"
-    cursor = store.execute(sql)
+    if conditions:
+        sql += " WHERE " + " AND ".join(conditions)
+    cursor = store.execute(sql, args)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
 

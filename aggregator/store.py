@@ -76,7 +76,6 @@ class CandidateRows(CandidateSignatures):
     source_ids: npt.NDArray[np.int64]
     published_at: list[str]
     paragraph_ids: npt.NDArray[np.int64]
-    paragraph_positions: npt.NDArray[np.int64]
     positions: npt.NDArray[np.int64]
     char_starts: npt.NDArray[np.int64]
     char_ends: npt.NDArray[np.int64]
@@ -341,13 +340,12 @@ class Store:
         """Signatures and context (article, source, paragraph, span) of indexed units."""
         rows = self._select_in(
             "SELECT s.unit_id, s.minhash, u.shingle_count, u.article_id, a.source_id, "
-            "a.published_at, u.paragraph_id, p.position, u.position, u.char_start, "
-            "u.char_end FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
-            "JOIN articles a ON a.id = u.article_id JOIN paragraphs p ON p.id = "
-            "u.paragraph_id WHERE s.unit_id IN ({})",
+            "a.published_at, u.paragraph_id, u.position, u.char_start, u.char_end "
+            "FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
+            "JOIN articles a ON a.id = u.article_id WHERE s.unit_id IN ({})",
             unit_ids,
         )
-        columns = _columns(rows, (0, 2, 3, 4, 6, 7, 8, 9, 10))
+        columns = _columns(rows, (0, 2, 3, 4, 6, 7, 8, 9))
         return CandidateRows(
             unit_ids=columns[0],
             minhash=self._minhash(rows),
@@ -356,10 +354,9 @@ class Store:
             source_ids=columns[4],
             published_at=[r[5] for r in rows],
             paragraph_ids=columns[6],
-            paragraph_positions=columns[7],
-            positions=columns[8],
-            char_starts=columns[9],
-            char_ends=columns[10],
+            positions=columns[7],
+            char_starts=columns[8],
+            char_ends=columns[9],
         )
 
     def _select_in(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
