@@ -13,6 +13,7 @@ import click
 from aggregator.clicontext import Context, pass_context
 from aggregator.feeds import (
     FULL_TEXT_MODES,
+    FeedSource,
     add_feed,
     export_opml,
     find_feed,
@@ -21,7 +22,8 @@ from aggregator.feeds import (
     remove_feed,
     sync_config_feeds,
 )
-from aggregator.poll import Poller, due_feeds
+from aggregator.poll import Poller, PollOutcome, due_feeds
+from aggregator.store import parse_time
 
 
 @click.group(name="sources")
@@ -83,14 +85,40 @@ def sources_list(obj: Context, as_json: bool) -> None:
         return
     if not feeds:
         click.echo("no feed sources; add one with `aggregator sources add URL`")
+    now = datetime.now(UTC)
     for f in feeds:
-        status = "enabled" if f.enabled else "disabled"
-        error = f", {f.error_count} errors, last: {f.last_error}" if f.error_count else ""
+        click.echo(f"[{f.id}] {f.name}: {feed_status(f)}  {f.url}")
         click.echo(
-            f"[{f.id}] {f.name} ({status}) {f.url}\n"
-            f"    last success {f.last_success_at or 'never'}, next check "
-            f"{f.next_check_at or '-'}{error}"
+            f"    last success {f.last_success_at or 'never'}; "
+            f"next check {_when(f.next_check_at, now) if f.enabled else '-'}"
         )
+        if f.error_count:
+            noun = "error" if f.error_count == 1 else "errors"
+            click.echo(f"    {f.error_count} {noun} in a row, last: {f.last_error}")
+        elif f.last_error:
+            click.echo(f"    last error: {f.last_error}")
+        if f.last_warning:
+            click.echo(f"    warning: {f.last_warning}")
+
+
+def feed_status(feed: FeedSource) -> str:
+    """One word for a feed's state: disabled, new, failing or ok."""
+    if not feed.enabled:
+        return "disabled"
+    if feed.error_count:
+        return "failing"
+    return "ok" if feed.last_success_at else "new"
+
+
+def _when(stamp: str | None, now: datetime) -> str:
+    if stamp is None:
+        return "now (never checked)"
+    seconds = (parse_time(stamp) - now).total_seconds()
+    if seconds <= 0:
+        return f"{stamp} (due)"
+    minutes = round(seconds / 60)
+    span = f"{minutes} min" if minutes < 120 else f"{minutes / 60:.1f} h"
+    return f"{stamp} (in {span})"
 
 
 @sources_group.command(name="remove")
@@ -166,23 +194,22 @@ def poll(obj: Context, source_keys: tuple[str, ...], poll_all: bool) -> None:
         else:
             feeds = due_feeds(store, datetime.now(UTC))
         failed = 0
-        for outcome in Poller(store, obj.config).poll(feeds):
-            if outcome.status in ("error", "gone"):
-                failed += 1
-                click.echo(
-                    f"error: feed {outcome.source_id} {outcome.url}: {outcome.error}", err=True
-                )
-            else:
-                click.echo(
-                    f"feed {outcome.source_id}: {outcome.status}"
-                    + (
-                        f", {outcome.new} new of {outcome.entries} entries"
-                        if outcome.entries
-                        else ""
-                    )
-                )
+        with Poller(store, obj.config) as poller:
+            for outcome in poller.poll(feeds):
+                failed += _report(outcome)
     finally:
         store.close()
     click.echo(f"{len(feeds)} feeds polled, {failed} failed", err=True)
     if failed:
         sys.exit(1)
+
+
+def _report(outcome: PollOutcome) -> int:
+    """Print one feed's outcome (errors to stderr); 1 if it failed."""
+    if outcome.status in ("error", "gone"):
+        click.echo(f"error: feed {outcome.source_id} {outcome.url}: {outcome.error}", err=True)
+        return 1
+    counts = f", {outcome.new} new of {outcome.entries} entries" if outcome.entries else ""
+    warning = f" (warning: {outcome.error})" if outcome.error else ""
+    click.echo(f"feed {outcome.source_id}: {outcome.status}{counts}{warning}")
+    return 0

@@ -120,6 +120,9 @@ class FeedsConfig:
     max_entries_per_poll: int = 200
     max_bytes: int = 15 * 1024 * 1024
     deadline_seconds: float = 30.0
+    concurrency: int = 16
+    per_host: int = 2
+    parse_workers: int = 0  # 0: one per core
 
     def validate(self) -> None:
         from aggregator.fetch import FetchPolicy  # fetch imports httpx; only needed here
@@ -139,6 +142,11 @@ class FeedsConfig:
         _require(self.max_entries_per_poll >= 1, "feeds.max_entries_per_poll", "must be >= 1")
         _require(self.max_bytes >= 1024, "feeds.max_bytes", "must be >= 1024")
         _require(self.deadline_seconds > 0, "feeds.deadline_seconds", "must be > 0")
+        _require(1 <= self.concurrency <= 256, "feeds.concurrency", "must be 1 to 256")
+        _require(
+            1 <= self.per_host <= self.concurrency, "feeds.per_host", "must be 1 to concurrency"
+        )
+        _require(0 <= self.parse_workers <= 64, "feeds.parse_workers", "must be 0 to 64")
 
 
 @dataclass(frozen=True, slots=True)
@@ -326,5 +334,8 @@ def render_config(config: Config) -> str:
         f"max_entries_per_poll = {config.feeds.max_entries_per_poll}",
         f"max_bytes = {config.feeds.max_bytes}",
         f"deadline_seconds = {config.feeds.deadline_seconds}",
+        f"concurrency = {config.feeds.concurrency}",
+        f"per_host = {config.feeds.per_host}",
+        f"parse_workers = {config.feeds.parse_workers}",
     ]
     return "\n".join(lines) + "\n"

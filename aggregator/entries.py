@@ -7,7 +7,9 @@
   keeps its identity and becomes a new version in the store.
 * **Date**: the entry's own date (published, else updated). Missing: the fetch
   time. In the future (clock skew, scheduled posts): clamped to the fetch time,
-  so a story cannot sort ahead of everything for days.
+  so a story cannot sort ahead of everything for days. When the date used is
+  not the one the feed wrote (clamped, or unreadable), the feed's text is kept
+  beside it.
 * **Text**: the entry's full content when present, else its summary, handed
   on as an HTML fragment; the title comes from the feed, not from the text.
 """
@@ -39,6 +41,14 @@ def entry_time(entry: FeedEntry, fetched_at: datetime) -> datetime:
     if entry.published_at is None or entry.published_at > fetched_at:
         return fetched_at
     return entry.published_at
+
+
+def raw_date(entry: FeedEntry, fetched_at: datetime) -> str | None:
+    """The feed's own date text, when `entry_time` does not use it as written."""
+    written = (entry.published or entry.updated).strip()
+    if not written or entry_time(entry, fetched_at) == entry.published_at:
+        return None
+    return written[:200]
 
 
 def entry_documents(
@@ -75,4 +85,5 @@ def entry_documents(
             modified_at=fetched_at,
             title=" ".join(entry.title.split()) or None,
             published_at=entry_time(entry, fetched_at),
+            published_raw=raw_date(entry, fetched_at),
         )

@@ -37,6 +37,10 @@ class SourceError(AggregatorError):
         self.location = location
         self.reason = reason
 
+    def __reduce__(self) -> tuple[type[SourceError], tuple[str, str]]:
+        # Errors cross process boundaries (the parser pool); rebuild from the parts.
+        return type(self), (self.location, self.reason)
+
 
 class ExtractError(SourceError):
     """Input was read but holds no usable article (undecodable, binary, empty)."""
@@ -59,6 +63,9 @@ class FeedError(AggregatorError):
         super().__init__(f"{self.stage} {url}: {reason}")
         self.url = url
         self.reason = reason
+
+    def __reduce__(self) -> tuple[type[FeedError], tuple[str, str]]:
+        return type(self), (self.url, self.reason)
 
 
 class FetchError(FeedError):

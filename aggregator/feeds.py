@@ -45,11 +45,13 @@ class FeedSource:
     etag: str | None = None
     last_modified: str | None = None
     body_hash: str | None = None
+    last_warning: str | None = None
 
 
 _COLUMNS = (
     "id, name, location, coalesce(url, location), full_text, enabled, last_checked_at, "
-    "last_success_at, last_error, error_count, next_check_at, etag, last_modified, body_hash"
+    "last_success_at, last_error, error_count, next_check_at, etag, last_modified, body_hash, "
+    "last_warning"
 )
 
 
@@ -69,6 +71,7 @@ def _feed(row: tuple[Any, ...]) -> FeedSource:
         etag=row[11],
         last_modified=row[12],
         body_hash=row[13],
+        last_warning=row[14],
     )
 
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import html
 import logging
+import threading
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from urllib.parse import urlsplit
 
@@ -42,16 +44,34 @@ def needs_full_text(entry: FeedEntry, mode: str) -> bool:
 
 
 class FullTextFetcher:
-    """Fetches article pages for summary-only entries, rate-limited per host."""
+    """Fetches article pages for summary-only entries, rate-limited per host.
+
+    Safe to share between threads: the per-host slots are reserved under a
+    lock and the waiting happens outside it.
+    """
 
     def __init__(self, policy: FetchPolicy, host_interval: float = HOST_INTERVAL) -> None:
         self.policy = replace(policy, max_bytes=min(policy.max_bytes, PAGE_MAX_BYTES))
         self.host_interval = host_interval
-        self._last: dict[str, float] = {}
-        self.failures = 0
+        self._next: dict[str, float] = {}
+        self._lock = threading.Lock()
 
-    def complete(self, entry: FeedEntry, feed_url: str) -> FeedEntry:
-        """The entry with its page's main text as content, or unchanged if that fails."""
+    def complete_all(
+        self, entries: Sequence[FeedEntry], mode: str, feed_url: str
+    ) -> tuple[tuple[FeedEntry, ...], list[str]]:
+        """Entries with full text where they need it; and why each failure failed."""
+        done: list[FeedEntry] = []
+        failures: list[str] = []
+        for entry in entries:
+            if needs_full_text(entry, mode):
+                entry, problem = self.complete(entry, feed_url)
+                if problem:
+                    failures.append(problem)
+            done.append(entry)
+        return tuple(done), failures
+
+    def complete(self, entry: FeedEntry, feed_url: str) -> tuple[FeedEntry, str | None]:
+        """The entry with its page's main text as content; or unchanged, and why."""
         url = normalise_url(entry.link, feed_url)
         self._wait_for(urlsplit(url).hostname or "")
         try:
@@ -60,16 +80,15 @@ class FullTextFetcher:
                 raise FetchError(url, f"HTTP {result.status}")
             _, _, paragraphs = extract_html(result.content, url)
         except (FetchError, ExtractError) as e:
-            self.failures += 1
             log.warning("full text unavailable, keeping the summary url=%s: %s", url, e)
-            return entry
+            return entry, str(e)
         body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
-        return replace(entry, content=body)
+        return replace(entry, content=body), None
 
     def _wait_for(self, host: str) -> None:
-        last = self._last.get(host)
-        if last is not None:
-            pause = self.host_interval - (time.monotonic() - last)
-            if pause > 0:
-                time.sleep(pause)
-        self._last[host] = time.monotonic()
+        with self._lock:
+            now = time.monotonic()
+            slot = max(now, self._next.get(host, now))
+            self._next[host] = slot + self.host_interval
+        if slot > now:
+            time.sleep(slot - now)

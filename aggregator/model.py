@@ -40,6 +40,9 @@ class RawDocument:
     # over anything extraction finds in `content`.
     title: str | None = None
     published_at: datetime | None = None
+    # The date as the source wrote it, when `published_at` is not that date
+    # (it was in the future and clamped, or could not be read).
+    published_raw: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -166,6 +166,7 @@ class Ingester:
                 published,
                 item.content_hash,
                 existing,
+                doc.published_raw,
             )
             unit_ids = self.store.save_units(
                 article_id,

@@ -22,20 +22,23 @@ import hashlib
 import logging
 import random
 import re
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
+from typing import Any
 
 from aggregator.config import Config
 from aggregator.entries import entry_documents
 from aggregator.errors import FetchError, ParseError
 from aggregator.feeds import FeedSource, list_feeds
-from aggregator.fetch import FetchPolicy, fetch
+from aggregator.fetch import FetchPolicy, FetchResult, fetch
 from aggregator.fulltext import FullTextFetcher, needs_full_text
-from aggregator.parse import parse_feed
+from aggregator.parse import ParsedFeed
 from aggregator.pipeline import Ingester
 from aggregator.store import Store, format_time
+from aggregator.workers import HostQueue, ParsePool, host_key
 
 log = logging.getLogger(__name__)
 
@@ -94,8 +97,27 @@ def error_interval(errors: int, config: Config, rng: random.Random) -> float:
     return base * rng.uniform(0.8, 1.2)
 
 
+@dataclass(slots=True)
+class _Job:
+    """One feed on its way through a poll: fetch, then parse, then full text."""
+
+    feed: FeedSource
+    stage: str  # "fetch", "parse" or "full-text"
+    host: str = ""
+    result: FetchResult | None = None
+    body_hash: str = ""
+    parsed: ParsedFeed | None = None
+
+
 class Poller:
-    """Polls feed sources once; the daemon calls `poll` on every tick."""
+    """Polls feed sources; the CLI and the daemon's tick call `poll`.
+
+    Fetches and full-text pages run in a thread pool (`feeds.concurrency`,
+    `feeds.per_host`), parsing in a process pool (`workers.py`); everything
+    that writes (ingest, source state) stays on the calling thread, the only
+    one that touches the database. Close the poller (or use it as a context
+    manager) to stop its workers.
+    """
 
     def __init__(self, store: Store, config: Config, ingester: Ingester | None = None) -> None:
         self.store = store
@@ -108,23 +130,103 @@ class Poller:
         )
         self.rng = random.Random()
         self.full_text = FullTextFetcher(self.policy)
+        self.parsers = ParsePool(config.feeds.parse_workers)
+        self._threads: ThreadPoolExecutor | None = None
+
+    def __enter__(self) -> Poller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads = None
+        self.parsers.close()
+
+    def poll_one(self, feed: FeedSource, now: datetime | None = None) -> PollOutcome:
+        return next(iter(self.poll([feed], now)))
 
     def poll(
         self, feeds: Sequence[FeedSource], now: datetime | None = None
     ) -> Iterator[PollOutcome]:
-        for feed in feeds:
-            yield self.poll_one(feed, now or datetime.now(UTC))
+        """Poll every feed once; outcomes come as feeds finish, not in the given order.
 
-    def poll_one(self, feed: FeedSource, now: datetime) -> PollOutcome:
+        `now` fixes the clock (tests); by default each feed is stamped when
+        its fetch completes.
+        """
+        feeds_config = self.config.feeds
+        queue = HostQueue(feeds, lambda f: host_key(f.url), feeds_config.per_host)
+        inline = len(feeds) == 1
+        running: dict[Future[Any], _Job] = {}
+        fetching = 0
         try:
-            result = fetch(
-                feed.url,
-                self.policy,
-                etag=feed.etag,
-                last_modified=feed.last_modified,
+            while True:
+                while fetching < feeds_config.concurrency and (taken := queue.take()):
+                    host, feed = taken
+                    running[self._submit(self._fetch, feed)] = _Job(feed, "fetch", host)
+                    fetching += 1
+                if not running:
+                    return
+                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                for future in done:
+                    job = running.pop(future)
+                    if job.stage == "fetch":
+                        fetching -= 1
+                        queue.done(job.host)
+                    clock = now or datetime.now(UTC)
+                    step = self._advance(job, future, clock, inline)
+                    if isinstance(step, PollOutcome):
+                        yield step
+                    else:
+                        running[step[0]] = step[1]
+        finally:
+            for future in running:
+                future.cancel()
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(
+                self.config.feeds.concurrency, thread_name_prefix="fetch"
             )
-        except FetchError as e:
+        return self._threads.submit(fn, *args)
+
+    def _fetch(self, feed: FeedSource) -> FetchResult:
+        return fetch(feed.url, self.policy, etag=feed.etag, last_modified=feed.last_modified)
+
+    def _advance(
+        self, job: _Job, future: Future[Any], now: datetime, inline: bool
+    ) -> PollOutcome | tuple[Future[Any], _Job]:
+        """Handle a finished stage: the feed's outcome, or its next stage's future."""
+        feed = job.feed
+        try:
+            if job.stage == "fetch":
+                return self._fetched(feed, future.result(), now, inline)
+            assert job.result is not None
+            if job.stage == "parse":
+                parsed = self.parsers.result(future, job.result.final_url)
+                taken = parsed.entries[: self.config.feeds.max_entries_per_poll]
+                if any(needs_full_text(e, feed.full_text) for e in taken):
+                    pages = self._submit(
+                        self.full_text.complete_all, taken, feed.full_text, job.result.final_url
+                    )
+                    return pages, replace(job, stage="full-text", parsed=parsed)
+                return self._ingest(job, parsed, [], now)
+            assert job.parsed is not None
+            entries, failures = future.result()
+            # Identity looks at every entry of the document (duplicate GUIDs), not only those taken.
+            entries += job.parsed.entries[len(entries) :]
+            return self._ingest(job, replace(job.parsed, entries=entries), failures, now)
+        except (FetchError, ParseError) as e:
             return self._failed(feed, now, e.reason)
+        except Exception as e:  # a bug must cost one feed, never the poll
+            log.exception("feed poll crashed source=%d url=%s", feed.id, feed.url)
+            return self._failed(feed, now, f"internal error: {type(e).__name__}: {e}")
+
+    def _fetched(
+        self, feed: FeedSource, result: FetchResult, now: datetime, inline: bool
+    ) -> PollOutcome | tuple[Future[Any], _Job]:
         if result.permanent_redirect:
             self._update(feed.id, url=result.final_url)
         if result.status == 410:
@@ -133,32 +235,25 @@ class Poller:
             )
             return PollOutcome(feed.id, feed.url, "gone", error="gone (HTTP 410)")
         if result.status in (429, 503) and result.retry_after is not None:
-            wait = min(result.retry_after, self.config.feeds.max_interval_hours * 3600)
-            return self._failed(feed, now, f"HTTP {result.status}", wait)
+            wait_for = min(result.retry_after, self.config.feeds.max_interval_hours * 3600)
+            return self._failed(feed, now, f"HTTP {result.status}", wait_for)
         if result.status >= 400 or (result.status >= 300 and not result.not_modified):
             return self._failed(feed, now, f"HTTP {result.status}")
-        validators = {
-            "etag": result.headers.get("etag"),
-            "last_modified": result.headers.get("last-modified"),
-        }
         if result.not_modified:
-            return self._succeeded(feed, now, result.headers, None, "not-modified", validators)
+            return self._succeeded(feed, now, result, None, "not-modified")
         body_hash = hashlib.sha256(result.content).hexdigest()
         if body_hash == feed.body_hash:
-            return self._succeeded(feed, now, result.headers, None, "unchanged", validators)
-        try:
-            parsed = parse_feed(result.content, result.headers, result.final_url)
-        except ParseError as e:
-            return self._failed(feed, now, e.reason)
-        entries = parsed.entries[: self.config.feeds.max_entries_per_poll]
-        entries = tuple(
-            self.full_text.complete(e, result.final_url)
-            if needs_full_text(e, feed.full_text)
-            else e
-            for e in entries
-        )
+            return self._succeeded(feed, now, result, None, "unchanged")
+        parsing = self.parsers.submit(result.content, result.headers, result.final_url, inline)
+        return parsing, _Job(feed, "parse", result=result, body_hash=body_hash)
+
+    def _ingest(
+        self, job: _Job, parsed: ParsedFeed, failures: list[str], now: datetime
+    ) -> PollOutcome:
+        feed, result = job.feed, job.result
+        assert result is not None
         docs = entry_documents(
-            entries,
+            parsed.entries,
             result.final_url,
             feed.name,
             now,
@@ -167,15 +262,22 @@ class Poller:
         )
         outcomes = list(self.ingester.ingest(docs))
         new = sum(o.status in ("new", "updated") for o in outcomes)
+        warnings = [parsed.warning] if parsed.warning else []
+        if failures:
+            warnings.append(
+                f"full text unavailable for {len(failures)} of {len(outcomes)} entries, "
+                f"summaries kept; last: {failures[-1]}"
+            )
+        warning = "; ".join(warnings) or None
         if parsed.warning:
             log.warning(
                 "feed parsed with problems source=%d url=%s: %s", feed.id, feed.url, parsed.warning
             )
         outcome = self._succeeded(
-            feed, now, result.headers, parsed.ttl_minutes, "ingested", validators, body_hash
+            feed, now, result, parsed.ttl_minutes, "ingested", job.body_hash, warning
         )
         return PollOutcome(
-            feed.id, feed.url, "ingested", len(outcomes), new, parsed.warning, outcome.next_check_at
+            feed.id, feed.url, "ingested", len(outcomes), new, warning, outcome.next_check_at
         )
 
     def _update(self, source_id: int, **values: object) -> None:
@@ -189,15 +291,14 @@ class Poller:
         self,
         feed: FeedSource,
         now: datetime,
-        headers: dict[str, str],
+        result: FetchResult,
         ttl: int | None,
         status: str,
-        validators: dict[str, str | None],
         body_hash: str | None = None,
+        warning: str | None = None,
     ) -> PollOutcome:
-        next_check = format_time(
-            now + timedelta(seconds=success_interval(headers, ttl, self.config, now))
-        )
+        interval = success_interval(result.headers, ttl, self.config, now)
+        next_check = format_time(now + timedelta(seconds=interval))
         values: dict[str, object] = {
             "last_checked_at": format_time(now),
             "last_success_at": format_time(now),
@@ -205,7 +306,11 @@ class Poller:
             "error_count": 0,
             "next_check_at": next_check,
         }
-        values.update({k: v for k, v in validators.items() if v})
+        if status == "ingested":
+            values["last_warning"] = warning
+        for column, header in (("etag", "etag"), ("last_modified", "last-modified")):
+            if value := result.headers.get(header):
+                values[column] = value
         if body_hash:
             values["body_hash"] = body_hash
         self._update(feed.id, **values)

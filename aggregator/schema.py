@@ -200,5 +200,13 @@ ALTER TABLE sources ADD COLUMN next_check_at TEXT;
 CREATE INDEX sources_due ON sources(next_check_at) WHERE kind = 'feed' AND enabled = 1;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2)
+# Version 3: what a poll noticed without failing (a malformed but readable
+# feed, article pages whose full text could not be had), and an entry's date as
+# the feed wrote it when it was not used as is (in the future, or unreadable).
+SCHEMA_V3 = """
+ALTER TABLE sources ADD COLUMN last_warning TEXT;
+ALTER TABLE articles ADD COLUMN published_raw TEXT;
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -204,6 +204,7 @@ class Store:
         published_at: str,
         content_hash: str,
         existing: StoredArticle | None,
+        published_raw: str | None = None,
     ) -> tuple[int, int, list[int]]:
         """Insert an article or a new version of one; return (article, version, paragraph ids).
 
@@ -216,9 +217,20 @@ class Store:
         if existing is None:
             cursor = self.conn.execute(
                 "INSERT INTO articles (source_id, identity, location, title, body, published_at, "
-                "first_seen_at, updated_at, version, content_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-                (source_id, identity, location, title, body, published_at, now, now, content_hash),
+                "published_raw, first_seen_at, updated_at, version, content_hash) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
+                (
+                    source_id,
+                    identity,
+                    location,
+                    title,
+                    body,
+                    published_at,
+                    published_raw,
+                    now,
+                    now,
+                    content_hash,
+                ),
             )
             article_id, version = int(cursor.lastrowid or 0), 1
         else:
@@ -230,8 +242,18 @@ class Store:
             )
             self.conn.execute(
                 "UPDATE articles SET location = ?, title = ?, body = ?, published_at = ?, "
-                "updated_at = ?, version = ?, content_hash = ? WHERE id = ?",
-                (location, title, body, published_at, now, version, content_hash, article_id),
+                "published_raw = ?, updated_at = ?, version = ?, content_hash = ? WHERE id = ?",
+                (
+                    location,
+                    title,
+                    body,
+                    published_at,
+                    published_raw,
+                    now,
+                    version,
+                    content_hash,
+                    article_id,
+                ),
             )
         cursor = self.conn.execute(
             "INSERT INTO article_versions (article_id, version, content_hash, title, "

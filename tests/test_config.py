@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -319,6 +320,9 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "max_entries_per_poll": 200,
             "max_bytes": 15 * 1024 * 1024,
             "deadline_seconds": 30.0,
+            "concurrency": 16,
+            "per_host": 2,
+            "parse_workers": 0,
         },
     }
 
@@ -410,4 +414,18 @@ def test_bad_feeds_allow_entry_names_the_key(tmp_path: Path) -> None:
 def test_non_http_feed_url_in_config_names_the_key(tmp_path: Path) -> None:
     path = _write(tmp_path / "bad.toml", '[feeds]\nurls = ["file:///etc/passwd"]\n')
     with pytest.raises(ConfigError, match=r"config key feeds\.urls: 'file:///etc/passwd'"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "key"),
+    [
+        ("concurrency = 0", "feeds.concurrency"),
+        ("concurrency = 4\nper_host = 5", "feeds.per_host"),
+        ("parse_workers = -1", "feeds.parse_workers"),
+    ],
+)
+def test_bad_poll_concurrency_names_the_key(tmp_path: Path, body: str, key: str) -> None:
+    path = _write(tmp_path / "bad.toml", f"[feeds]\n{body}\n")
+    with pytest.raises(ConfigError, match=rf"config key {re.escape(key)}"):
         load_config(path)

@@ -63,6 +63,31 @@ def test_missing_and_future_dates_become_the_fetch_time() -> None:
     assert entry_time(_entry(published_at=past), FETCHED) == past
 
 
+def test_a_clamped_or_unreadable_date_keeps_the_feed_text(config: Config) -> None:
+    future = FETCHED + timedelta(days=3)
+    rss = _rss([("f1", "From the future", "<p>Scheduled post.</p>")], future).replace(
+        b"</channel>",
+        b"<item><guid>f2</guid><title>Bad date</title><description>Odd.</description>"
+        b"<pubDate>the day after tomorrow</pubDate></item>"
+        b"<item><guid>f3</guid><title>Fine</title><description>Fine.</description>"
+        b"<pubDate>Mon, 23 Nov 2026 09:00:00 GMT</pubDate></item></channel>",
+    )
+    entries = parse_feed(rss, {}, FEED).entries
+    docs = list(entry_documents(entries, FEED, "news", FETCHED))
+    written = future.strftime("%a, %d %b %Y %H:%M:%S GMT")
+    assert [(d.published_at, d.published_raw) for d in docs] == [
+        (FETCHED, written),
+        (FETCHED, "the day after tomorrow"),
+        (datetime(2026, 11, 23, 9, 0, tzinfo=UTC), None),
+    ]
+    ingest_docs(config, docs)
+    store = Store(config.database, config.dedup.minhash)
+    rows = store.execute("SELECT published_at, published_raw FROM articles ORDER BY id").fetchall()
+    store.close()
+    assert rows[0] == ("2026-11-23T12:00:00Z", written)
+    assert rows[2] == ("2026-11-23T09:00:00Z", None)
+
+
 def test_limit_caps_entries_taken() -> None:
     entries = [_entry(guid=str(i)) for i in range(10)]
     assert len(list(entry_documents(entries, FEED, "news", FETCHED, limit=3))) == 3

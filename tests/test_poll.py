@@ -199,8 +199,11 @@ def test_unavailable_page_keeps_the_summary(httpserver: HTTPServer, config: Conf
         "</item></channel></rss>"
     )
     httpserver.expect_request("/missing").respond_with_data("gone", status=404)
-    poller = Poller(store, config)
-    assert poller.poll_one(find_feed(store, str(feed.id)), NOW).status == "ingested"
-    assert poller.full_text.failures == 1
+    with Poller(store, config) as poller:
+        outcome = poller.poll_one(find_feed(store, str(feed.id)), NOW)
+    assert outcome.status == "ingested"
+    assert outcome.error and "full text unavailable for 1 of 1 entries" in outcome.error
+    assert "HTTP 404" in outcome.error
+    assert find_feed(store, str(feed.id)).last_warning == outcome.error
     body = store.execute("SELECT body FROM articles").fetchone()[0]
     assert body == "The summary survives a missing page."

@@ -1,0 +1,163 @@
+"""Workers: how a poll spreads over threads and processes.
+
+What it decides, and why:
+
+* **Fetches run in threads**, at most `concurrency` at once and at most
+  `per_host` at once against one host (host and port), so a poll of a
+  thousand feeds does not wait on each server in turn and no single server
+  sees a burst from us. Feeds of one host are taken in their given order;
+  hosts take turns, so a host with many feeds cannot starve the others.
+* **Parsing runs in processes.** feedparser is pure Python and CPU-bound; in
+  threads it would hold the GIL and stall every other stage. A process pool
+  (one worker per core by default) parses while the main thread ingests.
+  Workers start from a fork server with feedparser already imported, so a
+  pool costs a fraction of a second, once per poller, and a worker is
+  replaced after `TASKS_PER_WORKER` documents to keep memory from creeping.
+  One document to parse is parsed inline: a pool would cost more than it
+  saves.
+* **A dead worker is one failed document**, not a failed poll: the pool is
+  rebuilt and the next document goes to the new one.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import weakref
+from collections import Counter, deque
+from collections.abc import Callable, Hashable, Iterable
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Generic, TypeVar
+from urllib.parse import urlsplit
+
+from aggregator.errors import ParseError
+from aggregator.parse import ParsedFeed, parse_feed
+
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+
+TASKS_PER_WORKER = 1000
+
+
+def host_key(url: str) -> str:
+    """The host and port a URL is fetched from: the unit of the per-host limit."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    return f"{(parts.hostname or '').lower()}:{port}"
+
+
+class HostQueue(Generic[T, K]):
+    """Items released at most `per_host` at a time per key, keys taking turns.
+
+    `take` hands out the next item whose key has a free slot (or None);
+    `done(key)` frees the slot. A key is in `_ready` exactly when it has
+    waiting items and a free slot, so both calls are O(1).
+    """
+
+    def __init__(self, items: Iterable[T], key: Callable[[T], K], per_host: int) -> None:
+        if per_host < 1:
+            raise ValueError("per_host must be >= 1")
+        self.per_host = per_host
+        self._waiting: dict[K, deque[T]] = {}
+        for item in items:
+            self._waiting.setdefault(key(item), deque()).append(item)
+        self._busy: Counter[K] = Counter()
+        self._ready: deque[K] = deque(self._waiting)
+
+    def __len__(self) -> int:
+        return sum(len(q) for q in self._waiting.values())
+
+    def take(self) -> tuple[K, T] | None:
+        if not self._ready:
+            return None
+        key = self._ready.popleft()
+        queue = self._waiting[key]
+        item = queue.popleft()
+        self._busy[key] += 1
+        if not queue:
+            del self._waiting[key]
+        elif self._busy[key] < self.per_host:
+            self._ready.append(key)
+        return key, item
+
+    def done(self, key: K) -> None:
+        self._busy[key] -= 1
+        if key in self._waiting and self._busy[key] == self.per_host - 1:
+            self._ready.append(key)
+
+
+class ParsePool:
+    """Parses feed documents in worker processes, created on first use."""
+
+    def __init__(self, workers: int = 0) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self._pool: ProcessPoolExecutor | None = None
+        # Which pool ran a future: a failure of an old, broken pool must not
+        # reset the new one.
+        self._owner: weakref.WeakKeyDictionary[Future[ParsedFeed], ProcessPoolExecutor] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def submit(
+        self, content: bytes, headers: dict[str, str], url: str, inline: bool = False
+    ) -> Future[ParsedFeed]:
+        """A future of `parse_feed(content, headers, url)`; ParseError on failure."""
+        if inline or self.workers == 1:
+            future: Future[ParsedFeed] = Future()
+            try:
+                future.set_result(parse_feed(content, headers, url))
+            except Exception as e:  # a crash is reported per document, like a pool's
+                future.set_exception(e)
+            return future
+        try:
+            future = self._executor().submit(parse_feed, content, headers, url)
+        except BrokenProcessPool:
+            self._reset()
+            future = self._executor().submit(parse_feed, content, headers, url)
+        self._owner[future] = self._executor()
+        return future
+
+    def result(self, future: Future[ParsedFeed], url: str) -> ParsedFeed:
+        """The parsed feed, or ParseError (also for a worker that died or crashed)."""
+        try:
+            return future.result()
+        except ParseError:
+            raise
+        except BrokenProcessPool as e:
+            if self._owner.get(future) is self._pool:
+                self._reset()
+            raise ParseError(url, "the parser process died (out of memory or killed)") from e
+        except Exception as e:
+            raise ParseError(url, f"parser crashed: {type(e).__name__}: {e}") from e
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def _executor(self) -> ProcessPoolExecutor:
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(
+                self.workers,
+                mp_context=_context(),
+                max_tasks_per_child=TASKS_PER_WORKER,
+            )
+        return self._pool
+
+    def _reset(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            self._pool = None
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """A fork server with the parser preloaded where there is one, else spawn.
+
+    Not plain fork: the poller forks from a process that runs threads.
+    """
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        context = multiprocessing.get_context("forkserver")
+        context.set_forkserver_preload(["aggregator.parse"])
+        return context
+    return multiprocessing.get_context("spawn")
