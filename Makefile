@@ -5,6 +5,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 CONFIG := config/aggregator.toml
+# feedparser's own test feeds, for tests/test_feedparser_corpus.py (issue 3).
+CORPUS_VERSION := 6.0.11
+CORPUS         := .cache/feedparser-tests
+CORPUS_STAMP   := $(CORPUS)/.feedparser-$(CORPUS_VERSION)
 
 .PHONY: run test lint bench clean
 
@@ -19,7 +23,25 @@ run: $(STAMP)
 	$(BIN)/aggregator --config $(CONFIG) clusters
 	$(BIN)/aggregator --config $(CONFIG) duplicates
 
-test: $(STAMP)
+# Fetched from the package index as a setup step, like pip install (the tests
+# themselves never touch the network): the sdist's tests/wellformed, illformed,
+# encoding and entities folders, extracted with tarfile's 'data' filter.
+$(CORPUS_STAMP): | $(STAMP)
+	rm -rf $(CORPUS) .cache/sdist
+	$(BIN)/python -m pip download --quiet --no-deps --no-binary :all: \
+		feedparser==$(CORPUS_VERSION) -d .cache/sdist
+	$(BIN)/python -c 'import sys, tarfile; \
+		tar = tarfile.open(sys.argv[1]); \
+		want = {("tests", folder) for folder in sys.argv[3:]}; \
+		keep = [m.replace(name=m.name.split("/", 2)[2]) for m in tar \
+			if tuple(m.name.split("/")[1:3]) in want]; \
+		tar.extractall(sys.argv[2], members=keep, filter="data")' \
+		.cache/sdist/feedparser-$(CORPUS_VERSION).tar.gz $(CORPUS) \
+		wellformed illformed encoding entities
+	rm -rf .cache/sdist
+	touch $@
+
+test: $(STAMP) $(CORPUS_STAMP)
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)
@@ -30,5 +52,32 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest --sizes 1000,10000
 
+# The feed polling benchmark (docs/benchmarks.md): ours against PyPI reader 3.27,
+# which needs Python >= 3.12 and gets its own virtualenv. With no such Python
+# (or if reader cannot be installed), the benchmark says so and runs ours alone.
+READER_VERSION   := 3.27
+READER_VENV      := .venv-reader
+READER_STAMP     := $(READER_VENV)/.reader-$(READER_VERSION)
+READER_PYTHON    ?= $(shell for p in python3.14 python3.13 python3.12 \
+	$$HOME/.pyenv/versions/3.1[2-9]*/bin/python; do \
+	$$p -c 'import sys; sys.exit(sys.version_info < (3, 12))' 2>/dev/null \
+	&& { command -v $$p; break; }; done)
+BENCH_FEEDS_ARGS ?= --feeds 1000 --entries 20 --rounds 3
+
+.PHONY: bench-feeds
+
+$(READER_STAMP):
+	$(READER_PYTHON) -m venv $(READER_VENV)
+	$(READER_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(READER_VENV)/bin/python -m pip install --quiet reader==$(READER_VERSION)
+	touch $@
+
+bench-feeds: $(STAMP)
+	@if [ -z "$(READER_PYTHON)" ]; then \
+		echo "bench-feeds: no Python >= 3.12 found (reader $(READER_VERSION) needs one)"; \
+	else $(MAKE) --no-print-directory $(READER_STAMP) \
+		|| echo "bench-feeds: could not set up reader $(READER_VERSION)"; fi
+	$(BIN)/python -m bench.feeds $(BENCH_FEEDS_ARGS)
+
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .cache

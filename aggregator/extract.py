@@ -20,6 +20,11 @@ links keep their text, images and code blocks are dropped.
 
 HTML goes to trafilatura (the only module that imports it), which finds the
 main text, the title and the date; a page with no main text is an error.
+
+A feed entry's HTML fragment is split into paragraphs directly. An entry with
+a title and no text (a headline-only feed) keeps its title as its only
+paragraph: readers of such feeds expect the headline, and a short paragraph
+never matches anything (it is below the unit size).
 """
 
 from __future__ import annotations
@@ -60,6 +65,8 @@ def extract(doc: RawDocument) -> Article:
     title = doc.title or title
     published = doc.published_at or published
     paragraphs = [p for p in paragraphs if p]
+    if not paragraphs and doc.media_type == FRAGMENT and title:
+        paragraphs = [title]
     if not paragraphs:
         raise ExtractError(doc.location, "no text found")
     if not title:

@@ -38,6 +38,7 @@ _ENTITY = re.compile(
 _MAX_ENTITIES = 64
 _MAX_ENTITY_BYTES = 1024
 _JSON_TYPES = ("application/feed+json", "application/json")
+_READ_HEADERS = frozenset(("content-type", "content-language"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,11 +70,13 @@ def parse_feed(content: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     if media_type in _JSON_TYPES or content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return parse_json_feed(content, url)
     refuse_entities(content, url)
-    # No content-location: feedparser would resolve GUIDs against it. Links stay
+    # Only the headers that say how to read the bytes. Not Content-Location (or
+    # any base): feedparser would resolve GUIDs and links against it, so a
+    # server adding the header would change every entry's identity. Links stay
     # as the feed wrote them and are resolved against the feed URL later.
     parsed: Any = feedparser.parse(
         io.BytesIO(content),
-        response_headers=dict(headers),
+        response_headers={k: v for k, v in headers.items() if k.lower() in _READ_HEADERS},
         sanitize_html=False,
         resolve_relative_uris=False,
     )

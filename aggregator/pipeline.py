@@ -54,6 +54,14 @@ class Outcome:
     error: str | None = None
 
 
+def _content_hash(doc: RawDocument) -> str:
+    """What decides whether a document changed: its bytes, and a title the source gave."""
+    digest = hashlib.sha256(doc.content)
+    if doc.title is not None:
+        digest.update(b"\0" + doc.title.encode("utf-8"))
+    return digest.hexdigest()
+
+
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     doc: RawDocument
@@ -91,7 +99,7 @@ class Ingester:
     def _ingest_batch(self, docs: list[RawDocument]) -> Iterator[Outcome]:
         prepared: list[_Prepared] = []
         for doc in docs:
-            content_hash = hashlib.sha256(doc.content).hexdigest()
+            content_hash = _content_hash(doc)
             existing = self.store.find_article(doc.source_location, doc.identity)
             if existing is not None and existing.content_hash == content_hash:
                 yield Outcome(doc.location, "unchanged", article_id=existing.id)

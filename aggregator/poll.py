@@ -22,6 +22,7 @@ import hashlib
 import logging
 import random
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
@@ -38,7 +39,7 @@ from aggregator.fulltext import FullTextFetcher, needs_full_text
 from aggregator.parse import ParsedFeed
 from aggregator.pipeline import Ingester
 from aggregator.store import Store, format_time
-from aggregator.workers import HostQueue, ParsePool, host_key
+from aggregator.workers import PARSE_DEADLINE, HostQueue, ParsePool, host_key
 
 log = logging.getLogger(__name__)
 
@@ -107,6 +108,7 @@ class _Job:
     result: FetchResult | None = None
     body_hash: str = ""
     parsed: ParsedFeed | None = None
+    started: float = 0.0  # monotonic, when the current stage began
 
 
 class Poller:
@@ -131,6 +133,7 @@ class Poller:
         self.rng = random.Random()
         self.full_text = FullTextFetcher(self.policy)
         self.parsers = ParsePool(config.feeds.parse_workers)
+        self.parse_deadline = PARSE_DEADLINE
         self._threads: ThreadPoolExecutor | None = None
 
     def __enter__(self) -> Poller:
@@ -158,7 +161,6 @@ class Poller:
         """
         feeds_config = self.config.feeds
         queue = HostQueue(feeds, lambda f: host_key(f.url), feeds_config.per_host)
-        inline = len(feeds) == 1
         running: dict[Future[Any], _Job] = {}
         fetching = 0
         try:
@@ -169,14 +171,17 @@ class Poller:
                     fetching += 1
                 if not running:
                     return
-                done, _ = wait(running, return_when=FIRST_COMPLETED)
+                done, _ = wait(running, self._parse_wait(running), FIRST_COMPLETED)
+                if not done:
+                    yield from self._stop_runaway_parses(running, now or datetime.now(UTC))
+                    continue
                 for future in done:
                     job = running.pop(future)
                     if job.stage == "fetch":
                         fetching -= 1
                         queue.done(job.host)
                     clock = now or datetime.now(UTC)
-                    step = self._advance(job, future, clock, inline)
+                    step = self._advance(job, future, clock)
                     if isinstance(step, PollOutcome):
                         yield step
                     else:
@@ -192,17 +197,43 @@ class Poller:
             )
         return self._threads.submit(fn, *args)
 
+    def _parse_wait(self, running: dict[Future[Any], _Job]) -> float | None:
+        """Seconds until the oldest parse in flight passes its deadline (None: no parse)."""
+        starts = [job.started for job in running.values() if job.stage == "parse"]
+        if not starts:
+            return None
+        return max(0.0, min(starts) + self.parse_deadline - time.monotonic())
+
+    def _stop_runaway_parses(
+        self, running: dict[Future[Any], _Job], now: datetime
+    ) -> Iterator[PollOutcome]:
+        """Fail the parses past their deadline, kill the pool, resubmit the others."""
+        parsing = {f: job for f, job in running.items() if job.stage == "parse"}
+        late = time.monotonic() - self.parse_deadline
+        self.parsers.kill()
+        for future, job in parsing.items():
+            del running[future]
+            if job.started <= late:
+                reason = f"parse took longer than {self.parse_deadline:.0f} s; stopped"
+                yield self._failed(job.feed, now, reason)
+            else:
+                assert job.result is not None
+                running[self._parse(job.result)] = replace(job, started=time.monotonic())
+
+    def _parse(self, result: FetchResult) -> Future[ParsedFeed]:
+        return self.parsers.submit(result.content, result.headers, result.final_url)
+
     def _fetch(self, feed: FeedSource) -> FetchResult:
         return fetch(feed.url, self.policy, etag=feed.etag, last_modified=feed.last_modified)
 
     def _advance(
-        self, job: _Job, future: Future[Any], now: datetime, inline: bool
+        self, job: _Job, future: Future[Any], now: datetime
     ) -> PollOutcome | tuple[Future[Any], _Job]:
         """Handle a finished stage: the feed's outcome, or its next stage's future."""
         feed = job.feed
         try:
             if job.stage == "fetch":
-                return self._fetched(feed, future.result(), now, inline)
+                return self._fetched(feed, future.result(), now)
             assert job.result is not None
             if job.stage == "parse":
                 parsed = self.parsers.result(future, job.result.final_url)
@@ -225,7 +256,7 @@ class Poller:
             return self._failed(feed, now, f"internal error: {type(e).__name__}: {e}")
 
     def _fetched(
-        self, feed: FeedSource, result: FetchResult, now: datetime, inline: bool
+        self, feed: FeedSource, result: FetchResult, now: datetime
     ) -> PollOutcome | tuple[Future[Any], _Job]:
         if result.permanent_redirect:
             self._update(feed.id, url=result.final_url)
@@ -244,8 +275,8 @@ class Poller:
         body_hash = hashlib.sha256(result.content).hexdigest()
         if body_hash == feed.body_hash:
             return self._succeeded(feed, now, result, None, "unchanged")
-        parsing = self.parsers.submit(result.content, result.headers, result.final_url, inline)
-        return parsing, _Job(feed, "parse", result=result, body_hash=body_hash)
+        job = _Job(feed, "parse", result=result, body_hash=body_hash, started=time.monotonic())
+        return self._parse(result), job
 
     def _ingest(
         self, job: _Job, parsed: ParsedFeed, failures: list[str], now: datetime
@@ -263,6 +294,10 @@ class Poller:
         outcomes = list(self.ingester.ingest(docs))
         new = sum(o.status in ("new", "updated") for o in outcomes)
         warnings = [parsed.warning] if parsed.warning else []
+        if skipped := [o for o in outcomes if o.status == "failed"]:
+            warnings.append(
+                f"{len(skipped)} of {len(outcomes)} entries skipped, last: {skipped[-1].error}"
+            )
         if failures:
             warnings.append(
                 f"full text unavailable for {len(failures)} of {len(outcomes)} entries, "

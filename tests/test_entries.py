@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aggregator.config import Config
 from aggregator.entries import entry_documents, entry_identity, entry_time
+from aggregator.model import RawDocument
 from aggregator.parse import FeedEntry, parse_feed
 from aggregator.store import Store
 from tests.conftest import SEEDS, ingest, ingest_docs
@@ -141,3 +142,33 @@ def test_a_feed_entry_and_a_folder_file_with_the_same_story_cluster(
     shutil.copy(SEEDS / "001_a6bde1a4b5b05d85.txt", copy)
     [outcome] = ingest(config, copy)
     assert outcome.passages == 2 and outcome.cluster_id is not None
+
+
+def test_headline_only_entries_keep_their_title_and_empty_ones_are_skipped(
+    config: Config,
+) -> None:
+    rss = (
+        b'<rss version="2.0"><channel><title>W</title>'
+        b"<item><guid>h1</guid><title>Markets close higher</title></item>"
+        b"<item><guid>h2</guid><description>  </description></item>"
+        b"</channel></rss>"
+    )
+    docs = entry_documents(parse_feed(rss, {}, FEED).entries, FEED, "news", FETCHED)
+    outcomes = ingest_docs(config, docs)
+    assert sorted(o.status for o in outcomes) == ["failed", "new"]
+    assert any("no text found" in (o.error or "") for o in outcomes)
+    store = Store(config.database, config.dedup.minhash)
+    rows = store.execute("SELECT title, body FROM articles").fetchall()
+    store.close()
+    assert rows == [("Markets close higher", "Markets close higher")]
+
+
+def test_a_retitled_entry_becomes_a_new_version(config: Config) -> None:
+    def doc(title: str) -> list[RawDocument]:
+        rss = f'<rss version="2.0"><channel><item><guid>r1</guid><title>{title}</title>'
+        rss += "<description>Same words.</description></item></channel></rss>"
+        return list(entry_documents(parse_feed(rss.encode(), {}, FEED).entries, FEED, "n", FETCHED))
+
+    assert [o.status for o in ingest_docs(config, doc("First headline"))] == ["new"]
+    assert [o.status for o in ingest_docs(config, doc("First headline"))] == ["unchanged"]
+    assert [o.status for o in ingest_docs(config, doc("Corrected headline"))] == ["updated"]

@@ -160,3 +160,18 @@ def test_malformed_feed_with_entries_is_a_warning() -> None:
     feed = parse_feed(broken, {}, "https://wire.example/rss")
     assert len(feed.entries) >= 2
     assert feed.warning is not None
+
+
+def test_content_location_header_does_not_move_guids_or_links() -> None:
+    feed = (
+        b'<rss version="2.0"><channel><title>W</title>'
+        b"<item><guid>abc</guid><title>A</title><description>x</description></item>"
+        b"<item><link>/story</link><title>B</title><description>y</description></item>"
+        b"</channel></rss>"
+    )
+    plain = parse_feed(feed, {}, "https://news.example/feed")
+    moved = parse_feed(
+        feed, {"content-location": "https://cdn.example.net/mirror/"}, "https://news.example/feed"
+    )
+    assert [(e.guid, e.link) for e in moved.entries] == [(e.guid, e.link) for e in plain.entries]
+    assert [(e.guid, e.link) for e in plain.entries] == [("abc", "abc"), ("", "/story")]

@@ -10,15 +10,19 @@ from collections.abc import Iterator
 from concurrent.futures import Future
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import replace
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
 import pytest
+from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config, FeedsConfig
 from aggregator.errors import ParseError
 from aggregator.feeds import add_feed, list_feeds
+from aggregator.fetch import FetchResult
 from aggregator.parse import ParsedFeed
-from aggregator.poll import Poller
+from aggregator.poll import Poller, _Job
 from aggregator.store import Store
 from aggregator.workers import HostQueue, ParsePool, host_key
 
@@ -191,3 +195,51 @@ def test_errors_with_context_survive_pickling() -> None:
         assert (type(copy), str(copy), copy.reason) == (type(error), str(error), error.reason)
     extract = pickle.loads(pickle.dumps(ExtractError("a.txt", "empty")))
     assert (type(extract), extract.location) == (ExtractError, "a.txt")
+
+
+def _huge_feed(items: int = 40000) -> bytes:
+    body = "".join(f"<item><guid>{i}</guid><title>Item {i}</title></item>" for i in range(items))
+    return f'<rss version="2.0"><channel><title>Huge</title>{body}</channel></rss>'.encode()
+
+
+def test_a_runaway_parse_is_stopped_and_the_rest_of_the_poll_goes_on(
+    httpserver: HTTPServer, config: Config
+) -> None:
+    httpserver.expect_request("/huge").respond_with_data(_huge_feed())
+    httpserver.expect_request("/small").respond_with_data(
+        RSS.format(name="small", text="A small feed parses in time.")
+    )
+    feeds_config = FeedsConfig(allow=(f"localhost:{httpserver.port}",), parse_workers=2)
+    config = replace(config, feeds=feeds_config)
+    store = Store(config.database, config.dedup.minhash)
+    for path in ("/huge", "/small"):
+        add_feed(store, httpserver.url_for(path), path.strip("/"), full_text="never")
+    with Poller(store, config) as poller:
+        poller.parse_deadline = 0.5
+        outcomes = {o.url.rsplit("/", 1)[1]: o for o in poller.poll(list_feeds(store))}
+    assert outcomes["huge"].status == "error"
+    assert outcomes["huge"].error == "parse took longer than 0 s; stopped"
+    assert outcomes["small"].status == "ingested"
+    store.close()
+
+
+def test_parses_in_flight_when_the_pool_is_killed_are_resubmitted(config: Config) -> None:
+    store = Store(config.database, config.dedup.minhash)
+    late_feed = add_feed(store, "https://late.example/feed", None)
+    young_feed = add_feed(store, "https://young.example/feed", None)
+    poller = Poller(store, replace(config, feeds=FeedsConfig(parse_workers=2)))
+    try:
+        big = FetchResult("u", "https://x/feed", 200, {}, _huge_feed(), False, False, None, 0.0)
+        now = time.monotonic()
+        running: dict[Future[Any], _Job] = {
+            poller._parse(big): _Job(late_feed, "parse", result=big, started=now - 100),
+            poller._parse(big): _Job(young_feed, "parse", result=big, started=now),
+        }
+        failed = list(poller._stop_runaway_parses(running, datetime.now(UTC)))
+        assert [(o.source_id, o.status) for o in failed] == [(late_feed.id, "error")]
+        [(future, job)] = running.items()
+        assert job.feed == young_feed
+        assert len(poller.parsers.result(future, "u").entries) == 40000
+    finally:
+        poller.close()
+        store.close()
