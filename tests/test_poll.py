@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import random
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from aggregator.feeds import add_feed, find_feed
 from aggregator.poll import Poller, due_feeds, error_interval, success_interval
 from aggregator.store import Store, format_time, parse_time
 from tests.conftest import SEEDS
+from tests.test_parse import ATOM03, ATOM10, RSS091, RSS10, RSS20
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -207,3 +209,45 @@ def test_unavailable_page_keeps_the_summary(httpserver: HTTPServer, config: Conf
     assert find_feed(store, str(feed.id)).last_warning == outcome.error
     body = store.execute("SELECT body FROM articles").fetchone()[0]
     assert body == "The summary survives a missing page."
+
+
+JSON_FEED = json.dumps(
+    {
+        "version": "https://jsonfeed.org/version/1",
+        "title": "J",
+        "items": [{"id": "j1", "url": "https://j.example/1", "title": "Jay", "content_text": "Hi"}],
+    }
+).encode()
+
+
+@pytest.mark.parametrize(
+    ("document", "content_type", "expected"),
+    [
+        (
+            RSS20,
+            "application/rss+xml",
+            [
+                ("One", "https://wire.example/1", "First story"),
+                ("Two", "https://wire.example/2", "Second"),
+            ],
+        ),
+        (RSS10, "application/rdf+xml", [("A", "https://r.example/a", "Alpha")]),
+        (RSS091, "text/xml", [("Old one", "https://o.example/1", "x")]),
+        (ATOM10, "application/atom+xml", [("Entry", "https://a.example/1", "Body")]),
+        (ATOM03, "application/atom+xml", [("Zero three", "https://z.example/1", "Sum")]),
+        (JSON_FEED, "application/feed+json", [("Jay", "https://j.example/1", "Hi")]),
+    ],
+    ids=["rss2.0", "rss1.0", "rss0.91", "atom1.0", "atom0.3", "jsonfeed1.0"],
+)
+def test_every_feed_format_polled_gives_its_articles(
+    httpserver: HTTPServer,
+    setup: tuple[Store, Poller, int],
+    document: bytes,
+    content_type: str,
+    expected: list[tuple[str, str, str]],
+) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_request("/feed").respond_with_data(document, content_type=content_type)
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
+    rows = store.execute("SELECT title, location, body FROM articles ORDER BY id").fetchall()
+    assert rows == expected
