@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,16 +73,23 @@ class _Prepared:
 class Ingester:
     """Runs documents through extract, segment, sign, match, cluster and store."""
 
-    def __init__(self, store: Store, config: Config, batch_size: int = 64) -> None:
+    def __init__(
+        self, store: Store, config: Config, batch_size: int = 64, index: BandIndex | None = None
+    ) -> None:
+        """`index`: an index already loaded from this store (a reload keeps it)."""
         self.store = store
         self.config = config
         self.batch_size = batch_size
         self.signer = Signer(config.dedup.minhash)
-        self.index = BandIndex(config.dedup.minhash.bands)
-        self.index.add_chunks(store.units_since(0))
+        if index is None:
+            index = BandIndex(config.dedup.minhash.bands)
+            index.add_chunks(store.units_since(0))
+        self.index = index
         self.clusterer = Clusterer(store, config.clusters)
 
-    def ingest(self, items: Iterable[RawDocument | AggregatorError]) -> Iterator[Outcome]:
+    def ingest(
+        self, items: Iterable[RawDocument | AggregatorError]
+    ) -> Generator[Outcome, None, None]:
         """Ingest documents (errors from the source pass through as failures)."""
         batch: list[RawDocument] = []
         for item in items:

@@ -22,6 +22,7 @@ import hashlib
 import logging
 import random
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
@@ -44,6 +45,7 @@ from aggregator.workers import PARSE_DEADLINE, HostQueue, ParsePool, host_key
 log = logging.getLogger(__name__)
 
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
+_STOP_CHECK = 0.5  # seconds between looks at the stop flag while waiting
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,10 +123,21 @@ class Poller:
     manager) to stop its workers.
     """
 
-    def __init__(self, store: Store, config: Config, ingester: Ingester | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        ingester: Ingester | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.store = store
+        # Set by the daemon on shutdown: no new feed is started, feeds in
+        # flight are abandoned (nothing of theirs was written yet).
+        self.stop = stop or threading.Event()
         self.config = config
-        self.ingester = ingester or Ingester(store, config)
+        # Built on first use: loading the index costs seconds on a large
+        # database, and a poll where every feed answers 304 never needs it.
+        self._ingester = ingester
         self.policy = FetchPolicy(
             max_bytes=config.feeds.max_bytes,
             deadline=config.feeds.deadline_seconds,
@@ -136,17 +149,27 @@ class Poller:
         self.parse_deadline = PARSE_DEADLINE
         self._threads: ThreadPoolExecutor | None = None
 
+    @property
+    def ingester(self) -> Ingester:
+        if self._ingester is None:
+            self._ingester = Ingester(self.store, self.config)
+        return self._ingester
+
     def __enter__(self) -> Poller:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers; `wait=False` abandons fetches in flight (shutdown)."""
         if self._threads is not None:
-            self._threads.shutdown(wait=True, cancel_futures=True)
+            self._threads.shutdown(wait=wait, cancel_futures=True)
             self._threads = None
-        self.parsers.close()
+        if wait:
+            self.parsers.close()
+        else:
+            self.parsers.kill()
 
     def poll_one(self, feed: FeedSource, now: datetime | None = None) -> PollOutcome:
         return next(iter(self.poll([feed], now)))
@@ -165,14 +188,18 @@ class Poller:
         fetching = 0
         try:
             while True:
+                if self.stop.is_set():
+                    return
                 while fetching < feeds_config.concurrency and (taken := queue.take()):
                     host, feed = taken
                     running[self._submit(self._fetch, feed)] = _Job(feed, "fetch", host)
                     fetching += 1
                 if not running:
                     return
-                done, _ = wait(running, self._parse_wait(running), FIRST_COMPLETED)
-                if not done:
+                done, _ = wait(running, self._wait_time(running), FIRST_COMPLETED)
+                if not done and self.stop.is_set():
+                    return
+                if not done and self._wait_time(running) == 0.0:
                     yield from self._stop_runaway_parses(running, now or datetime.now(UTC))
                     continue
                 for future in done:
@@ -197,12 +224,14 @@ class Poller:
             )
         return self._threads.submit(fn, *args)
 
-    def _parse_wait(self, running: dict[Future[Any], _Job]) -> float | None:
-        """Seconds until the oldest parse in flight passes its deadline (None: no parse)."""
+    def _wait_time(self, running: dict[Future[Any], _Job]) -> float:
+        """Seconds to wait for a stage to finish: until the oldest parse in flight
+        passes its deadline, and never long enough to miss a stop."""
         starts = [job.started for job in running.values() if job.stage == "parse"]
         if not starts:
-            return None
-        return max(0.0, min(starts) + self.parse_deadline - time.monotonic())
+            return _STOP_CHECK
+        left = min(starts) + self.parse_deadline - time.monotonic()
+        return min(max(0.0, left), _STOP_CHECK)
 
     def _stop_runaway_parses(
         self, running: dict[Future[Any], _Job], now: datetime

@@ -1,0 +1,1030 @@
+"""Feeds benchmark: poll 1,000 loopback feeds twice (all 200, then all 304), ours against reader.
+
+Run from the repository root (`make bench-feeds` sets up both virtualenvs first):
+
+    python -m bench.feeds --feeds 1000 --entries 20 --rounds 3 --out /tmp/feeds.md
+
+What it measures, and why (issue 3, the speed target of feed polling):
+
+* **The feeds.** `--feeds` RSS 2.0 documents of `--entries` items each, generated
+  deterministically (seeded) from the ingest benchmark's corpus (`bench/corpus.py`:
+  paragraphs of news-like synthetic text, 10% of articles carrying a passage copied
+  from another). Every item has its full text in `content:encoded` (so neither
+  client fetches article pages) and a one-sentence `description`. A share of the
+  stories (`--syndicated`, default 10%) is syndicated: the same text, with its last
+  paragraph sometimes dropped, is published by 2 to 5 feeds under their own GUIDs
+  and links, so deduplication has real work to do.
+* **The server** runs in a separate process (so its CPU is not counted against
+  either client, though it shares the machine's cores: its CPU seconds per poll
+  are reported) on 127.0.0.1 (`--hosts N` spreads the feeds over 127.0.0.1 ..
+  127.0.0.N, one listening socket each). It is a `ThreadingHTTPServer` speaking
+  HTTP/1.1 with keep-alive and TCP_NODELAY, serves pre-rendered bodies (gzip
+  when asked), an `ETag` and a `Last-Modified` with every feed, and answers
+  `If-None-Match` / `If-Modified-Since` with 304. It counts the statuses it
+  sent; each worker reads those counts before and after each poll, so the report
+  shows that the first poll was all 200s and the second all 304s.
+* **The clients**, each in a fresh subprocess (its peak RSS is its own), on the
+  same feed URLs:
+
+  - *ours*: a new database, the feeds subscribed from an OPML file
+    (`import_opml`), then two polls, each timed as
+    `Poller(store, config)` + `list(poller.poll(feeds))` + `poller.close()` (when
+    the poller has `close`): exactly what `aggregator poll --all` does, including
+    the whole dedup pipeline (extract, segment, sign, index, verify, cluster,
+    FTS). The configuration is the default one plus `feeds.allow = 127.0.0.0/8`.
+  - *reader* 3.27 (PyPI `reader`, Python >= 3.12, its own virtualenv
+    `.venv-reader`): `make_reader(new database)`, `add_feed` for each URL, then
+    `update_feeds(scheduled=False, workers=W)` twice. `scheduled=False` because
+    reader 3.21+ only updates feeds whose schedule is due, and right after the
+    first update none is, so the second call would do nothing at all. `workers=1`
+    is reader's default; `workers` > 1 retrieves feeds in a thread pool (parsing
+    stays on the calling thread). reader does no deduplication and, by default,
+    no full-text indexing: it stores feeds and entries.
+
+  Reported per client: the two poll times, the wall time of its whole process
+  (start-up, subscribing, both polls), its peak RSS from `wait4` (the largest
+  single process, `ru_maxrss`) and, sampled ten times a second, the peak of the
+  summed RSS of its process tree (which counts a parse pool too).
+* **Rounds.** Every round runs every client once, in a rotated order. The
+  machine is a shared, noisy 2-core box, so ratios are taken within a round
+  (reader / ours, ours first / second) and the medians over rounds reported.
+
+Workers run a copy of `aggregator/` and `bench/` taken when the run starts
+(`--ref REV` takes `aggregator/` from a git revision instead), so edits to the
+checkout during a run cannot mix two versions in one table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gzip
+import hashlib
+import json
+import os
+import platform
+import random
+import resource
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from xml.sax.saxutils import escape, quoteattr
+
+ROOT = Path(__file__).resolve().parent.parent
+SEED = 20_240_601
+READER_VERSION = "3.27"
+DEFAULT_READER_PYTHON = ROOT / ".venv-reader" / "bin" / "python"
+
+SECTIONS = (
+    "World",
+    "Politics",
+    "Business",
+    "Markets",
+    "Technology",
+    "Science",
+    "Health",
+    "Sport",
+    "Culture",
+    "Climate",
+)
+AUTHORS = ("Staff", "Wire desk", "Newsroom", "Correspondent", "Reporter", "Editor")
+
+
+# -- the feeds ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Story:
+    """One generated article: a title and its paragraphs, with when it was published."""
+
+    index: int
+    title: str
+    paragraphs: tuple[str, ...]
+    published: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    story: Story
+    feed: int
+    copy: int  # 0: the first publication; n > 0: the n-th syndicated copy
+
+
+@dataclass(frozen=True, slots=True)
+class FeedDoc:
+    """One served feed: its path, body (plain and gzip), and validators."""
+
+    path: str
+    body: bytes
+    gzipped: bytes
+    etag: str
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSet:
+    docs: list[FeedDoc]
+    stories: int
+    syndicated_stories: int
+    syndicated_items: int
+    entries: int
+
+
+def _stories(count: int, seed: int) -> Iterator[Story]:
+    """`count` articles of the ingest benchmark's corpus, published over about two days."""
+    from bench.corpus import Corpus  # numpy and aggregator: only the server imports them
+
+    corpus = Corpus(count, seed=seed, per_day=max(1, count // 2))
+    for index, doc in enumerate(corpus.documents()):
+        lines = doc.content.decode("utf-8").split("\n")
+        yield Story(index, lines[0], tuple(lines[1:]), doc.modified_at)
+
+
+def build_feeds(
+    n_feeds: int, n_entries: int, seed: int = SEED, syndicated: float = 0.10
+) -> FeedSet:
+    """The feed documents: stories dealt to feeds, some to 2-5 feeds at once."""
+    rng = random.Random(seed)
+    per_feed: list[list[Item]] = [[] for _ in range(n_feeds)]
+    open_feeds = list(range(n_feeds))
+    slots = n_feeds * n_entries
+    # About 1 + 2.5 * syndicated slots per story; generate a few spare stories.
+    stories = _stories(int(slots / (1 + 2.5 * syndicated)) + n_feeds + 100, seed)
+    used = syndicated_stories = syndicated_items = 0
+    for story in stories:
+        if not open_feeds:
+            break
+        used += 1
+        copies = rng.randint(2, 5) if rng.random() < syndicated else 1
+        chosen = rng.sample(range(len(open_feeds)), min(copies, len(open_feeds)))
+        if len(chosen) > 1:
+            syndicated_stories += 1
+            syndicated_items += len(chosen) - 1
+        for copy, position in enumerate(chosen):
+            per_feed[open_feeds[position]].append(Item(story, open_feeds[position], copy))
+        # Remove the feeds that are now full, highest position first.
+        for position in sorted(chosen, reverse=True):
+            if len(per_feed[open_feeds[position]]) == n_entries:
+                open_feeds[position] = open_feeds[-1]
+                open_feeds.pop()
+    if open_feeds:
+        raise RuntimeError("the story generator ran out of stories")
+    docs = [_feed_doc(number, items, rng) for number, items in enumerate(per_feed)]
+    return FeedSet(docs, used, syndicated_stories, syndicated_items, slots)
+
+
+def _slug(title: str) -> str:
+    return "-".join(title.lower().split()[:6])
+
+
+def _feed_doc(number: int, items: list[Item], rng: random.Random) -> FeedDoc:
+    site = f"https://news{number:04d}.example.com"
+    dated = []
+    for item in items:
+        story = item.story
+        published = story.published + timedelta(minutes=17 * item.copy)
+        paragraphs = story.paragraphs
+        if item.copy and len(paragraphs) > 3 and rng.random() < 0.5:
+            paragraphs = paragraphs[:-1]  # a syndicated copy, trimmed at the end
+        dated.append((published, item, paragraphs))
+    dated.sort(key=lambda d: d[0], reverse=True)  # newest first, as feeds are
+    newest = dated[0][0].replace(microsecond=0)
+    out = [
+        '<?xml version="1.0" encoding="UTF-8"?>',
+        '<rss version="2.0" xmlns:content="http://purl.org/rss/1.0/modules/content/" '
+        'xmlns:dc="http://purl.org/dc/elements/1.1/" xmlns:atom="http://www.w3.org/2005/Atom">',
+        "<channel>",
+        f"<title>News {number:04d}</title>",
+        f"<link>{site}/</link>",
+        f"<description>Latest stories from News {number:04d}</description>",
+        "<language>en-us</language>",
+        f"<lastBuildDate>{format_datetime(newest)}</lastBuildDate>",
+        "<generator>bench.feeds</generator>",
+        f'<atom:link href="{site}/feed.xml" rel="self" type="application/rss+xml"/>',
+    ]
+    for published, item, paragraphs in dated:
+        story = item.story
+        link = f"{site}/{published:%Y/%m/%d}/{_slug(story.title)}-{story.index}"
+        first = paragraphs[0].split(". ")[0].rstrip(".") + "."
+        html = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+        sections = rng.sample(SECTIONS, 2)
+        out += [
+            "<item>",
+            f"<title>{escape(story.title)}</title>",
+            f"<link>{escape(link)}</link>",
+            f'<guid isPermaLink="false">news{number:04d}-{story.index}</guid>',
+            f"<pubDate>{format_datetime(published)}</pubDate>",
+            f"<dc:creator>{rng.choice(AUTHORS)} {number:04d}</dc:creator>",
+            *(f"<category>{s}</category>" for s in sections),
+            f"<description>{escape(first)}</description>",
+            f"<content:encoded><![CDATA[{html}]]></content:encoded>",
+            "</item>",
+        ]
+    out += ["</channel>", "</rss>", ""]
+    body = "\n".join(out).encode("utf-8")
+    etag = '"' + hashlib.sha1(body).hexdigest()[:20] + '"'
+    return FeedDoc(f"/feeds/{number:04d}.xml", body, gzip.compress(body, 6, mtime=0), etag, newest)
+
+
+# -- the server (its own process) -------------------------------------------------------
+
+
+class _Counts:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.statuses: dict[str, int] = {}
+        self.bytes = 0
+        self.connections = 0
+
+    def add(self, status: int, size: int) -> None:
+        with self.lock:
+            self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
+            self.bytes += size
+
+    def snapshot(self) -> dict[str, Any]:
+        with self.lock:
+            return {
+                "statuses": dict(self.statuses),
+                "bytes": self.bytes,
+                "connections": self.connections,
+                "cpu_seconds": time.process_time(),
+            }
+
+
+class FeedServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(
+        self, address: tuple[str, int], feeds: dict[str, FeedDoc], counts: _Counts, gz: bool
+    ) -> None:
+        super().__init__(address, FeedHandler)
+        self.feeds = feeds
+        self.counts = counts
+        self.gzip = gz
+
+
+def _not_modified(doc: FeedDoc, if_none_match: str | None, if_modified_since: str | None) -> bool:
+    """RFC 9110: If-None-Match (weak comparison) wins; else If-Modified-Since."""
+    if if_none_match is not None:
+        tags = [t.strip().removeprefix("W/") for t in if_none_match.split(",")]
+        return "*" in tags or doc.etag in tags
+    if if_modified_since is not None:
+        try:
+            since = parsedate_to_datetime(if_modified_since)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        return doc.last_modified <= since
+    return False
+
+
+class FeedHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "bench-feeds/1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, a
+    # keep-alive client would wait ~40 ms for the delayed ACK on every response.
+    disable_nagle_algorithm = True
+    server: FeedServer
+
+    def setup(self) -> None:
+        super().setup()
+        with self.server.counts.lock:
+            self.server.counts.connections += 1
+
+    def do_GET(self) -> None:
+        if self.path == "/_stats":
+            self._send(200, json.dumps(self.server.counts.snapshot()).encode(), count=False)
+            return
+        doc = self.server.feeds.get(self.path)
+        if doc is None:
+            self._send(404, b"not found\n")
+            return
+        validators = {"ETag": doc.etag, "Last-Modified": format_datetime(doc.last_modified, True)}
+        if _not_modified(
+            doc, self.headers.get("If-None-Match"), self.headers.get("If-Modified-Since")
+        ):
+            self._send(304, b"", validators)
+            return
+        accepts = self.headers.get("Accept-Encoding", "")
+        if self.server.gzip and "gzip" in accepts:
+            headers = {**validators, "Content-Encoding": "gzip", "Vary": "Accept-Encoding"}
+            self._send(200, doc.gzipped, headers, "application/rss+xml; charset=utf-8")
+        else:
+            self._send(200, doc.body, validators, "application/rss+xml; charset=utf-8")
+
+    def _send(
+        self,
+        status: int,
+        body: bytes,
+        headers: dict[str, str] | None = None,
+        content_type: str = "text/plain; charset=utf-8",
+        count: bool = True,
+    ) -> None:
+        self.send_response(status)
+        for name, value in (headers or {}).items():
+            self.send_header(name, value)
+        if status != 304:
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if status != 304:
+            self.wfile.write(body)
+        if count:
+            self.server.counts.add(status, len(body))
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def serve(n_feeds: int, n_entries: int, seed: int, syndicated: float, hosts: int, gz: bool) -> None:
+    """Generate the feeds, serve them, print one JSON line with the URLs; stop when stdin ends."""
+    started = time.perf_counter()
+    feed_set = build_feeds(n_feeds, n_entries, seed, syndicated)
+    generated = time.perf_counter() - started
+    counts = _Counts()
+    by_path = {doc.path: doc for doc in feed_set.docs}
+    servers = [FeedServer((f"127.0.0.{k + 1}", 0), by_path, counts, gz) for k in range(hosts)]
+    for server in servers:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    bases = [f"http://127.0.0.{k + 1}:{s.server_address[1]}" for k, s in enumerate(servers)]
+    urls = [bases[i % hosts] + doc.path for i, doc in enumerate(feed_set.docs)]
+    info = {
+        "urls": urls,
+        "stats": bases[0] + "/_stats",
+        "generate_seconds": generated,
+        "stories": feed_set.stories,
+        "syndicated_stories": feed_set.syndicated_stories,
+        "syndicated_items": feed_set.syndicated_items,
+        "entries": feed_set.entries,
+        "body_bytes": sum(len(d.body) for d in feed_set.docs),
+        "gzip_bytes": sum(len(d.gzipped) for d in feed_set.docs),
+        "server_pid": os.getpid(),
+    }
+    print(json.dumps(info), flush=True)
+    sys.stdin.read()  # the driver closes our stdin to stop us
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+# -- the clients (each in its own process) -----------------------------------------------
+
+
+def _server_stats(url: str) -> dict[str, Any]:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(url, timeout=30) as response:
+        stats: dict[str, Any] = json.loads(response.read())
+    return stats
+
+
+def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    keys = set(before["statuses"]) | set(after["statuses"])
+    return {
+        "statuses": {
+            k: after["statuses"].get(k, 0) - before["statuses"].get(k, 0)
+            for k in sorted(keys)
+            if after["statuses"].get(k, 0) != before["statuses"].get(k, 0)
+        },
+        "bytes": after["bytes"] - before["bytes"],
+        "connections": after["connections"] - before["connections"],
+        "server_cpu_seconds": after["cpu_seconds"] - before["cpu_seconds"],
+    }
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def _opml(urls: Sequence[str], path: Path) -> None:
+    lines = ['<?xml version="1.0" encoding="UTF-8"?>', '<opml version="2.0">', "<body>"]
+    lines += [
+        f'<outline type="rss" text="News {i:04d}" xmlUrl={quoteattr(url)}/>'
+        for i, url in enumerate(urls)
+    ]
+    lines += ["</body>", "</opml>", ""]
+    path.write_text("\n".join(lines), encoding="utf-8")
+
+
+def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -> dict[str, Any]:
+    """Subscribe from OPML into a new database, then poll every feed twice."""
+    import cProfile
+
+    from aggregator.config import Config, FeedsConfig
+    from aggregator.feeds import import_opml, list_feeds
+    from aggregator.poll import Poller
+    from aggregator.store import Store
+
+    config = Config(database=db, feeds=FeedsConfig(allow=("127.0.0.0/8",)))
+    config.validate()
+    store = Store(config.database, config.dedup.minhash)
+    opml = db.with_suffix(".opml")
+    _opml(urls, opml)
+    started = time.perf_counter()
+    added, skipped = import_opml(store, opml)
+    subscribe = time.perf_counter() - started
+    phases = []
+    for phase in ("first", "second"):
+        feeds = [f for f in list_feeds(store) if f.enabled]
+        before = _server_stats(stats_url)
+        profiler = cProfile.Profile() if profile else None
+        cpu = _cpu_seconds()
+        if profiler:
+            profiler.enable()
+        t0 = time.perf_counter()
+        poller = Poller(store, config)
+        t1 = time.perf_counter()
+        outcomes = list(poller.poll(feeds))
+        t2 = time.perf_counter()
+        close = getattr(poller, "close", None)
+        if callable(close):
+            close()
+        t3 = time.perf_counter()
+        if profiler and profile:
+            profiler.disable()
+            profiler.dump_stats(f"{profile}.{phase}")
+        cpu = _cpu_seconds() - cpu
+        server = _delta(before, _server_stats(stats_url))
+        statuses: dict[str, int] = {}
+        for outcome in outcomes:
+            statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
+        phases.append(
+            {
+                "phase": phase,
+                "seconds": t3 - t0,
+                "setup_seconds": t1 - t0,
+                "poll_seconds": t2 - t1,
+                "close_seconds": t3 - t2,
+                "cpu_seconds": cpu,
+                "feeds": len(feeds),
+                "outcomes": statuses,
+                "new_entries": sum(o.new for o in outcomes),
+                "server": server,
+            }
+        )
+    counts = {
+        "articles": store.execute("SELECT count(*) FROM articles").fetchone()[0],
+        "passage_matches": store.execute("SELECT count(*) FROM passage_matches").fetchone()[0],
+        "multi_article_clusters": store.execute(
+            "SELECT count(*) FROM (SELECT cluster_id FROM cluster_members "
+            "GROUP BY cluster_id HAVING count(*) > 1)"
+        ).fetchone()[0],
+        "clustered_articles": store.execute(
+            "SELECT coalesce(sum(n), 0) FROM (SELECT count(*) AS n FROM cluster_members "
+            "GROUP BY cluster_id HAVING count(*) > 1)"
+        ).fetchone()[0],
+    }
+    store.close()
+    return {
+        "client": "ours",
+        "subscribed": added,
+        "subscribe_skipped": skipped,
+        "subscribe_seconds": subscribe,
+        "phases": phases,
+        "counts": counts,
+        "peak_rss_self_mb": _peak_rss_mb(),
+        "python": platform.python_version(),
+    }
+
+
+def work_reader(urls: list[str], db: Path, stats_url: str, workers: int) -> dict[str, Any]:
+    """reader: add every feed to a new database, then `update_feeds` twice."""
+    # Only in the reader virtualenv, which mypy does not see.
+    import reader as reader_module  # type: ignore[import-not-found,unused-ignore]
+    from reader import make_reader  # type: ignore[import-not-found,unused-ignore]
+
+    reader = make_reader(str(db))
+    started = time.perf_counter()
+    for url in urls:
+        reader.add_feed(url)
+    subscribe = time.perf_counter() - started
+    phases = []
+    for phase in ("first", "second"):
+        before = _server_stats(stats_url)
+        cpu = _cpu_seconds()
+        t0 = time.perf_counter()
+        reader.update_feeds(scheduled=False, workers=workers)
+        t1 = time.perf_counter()
+        cpu = _cpu_seconds() - cpu
+        server = _delta(before, _server_stats(stats_url))
+        phases.append(
+            {
+                "phase": phase,
+                "seconds": t1 - t0,
+                "cpu_seconds": cpu,
+                "feeds": len(urls),
+                "broken_feeds": reader.get_feed_counts(broken=True).total,
+                "server": server,
+            }
+        )
+    counts = {"entries": reader.get_entry_counts().total}
+    reader.close()
+    return {
+        "client": f"reader-w{workers}",
+        "reader_version": reader_module.__version__,
+        "subscribe_seconds": subscribe,
+        "phases": phases,
+        "counts": counts,
+        "peak_rss_self_mb": _peak_rss_mb(),
+        "python": platform.python_version(),
+    }
+
+
+# -- the driver ---------------------------------------------------------------------------
+
+
+def _tree_rss_kib(root: int) -> int:
+    """Summed RSS of `root` and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:  # noqa: PTH123 (hot loop)
+                stat = f.read()
+        except OSError:
+            continue
+        ppid = int(stat[stat.rfind(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry.name))
+    page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
+    total = 0
+    todo = [root]
+    while todo:
+        pid = todo.pop()
+        todo += children.get(pid, [])
+        try:
+            with open(f"/proc/{pid}/statm", "rb") as f:  # noqa: PTH123
+                total += int(f.read().split()[1]) * page_kib
+        except OSError:
+            continue
+    return total
+
+
+class TreeSampler(threading.Thread):
+    """Samples the summed RSS of a process tree until stopped; `peak_kib` is the largest."""
+
+    def __init__(self, pid: int, interval: float = 0.1) -> None:
+        super().__init__(daemon=True)
+        self.pid = pid
+        self.interval = interval
+        self.peak_kib = 0
+        self._stop_event = threading.Event()
+
+    def run(self) -> None:
+        while not self._stop_event.wait(self.interval):
+            self.peak_kib = max(self.peak_kib, _tree_rss_kib(self.pid))
+
+    def stop(self) -> None:
+        self._stop_event.set()
+        self.join()
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    name: str  # "ours" or "reader-wN"
+    python: str
+    args: tuple[str, ...]
+
+
+def run_worker(client: Client, source: Path, common: list[str]) -> dict[str, Any]:
+    """Run one client in a fresh process; add its wall time and peak RSS."""
+    command = [client.python, "-m", "bench.feeds", *common, *client.args]
+    started = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=source, text=True)
+    sampler = TreeSampler(process.pid)
+    sampler.start()
+    assert process.stdout is not None
+    output = process.stdout.read()
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    sampler.stop()
+    process.returncode = os.waitstatus_to_exitcode(status)
+    process.stdout.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"{client.name} worker failed with exit code {process.returncode}")
+    result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
+    result["wall_seconds"] = wall
+    result["peak_rss_mb"] = usage.ru_maxrss / 1024
+    result["peak_tree_rss_mb"] = max(sampler.peak_kib, usage.ru_maxrss) / 1024
+    result["load_after"] = os.getloadavg()[0]
+    return result
+
+
+def _git_commit(ref: str) -> str:
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
+def snapshot(dest: Path, ref: str | None) -> Path:
+    """Copy `aggregator/` (from the checkout or from git revision `ref`) and `bench/`."""
+    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "out", "*.db")
+    shutil.copytree(ROOT / "bench", dest / "bench", ignore=skip)
+    if ref is None:
+        shutil.copytree(ROOT / "aggregator", dest / "aggregator", ignore=skip)
+        return dest
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
+    return dest
+
+
+def reader_python(path: Path) -> tuple[str | None, str]:
+    """The interpreter to run reader with, or None and why not."""
+    if not path.exists():
+        return None, f"no reader interpreter at {path} (needs Python >= 3.12; `make bench-feeds`)"
+    probe = subprocess.run(
+        [str(path), "-c", "import sys, reader; print(sys.version.split()[0], reader.__version__)"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if probe.returncode != 0:
+        return None, f"{path} cannot import reader: {probe.stderr.strip().splitlines()[-1:]}"
+    python_version, version = probe.stdout.split()
+    if version != READER_VERSION:
+        return str(path), f"reader {version} (not {READER_VERSION}) on Python {python_version}"
+    return str(path), f"reader {version} on Python {python_version}"
+
+
+def machine() -> dict[str, str]:
+    from bench.ingest import machine as ingest_machine
+
+    info = ingest_machine()
+    with Path("/proc/cpuinfo").open() as f:
+        fields = {k.strip(): v.strip() for k, _, v in (line.partition(":") for line in f) if v}
+    info["cpu_family_model"] = (
+        f"family {fields.get('cpu family', '?')} model {fields.get('model', '?')}"
+    )
+    return info
+
+
+def _median(values: Sequence[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def _statuses(phase: dict[str, Any]) -> str:
+    got = phase["server"]["statuses"]
+    return ", ".join(f"{n} x {s}" for s, n in sorted(got.items())) or "none"
+
+
+def render(
+    rounds: list[dict[str, dict[str, Any]]],
+    clients: list[str],
+    command: str,
+    info: dict[str, str],
+    server: dict[str, Any],
+    reader_note: str,
+    loads: list[float],
+    started: datetime,
+) -> str:
+    """The Markdown report: set-up, the table of medians, the ratios and the targets."""
+
+    def med(client: str, key: str, phase: int | None = None) -> float:
+        values = [
+            float(r[client]["phases"][phase][key] if phase is not None else r[client][key])
+            for r in rounds
+            if client in r
+        ]
+        return _median(values)
+
+    n = len(rounds)
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {info['cpus']} CPUs ({info['cpu']}, {info['cpu_family_model']}), "
+        f"{info['ram']} RAM, Python {info['python']} (ours), {reader_note}  ",
+        f"Code: commit {info['commit']} (aggregator/ {info['aggregator_changes']}), "
+        f"aggregator sources digest {info['code']}  ",
+        f"Run started: {started:%Y-%m-%d %H:%M UTC}; 1-minute load average "
+        f"{min(loads):.2f} to {max(loads):.2f} during the run  ",
+        f"Feeds: {len(server['urls']):,} feeds, {server['entries']:,} entries "
+        f"({server['stories']:,} stories; {server['syndicated_stories']:,} of them syndicated, "
+        f"giving {server['syndicated_items']:,} extra copies), "
+        f"{server['body_bytes'] / 1e6:.1f} MB of XML ({server['gzip_bytes'] / 1e6:.1f} MB gzip), "
+        f"served from {len({u.split('/')[2] for u in server['urls']})} loopback address(es)",
+        "",
+        f"Medians of {n} round(s); each round ran every client once in a fresh process.",
+        "",
+        "| Client | First poll s (all 200) | Second poll s (all 304) | Process wall s "
+        "| Peak RSS MB (largest process) | Peak RSS MB (process tree) |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for client in clients:
+        lines.append(
+            f"| {_label(client)} | {med(client, 'seconds', 0):.2f} | "
+            f"{med(client, 'seconds', 1):.3f} | {med(client, 'wall_seconds'):.1f} | "
+            f"{med(client, 'peak_rss_mb'):.0f} | {med(client, 'peak_tree_rss_mb'):.0f} |"
+        )
+    lines += [
+        "",
+        "Ratios, taken within each round, then the median over rounds (higher is better for ours):",
+        "",
+        "| Ratio | Median | Per round |",
+        "|---|---:|---|",
+    ]
+
+    def ratio_row(label: str, values: list[float]) -> None:
+        per_round = ", ".join(f"{v:.2f}" for v in values)
+        lines.append(f"| {label} | {_median(values):.2f}x | {per_round} |")
+
+    ratios: dict[str, float] = {}
+    for client in clients:
+        if client == "ours":
+            continue
+        for phase, name in ((0, "first"), (1, "second")):
+            values = [
+                r[client]["phases"][phase]["seconds"] / r["ours"]["phases"][phase]["seconds"]
+                for r in rounds
+                if client in r and "ours" in r
+            ]
+            ratios[f"{client}/{name}"] = _median(values)
+            ratio_row(f"{_label(client)} / ours, {name} poll", values)
+    own = [r["ours"]["phases"][0]["seconds"] / r["ours"]["phases"][1]["seconds"] for r in rounds]
+    ratios["ours"] = _median(own)
+    ratio_row("ours first / ours second", own)
+
+    lines += [
+        "",
+        "Ours, broken down (medians, seconds): `Poller()` set-up (includes loading the "
+        "dedup index) + `poll` + `close`; CPU of the client process and its children; "
+        "server CPU during the poll:",
+        "",
+        "| Poll | Total | Set-up | poll | close | Client CPU | Server CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for phase, name in ((0, "first"), (1, "second")):
+        server_cpu = _median(
+            [r["ours"]["phases"][phase]["server"]["server_cpu_seconds"] for r in rounds]
+        )
+        cells = [
+            f"{med('ours', key, phase):.3f}"
+            for key in ("seconds", "setup_seconds", "poll_seconds", "close_seconds")
+        ]
+        cells += [f"{med('ours', 'cpu_seconds', phase):.2f}", f"{server_cpu:.2f}"]
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    if len(clients) > 1:
+        lines += [
+            "",
+            "Client CPU seconds per poll (medians; process and reaped children):",
+            "",
+            "| Client | First poll CPU s | Second poll CPU s |",
+            "|---|---:|---:|",
+        ]
+        lines += [
+            f"| {_label(c)} | {med(c, 'cpu_seconds', 0):.2f} | {med(c, 'cpu_seconds', 1):.2f} |"
+            for c in clients
+        ]
+
+    feeds = len(server["urls"])
+    expected = [{"200": feeds}, {"304": feeds}]
+    odd = sorted(
+        {
+            f"{_label(client)} (round {number + 1})"
+            for number, r in enumerate(rounds)
+            for client, result in r.items()
+            if [p["server"]["statuses"] for p in result["phases"]] != expected
+        }
+    )
+    if odd:
+        lines += ["", f"**WARNING: not all 200 then all 304 for: {', '.join(odd)}.**"]
+    last = rounds[-1]
+    lines += ["", "What the server answered (last round) and what was stored:", ""]
+    for client in clients:
+        result = last[client]
+        first, second = result["phases"]
+        stored = ", ".join(f"{k.replace('_', ' ')} {v:,}" for k, v in result["counts"].items())
+        lines.append(
+            f"* {_label(client)}: first poll {_statuses(first)}; second poll "
+            f"{_statuses(second)}; {stored}"
+        )
+    lines += ["", "Targets:", ""]
+    lines += _targets(clients, ratios)
+    return "\n".join(lines) + "\n"
+
+
+def _label(client: str) -> str:
+    if client == "ours":
+        return "ours (default config)"
+    workers = int(client.removeprefix("reader-w"))
+    default = " (default)" if workers == 1 else ""
+    return f"reader {READER_VERSION}, workers={workers}{default}"
+
+
+def _targets(clients: list[str], ratios: dict[str, float]) -> list[str]:
+    readers = [c for c in clients if c != "ours"]
+    out = []
+    for phase, need in (("first", 3.0), ("second", 2.0)):
+        for client in readers:
+            got = ratios[f"{client}/{phase}"]
+            verdict = "met" if got >= need else "**missed**"
+            out.append(
+                f"* {phase} poll at least {need:.0f}x faster than {_label(client)}: "
+                f"{got:.2f}x, {verdict}"
+            )
+    if not readers:
+        out.append("* the reader comparisons could not run (see the Machine line)")
+    got = ratios["ours"]
+    verdict = "met" if got >= 10 else "**missed**"
+    out.append(f"* second poll at least 10x faster than our first poll: {got:.1f}x, {verdict}")
+    out.append("* peak memory: reported above")
+    return out
+
+
+@contextlib.contextmanager
+def feed_server(
+    source: Path, n_feeds: int, n_entries: int, seed: int, syndicated: float, hosts: int, gz: bool
+) -> Iterator[dict[str, Any]]:
+    """Start the server process; yield what it printed; stop it."""
+    command = [
+        sys.executable,
+        "-m",
+        "bench.feeds",
+        "--serve",
+        "--feeds",
+        str(n_feeds),
+        "--entries",
+        str(n_entries),
+        "--seed",
+        str(seed),
+        "--syndicated",
+        str(syndicated),
+        "--hosts",
+        str(hosts),
+        *([] if gz else ["--no-gzip"]),
+    ]
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=source, text=True
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line:
+            raise RuntimeError("the feed server did not start")
+        yield json.loads(line)
+    finally:
+        assert process.stdin is not None
+        process.stdin.close()
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.feeds",
+        description="Poll generated loopback feeds twice (200s, then 304s), ours against reader.",
+    )
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=20, help="entries per feed")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds; medians are reported")
+    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument(
+        "--syndicated", type=float, default=0.10, help="share of stories in 2-5 feeds"
+    )
+    parser.add_argument("--hosts", type=int, default=1, help="loopback addresses to serve from")
+    parser.add_argument("--no-gzip", action="store_true", help="never compress responses")
+    parser.add_argument(
+        "--reader-workers",
+        default="1,4",
+        help="comma-separated `workers` values for reader's update_feeds (1 is its default)",
+    )
+    parser.add_argument("--reader-python", type=Path, default=DEFAULT_READER_PYTHON)
+    parser.add_argument("--no-reader", action="store_true", help="run ours alone")
+    parser.add_argument("--ref", help="benchmark aggregator/ as of this git revision")
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="cProfile our polls (last round) into PROFILE.first and PROFILE.second",
+    )
+    parser.add_argument("--out", type=Path, help="also write the Markdown report here")
+    parser.add_argument("--json", type=Path, help="write the raw measurements here")
+    parser.add_argument("--tmp", type=Path, help="folder for the temporary databases")
+    # Internal: the server and the workers.
+    parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--worker", choices=["ours", "reader"], help=argparse.SUPPRESS)
+    parser.add_argument("--urls", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--stats", help=argparse.SUPPRESS)
+    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--workers", type=int, default=1, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+
+    if args.serve:
+        serve(args.feeds, args.entries, args.seed, args.syndicated, args.hosts, not args.no_gzip)
+        return 0
+    if args.worker:
+        urls = json.loads(args.urls.read_text(encoding="utf-8"))
+        if args.worker == "ours":
+            result = work_ours(urls, args.db, args.stats, args.profile)
+        else:
+            result = work_reader(urls, args.db, args.stats, args.workers)
+        print(json.dumps(result))
+        return 0
+
+    if not 1 <= args.hosts <= 254:
+        parser.error("--hosts must be 1 to 254")
+    command = "python -m bench.feeds " + " ".join(argv if argv is not None else sys.argv[1:])
+    reader_workers = [int(w) for w in args.reader_workers.split(",") if w.strip()]
+    reader_exe, reader_note = (None, "reader not run (--no-reader)")
+    if not args.no_reader:
+        reader_exe, reader_note = reader_python(args.reader_python)
+        if reader_exe is None:
+            print(f"reader comparison skipped: {reader_note}", file=sys.stderr)
+    clients = [Client("ours", sys.executable, ("--worker", "ours"))]
+    if reader_exe:
+        clients += [
+            Client(f"reader-w{w}", reader_exe, ("--worker", "reader", "--workers", str(w)))
+            for w in reader_workers
+        ]
+    info = machine()
+    from bench.ingest import code_version
+
+    tmp_root = args.tmp.resolve() if args.tmp else None
+    rounds: list[dict[str, dict[str, Any]]] = []
+    loads = [os.getloadavg()[0]]
+    started = datetime.now(UTC)
+    ref = _git_commit(args.ref) if args.ref else None  # HEAD may move during the run
+    with tempfile.TemporaryDirectory(prefix="bench-feeds-", dir=tmp_root) as tmp:
+        source = snapshot(Path(tmp) / "src", ref)
+        info["code"] = code_version(source)
+        if ref:
+            info["commit"] = ref
+            info["aggregator_changes"] = f"taken from git {args.ref}"
+        print("generating and serving the feeds", file=sys.stderr)
+        with feed_server(
+            source,
+            args.feeds,
+            args.entries,
+            args.seed,
+            args.syndicated,
+            args.hosts,
+            not args.no_gzip,
+        ) as server:
+            print(f"  {server['generate_seconds']:.1f} s to generate", file=sys.stderr)
+            urls_file = Path(tmp) / "urls.json"
+            urls_file.write_text(json.dumps(server["urls"]), encoding="utf-8")
+            for number in range(args.rounds):
+                results: dict[str, dict[str, Any]] = {}
+                shift = number % len(clients)
+                for client in clients[shift:] + clients[:shift]:
+                    db = Path(tmp) / f"{client.name}-{number}.db"
+                    common = ["--urls", str(urls_file), "--stats", server["stats"]]
+                    common += ["--db", str(db)]
+                    if args.profile and client.name == "ours" and number == args.rounds - 1:
+                        common += ["--profile", str(args.profile.resolve())]
+                    print(f"round {number + 1}/{args.rounds}: {client.name}", file=sys.stderr)
+                    result = run_worker(client, source, common)
+                    results[client.name] = result
+                    loads.append(result["load_after"])
+                    first, second = result["phases"]
+                    print(
+                        f"  first {first['seconds']:.2f} s ({_statuses(first)}), second "
+                        f"{second['seconds']:.3f} s ({_statuses(second)}), "
+                        f"peak RSS {result['peak_tree_rss_mb']:.0f} MB",
+                        file=sys.stderr,
+                    )
+                    for path in Path(tmp).glob(f"{client.name}-{number}.*"):
+                        path.unlink()
+                rounds.append(results)
+    names = [c.name for c in clients]
+    report = render(rounds, names, command, info, server, reader_note, loads, started)
+    if args.out:
+        args.out.write_text(report, encoding="utf-8")
+    if args.json:
+        raw: dict[str, Any] = {"machine": info}
+        raw["server"] = {k: v for k, v in server.items() if k != "urls"}
+        raw["rounds"] = rounds
+        args.json.write_text(json.dumps(raw, indent=1), encoding="utf-8")
+    print(report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
