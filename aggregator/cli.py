@@ -1,6 +1,7 @@
 """The command line: `aggregator ingest | clusters | cluster | duplicates | stats | config`.
 
-The feed commands (`sources`, `poll`) live in `cli_feeds.py`; what every
+The feed commands (`sources`, `poll`) live in `cli_feeds.py`, the service
+commands (`run`, `status`) in `cli_daemon.py`; what every
 command shares (configuration, store) in `clicontext.py`.
 
 Every failure is one line on stderr and a non-zero exit, never a traceback
@@ -24,6 +25,7 @@ from typing import Any
 import click
 
 from aggregator import __version__
+from aggregator.cli_daemon import run, status_command
 from aggregator.cli_feeds import poll, sources_group
 from aggregator.clicontext import Context, pass_context
 from aggregator.config import render_config
@@ -286,6 +288,8 @@ def config_show(obj: Context) -> None:
 
 cli.add_command(sources_group)
 cli.add_command(poll)
+cli.add_command(run)
+cli.add_command(status_command)
 
 
 def main() -> None:

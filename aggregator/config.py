@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
+import zoneinfo
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -150,6 +151,48 @@ class FeedsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DaemonConfig:
+    """The background service (`aggregator run`): its jobs, their bounds, shutdown."""
+
+    tick_seconds: float = 60.0
+    batch_size: int = 50
+    tick_budget_seconds: float = 300.0
+    scan_minutes: float = 5.0
+    digest_time: str = "07:00"
+    timezone: str = "UTC"
+    stop_grace_seconds: float = 10.0
+    job_timeout_seconds: float = 900.0
+
+    def validate(self) -> None:
+        _require(self.tick_seconds >= 0.1, "daemon.tick_seconds", "must be >= 0.1")
+        _require(self.batch_size >= 1, "daemon.batch_size", "must be >= 1")
+        _require(self.tick_budget_seconds > 0, "daemon.tick_budget_seconds", "must be > 0")
+        _require(self.scan_minutes > 0, "daemon.scan_minutes", "must be > 0")
+        _require(self.stop_grace_seconds > 0, "daemon.stop_grace_seconds", "must be > 0")
+        _require(
+            self.job_timeout_seconds >= self.tick_budget_seconds,
+            "daemon.job_timeout_seconds",
+            "must be at least tick_budget_seconds",
+        )
+        hour, sep, minute = self.digest_time.partition(":")
+        _require(
+            bool(sep)
+            and hour.isdigit()
+            and minute.isdigit()
+            and int(hour) < 24
+            and int(minute) < 60,
+            "daemon.digest_time",
+            f'{self.digest_time!r} is not a time of day like "07:30"',
+        )
+        try:
+            zoneinfo.ZoneInfo(self.timezone)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ConfigError(
+                f"config key daemon.timezone: unknown time zone {self.timezone!r}"
+            ) from None
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The effective configuration of one run."""
 
@@ -159,10 +202,12 @@ class Config:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     clusters: ClusterConfig = field(default_factory=ClusterConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
+    daemon: DaemonConfig = field(default_factory=DaemonConfig)
     path: Path | None = None
 
     def validate(self) -> None:
         self.feeds.validate()
+        self.daemon.validate()
         self.ingest.validate()
         self.dedup.validate()
         self.clusters.validate()
@@ -205,7 +250,7 @@ def load_config(path: Path | None) -> Config:
 
 def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
     """Build a Config from parsed TOML, resolving relative paths against `base`."""
-    _check_keys(raw, {"database", "folders", "ingest", "dedup", "clusters", "feeds"}, "")
+    _check_keys(raw, {"database", "folders", "ingest", "dedup", "clusters", "feeds", "daemon"}, "")
     database = Path(_typed(raw, "database", str, "", "aggregator.db"))
     folders_raw = raw.get("folders", [])
     if not isinstance(folders_raw, list) or not all(isinstance(f, str) for f in folders_raw):
@@ -219,6 +264,7 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     dedup = _build(DedupConfig, dedup_raw, "dedup", minhash=minhash)
     clusters = _section(raw, "clusters", ClusterConfig)
     feeds = _section(raw, "feeds", FeedsConfig)
+    daemon = _section(raw, "daemon", DaemonConfig)
     config = Config(
         database=_resolve(database, base),
         folders=tuple(_resolve(Path(f), base) for f in folders_raw),
@@ -226,6 +272,7 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
         dedup=dedup,
         clusters=clusters,
         feeds=feeds,
+        daemon=daemon,
         path=path,
     )
     config.validate()
@@ -291,6 +338,10 @@ def _check_keys(values: dict[str, Any], allowed: set[str], prefix: str) -> None:
         )
 
 
+def _toml(value: object) -> str:
+    return json.dumps(value) if isinstance(value, str) else str(value)
+
+
 def render_config(config: Config) -> str:
     """The effective configuration as TOML, for `aggregator config show`."""
     mh = config.dedup.minhash
@@ -337,5 +388,8 @@ def render_config(config: Config) -> str:
         f"concurrency = {config.feeds.concurrency}",
         f"per_host = {config.feeds.per_host}",
         f"parse_workers = {config.feeds.parse_workers}",
+        "",
+        "[daemon]",
+        *(f"{f.name} = {_toml(getattr(config.daemon, f.name))}" for f in fields(DaemonConfig)),
     ]
     return "\n".join(lines) + "\n"

@@ -208,5 +208,15 @@ ALTER TABLE sources ADD COLUMN last_warning TEXT;
 ALTER TABLE articles ADD COLUMN published_raw TEXT;
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3)
+# Version 4: what the daemon last did (`aggregator status` reads it), one row
+# per key: started_at, last_tick_at, last_tick, last_scan_at, last_digest_at...
+SCHEMA_V4 = """
+CREATE TABLE service_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -91,7 +91,12 @@ def _params_meta(params: MinHashParams) -> dict[str, str]:
 class Store:
     """A connection to one aggregator database."""
 
-    def __init__(self, path: Path, params: MinHashParams, *, readonly: bool = False) -> None:
+    def __init__(
+        self, path: Path, params: MinHashParams, *, readonly: bool = False, shared: bool = False
+    ) -> None:
+        """Open (creating and migrating) a database; `shared`: usable from another thread,
+        for a caller that lets only one thread at a time near it (the daemon's job thread).
+        """
         self.path = path
         self.params = params
         if readonly and not path.exists():
@@ -99,7 +104,9 @@ class Store:
         try:
             if not readonly:
                 path.parent.mkdir(parents=True, exist_ok=True)
-            self.conn = sqlite3.connect(path, isolation_level=None, timeout=30.0)
+            self.conn = sqlite3.connect(
+                path, isolation_level=None, timeout=30.0, check_same_thread=not shared
+            )
             self.conn.execute("PRAGMA foreign_keys = ON")
             self.conn.execute("PRAGMA busy_timeout = 30000")
             if not readonly:

@@ -324,6 +324,16 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "per_host": 2,
             "parse_workers": 0,
         },
+        "daemon": {
+            "tick_seconds": 60.0,
+            "batch_size": 50,
+            "tick_budget_seconds": 300.0,
+            "scan_minutes": 5.0,
+            "digest_time": "07:00",
+            "timezone": "UTC",
+            "stop_grace_seconds": 10.0,
+            "job_timeout_seconds": 900.0,
+        },
     }
 
 
@@ -428,4 +438,21 @@ def test_non_http_feed_url_in_config_names_the_key(tmp_path: Path) -> None:
 def test_bad_poll_concurrency_names_the_key(tmp_path: Path, body: str, key: str) -> None:
     path = _write(tmp_path / "bad.toml", f"[feeds]\n{body}\n")
     with pytest.raises(ConfigError, match=rf"config key {re.escape(key)}"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('digest_time = "25:00"', r"daemon\.digest_time: '25:00' is not a time of day"),
+        ('timezone = "Mars/Olympus"', r"daemon\.timezone: unknown time zone 'Mars/Olympus'"),
+        ("tick_seconds = 0", r"daemon\.tick_seconds: must be >= 0.1"),
+        ("tick_seconds = 'often'", r"daemon\.tick_seconds: expected float, got 'often'"),
+        ("job_timeout_seconds = 10", r"daemon\.job_timeout_seconds: must be at least"),
+        ("restart = true", r"daemon\.restart: unknown key"),
+    ],
+)
+def test_bad_daemon_settings_name_the_key(tmp_path: Path, body: str, message: str) -> None:
+    path = _write(tmp_path / "bad.toml", f"[daemon]\n{body}\n")
+    with pytest.raises(ConfigError, match=rf"config key {message}"):
         load_config(path)

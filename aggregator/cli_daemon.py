@@ -1,0 +1,91 @@
+"""The service commands: `aggregator run` (the daemon) and `aggregator status`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from dataclasses import asdict
+from datetime import UTC, datetime
+
+import click
+
+from aggregator.clicontext import Context, pass_context
+from aggregator.service import configure_logging
+from aggregator.state import Status, status
+from aggregator.store import parse_time
+
+
+@click.command()
+@pass_context
+def run(obj: Context) -> None:
+    """Run the aggregator as a foreground service until SIGTERM or Ctrl-C.
+
+    Polls due feeds every tick, re-scans the configured folders, and keeps
+    going through bad feeds and files. SIGHUP reloads the configuration.
+    Under systemd it speaks the notify protocol (Type=notify, WatchdogSec);
+    one daemon per database.
+
+    \b
+    Examples:
+      aggregator run
+      aggregator --config /etc/aggregator/aggregator.toml -v run
+    """
+    from aggregator.daemon import Daemon  # APScheduler is imported only to run
+
+    level = logging.getLogger().getEffectiveLevel()
+    configure_logging(min(level, logging.INFO))
+    daemon = Daemon(obj.config_path, obj.db)
+    sys.exit(daemon.run())
+
+
+@click.command(name="status")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+@pass_context
+def status_command(obj: Context, as_json: bool) -> None:
+    """Show whether the daemon runs, what it last did, and what the database holds.
+
+    \b
+    Example:
+      aggregator status --json
+    """
+    report = obj.read(lambda store: status(store, obj.config.database))
+    if as_json:
+        click.echo(json.dumps(asdict(report), indent=2))
+        return
+    for line in describe(report, datetime.now(UTC)):
+        click.echo(line)
+
+
+def describe(report: Status, now: datetime) -> list[str]:
+    """The status as lines of text."""
+    running = f"running (pid {report.pid})" if report.running else "not running"
+    lines = [f"daemon: {running}"]
+    if report.started_at:
+        lines.append(f"  started {_ago(report.started_at, now)}")
+    lines.append(
+        f"  last tick {_ago(report.last_tick_at, now)}"
+        + (f": {report.last_tick}" if report.last_tick else "")
+    )
+    lines.append(f"  last folder scan {_ago(report.last_scan_at, now)}")
+    lines.append(f"  last digest {_ago(report.last_digest_at, now)}")
+    lines.append(
+        f"feeds: {report.feeds} enabled, {report.feeds_due} due, {report.feeds_failing} failing"
+    )
+    counts = ", ".join(f"{n} {table}" for table, n in report.counts.items())
+    lines.append(f"database: {report.database} ({report.database_bytes / 2**20:.1f} MiB)")
+    lines.append(f"  {counts}")
+    return lines
+
+
+def _ago(stamp: str | None, now: datetime) -> str:
+    if not stamp:
+        return "never"
+    seconds = max(0, int((now - parse_time(stamp)).total_seconds()))
+    if seconds < 120:
+        span = f"{seconds} s"
+    elif seconds < 7200:
+        span = f"{seconds // 60} min"
+    else:
+        span = f"{seconds / 3600:.1f} h"
+    return f"{stamp} ({span} ago)"

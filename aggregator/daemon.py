@@ -1,0 +1,275 @@
+"""Daemon: `aggregator run`, the scheduler inside the service.
+
+What it decides, and why:
+
+* **One writer thread.** Every job that writes (the feed tick, the folder
+  scan, the digest) runs on APScheduler's single-thread executor, so jobs
+  never overlap and the database connection is only ever used by one thread
+  at a time; readers (the CLI, sqlite-utils) work beside it through WAL.
+  Each job is `coalesce=True, max_instances=1`, with no misfire limit: a job
+  that comes late runs once, late, rather than being dropped.
+* **Nothing hangs the schedule.** A tick polls due feeds in batches and
+  stops taking batches after `tick_budget_seconds`; each fetch has its whole
+  deadline and each parse its own (a runaway parser is killed). A job still
+  running after `job_timeout_seconds` stops the systemd watchdog pings, so
+  systemd restarts a daemon that is stuck anyway.
+* **Stop (SIGTERM, SIGINT):** no new work; the article being written commits
+  or rolls back (each is one transaction), fetches in flight are abandoned,
+  and the database closes; the process exits 0 within `stop_grace_seconds`,
+  closing the database only if the job thread let go of it in time (SQLite
+  rolls back whatever was not committed).
+* **Reload (SIGHUP):** the configuration is read again; a bad one is logged
+  and the old one kept. The new one takes effect between jobs: sources,
+  folders, intervals and thresholds change, the database path does not.
+* **Clock jumps** (wall clock against the monotonic clock) move the interval
+  jobs to now, so a clock set back an hour does not silence them for an hour.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from collections.abc import Callable
+from contextlib import closing
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from apscheduler.executors.pool import ThreadPoolExecutor
+from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.interval import IntervalTrigger
+
+from aggregator.config import Config, find_config, load_config
+from aggregator.errors import AggregatorError
+from aggregator.feeds import sync_config_feeds
+from aggregator.pipeline import Ingester
+from aggregator.poll import Poller, due_feeds
+from aggregator.service import DatabaseLock, Notifier
+from aggregator.state import write_state
+from aggregator.store import Store, format_time
+from aggregator.watch import FolderWatcher
+
+log = logging.getLogger(__name__)
+
+CLOCK_JUMP_SECONDS = 5.0
+
+
+class Daemon:
+    """The foreground service: `run()` blocks until a stop signal, then returns 0."""
+
+    def __init__(self, config_path: Path | None, database: Path | None = None) -> None:
+        self.config_path = config_path
+        self.database = database
+        self.config = self._load()
+        self.notifier = Notifier()
+        self.stopping = threading.Event()
+        self._reload = threading.Event()
+        self._pending: Config | None = None
+        self._busy: tuple[str, float] | None = None  # (job, monotonic start)
+        self._idle = threading.Event()
+        self._idle.set()
+        # Made in run(): the database, its lock and the stages that use it.
+        self.store: Store
+        self.poller: Poller
+        self.watcher: FolderWatcher
+        self.scheduler: BackgroundScheduler
+
+    def _load(self) -> Config:
+        config = load_config(find_config(self.config_path))
+        return replace(config, database=self.database) if self.database else config
+
+    def run(self) -> int:
+        config = self.config
+        lock = DatabaseLock(config.database)
+        lock.acquire()
+        self.store = Store(config.database, config.dedup.minhash, shared=True)
+        self.poller = Poller(self.store, config, stop=self.stopping)
+        self.watcher = FolderWatcher(
+            config.folders, config.ingest.extensions, config.ingest.max_file_bytes
+        )
+        sync_config_feeds(self.store, config.feeds.urls)
+        write_state(self.store, started_at=format_time(datetime.now(UTC)), stopped_at="")
+        self.scheduler = BackgroundScheduler(
+            executors={"default": ThreadPoolExecutor(1)},
+            job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
+            timezone=config.daemon.timezone,
+        )
+        self._schedule(config, first=True)
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_stop)
+        signal.signal(signal.SIGHUP, self._on_reload)
+        self.scheduler.start()
+        log.info("started: database %s, pid lock %s", config.database, lock.path)
+        self.notifier.ready(f"running; database {config.database}")
+        try:
+            self._supervise()
+        finally:
+            clean = self._shut_down()
+            lock.release()
+        log.info("stopped%s", "" if clean else " (a job was still running; it was abandoned)")
+        return 0
+
+    # -- the main thread: signals, watchdog, clock, reload ------------------------------
+
+    def _on_stop(self, signum: int, _frame: FrameType | None) -> None:
+        if not self.stopping.is_set():
+            log.info("%s: stopping", signal.Signals(signum).name)
+        self.stopping.set()
+
+    def _on_reload(self, _signum: int, _frame: FrameType | None) -> None:
+        self._reload.set()
+
+    def _supervise(self) -> None:
+        interval = self.notifier.watchdog_interval
+        step = min(1.0, interval) if interval else 1.0
+        offset = time.time() - time.monotonic()
+        while not self.stopping.wait(step):
+            if self._reload.is_set():
+                self._reload.clear()
+                self._read_new_config()
+            if interval and self._healthy():
+                self.notifier.watchdog()
+            now_offset = time.time() - time.monotonic()
+            if abs(now_offset - offset) > CLOCK_JUMP_SECONDS:
+                log.warning(
+                    "wall clock jumped by %+.0f s; interval jobs run now", now_offset - offset
+                )
+                for job in self.scheduler.get_jobs():
+                    if isinstance(job.trigger, IntervalTrigger):
+                        job.modify(next_run_time=datetime.now(UTC))
+            offset = now_offset
+
+    def _healthy(self) -> bool:
+        busy = self._busy
+        return busy is None or time.monotonic() - busy[1] < self.config.daemon.job_timeout_seconds
+
+    def _read_new_config(self) -> None:
+        self.notifier.reloading()
+        try:
+            config = self._load()
+        except AggregatorError as e:
+            log.error("reload refused, keeping the running configuration: %s", e)
+            self.notifier.status(f"reload refused: {e}")
+            return
+        if config.database != self.config.database:
+            log.error(
+                "reload: the database cannot change while running; keeping %s", self.config.database
+            )
+            config = replace(config, database=self.config.database)
+        if config.dedup.minhash != self.config.dedup.minhash:
+            log.error("reload: MinHash parameters are fixed for a database; keeping them")
+            config = replace(config, dedup=replace(config.dedup, minhash=self.config.dedup.minhash))
+        self._pending = config
+        log.info("configuration reloaded from %s; applied before the next job", config.path)
+        self.notifier.send("READY=1", "STATUS=running; configuration reloaded")
+        self._schedule(config)
+
+    def _shut_down(self) -> bool:
+        self.notifier.stopping()
+        self.stopping.set()
+        self.scheduler.shutdown(wait=False)
+        clean = self._idle.wait(self.config.daemon.stop_grace_seconds)
+        self.poller.close(wait=False)
+        if clean:
+            write_state(self.store, stopped_at=format_time(datetime.now(UTC)))
+            self.store.close()
+        return clean
+
+    # -- the schedule ----------------------------------------------------------------------
+
+    def _schedule(self, config: Config, first: bool = False) -> None:
+        d = config.daemon
+        jobs: dict[str, tuple[Callable[[], None], IntervalTrigger]] = {
+            "tick": (self._tick, IntervalTrigger(seconds=d.tick_seconds)),
+            "scan": (self._scan, IntervalTrigger(seconds=d.scan_minutes * 60)),
+        }
+        for name, (work, trigger) in jobs.items():
+            if first:
+                self.scheduler.add_job(
+                    self._job(name, work),
+                    trigger,
+                    id=name,
+                    name=name,
+                    next_run_time=datetime.now(UTC),
+                )
+            else:
+                self.scheduler.reschedule_job(name, trigger=trigger)
+
+    def _job(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            if self.stopping.is_set():
+                return
+            self._idle.clear()
+            self._busy = (name, time.monotonic())
+            try:
+                self._apply_pending()
+                work()
+            except Exception:  # a job's failure is logged; the schedule goes on
+                log.exception("job %s failed", name)
+            finally:
+                self._busy = None
+                self._idle.set()
+
+        return run
+
+    def _apply_pending(self) -> None:
+        config, self._pending = self._pending, None
+        if config is None:
+            return
+        self.config = config
+        self.poller.close()
+        # The index in memory is kept: it depends on the database, not the config.
+        ingester = Ingester(self.store, config, index=self.poller.ingester.index)
+        self.poller = Poller(self.store, config, ingester, self.stopping)
+        self.watcher.configure(
+            config.folders, config.ingest.extensions, config.ingest.max_file_bytes
+        )
+        sync_config_feeds(self.store, config.feeds.urls)
+
+    # -- the jobs --------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        """Poll due feeds, a batch at a time, each at most once, within the tick budget."""
+        d = self.config.daemon
+        deadline = time.monotonic() + d.tick_budget_seconds
+        polled: set[int] = set()
+        counts = {"ingested": 0, "error": 0, "new": 0}
+        while not self.stopping.is_set() and time.monotonic() < deadline:
+            due = [f for f in due_feeds(self.store, datetime.now(UTC)) if f.id not in polled]
+            if not due:
+                break
+            batch = due[: d.batch_size]
+            self.notifier.status(f"polling {len(batch)} of {len(due)} due feeds")
+            for outcome in self.poller.poll(batch):
+                polled.add(outcome.source_id)
+                counts["error" if outcome.status in ("error", "gone") else "ingested"] += 1
+                counts["new"] += outcome.new
+            polled.update(f.id for f in batch)
+        summary = (
+            f"{len(polled)} feeds polled, {counts['new']} new articles, {counts['error']} errors"
+        )
+        if polled:
+            log.info("tick: %s", summary)
+        write_state(self.store, last_tick_at=format_time(datetime.now(UTC)), last_tick=summary)
+        self.notifier.status(f"idle; last tick: {summary}")
+
+    def _scan(self) -> None:
+        """Ingest new and changed files of the configured folders."""
+        new = failed = 0
+        with closing(self.poller.ingester.ingest(self.watcher.scan())) as outcomes:
+            for outcome in outcomes:
+                if outcome.status in ("new", "updated"):
+                    new += 1
+                    if new % 100 == 0:
+                        self.notifier.status(f"scanning folders: {new} files ingested")
+                elif outcome.status == "failed":
+                    failed += 1
+                    log.warning("file %s: %s", outcome.location, outcome.error)
+                if self.stopping.is_set():
+                    break
+        if new or failed:
+            log.info("scan: %d files ingested, %d failed", new, failed)
+        write_state(self.store, last_scan_at=format_time(datetime.now(UTC)))

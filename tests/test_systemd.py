@@ -1,0 +1,61 @@
+"""The systemd unit: `systemd-analyze verify` accepts it, and its exposure score is <= 2.0.
+
+The tests run where `systemd-analyze` exists (`.ci/run` installs it when the
+machine lacks it). `verify` checks that ExecStart= names an executable file,
+so it is given a copy of the unit pointing at this checkout's `aggregator`
+(installing means the same substitution, or /opt/aggregator per the README).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import AGGREGATOR, REPO
+
+UNIT = REPO / "systemd" / "aggregator.service"
+ANALYZE = shutil.which("systemd-analyze")
+needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+
+
+@needs_analyze
+def test_unit_passes_verify(tmp_path: Path) -> None:
+    text = UNIT.read_text(encoding="utf-8")
+    assert "/opt/aggregator/bin/aggregator" in text
+    unit = tmp_path / "aggregator.service"
+    unit.write_text(text.replace("/opt/aggregator/bin/aggregator", str(AGGREGATOR)))
+    result = subprocess.run(
+        [str(ANALYZE), "verify", str(unit)], capture_output=True, text=True, check=False
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+@needs_analyze
+def test_unit_exposure_is_at_most_2() -> None:
+    result = subprocess.run(
+        [str(ANALYZE), "security", "--offline=yes", str(UNIT)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    match = re.search(r"Overall exposure level for \S+: (\d+\.\d+)", result.stdout)
+    assert match, result.stdout + result.stderr
+    assert float(match.group(1)) <= 2.0, result.stdout
+
+
+def test_unit_runs_the_daemon_the_way_the_daemon_expects() -> None:
+    settings = dict(
+        line.split("=", 1)
+        for line in UNIT.read_text(encoding="utf-8").splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    assert settings["Type"] == "notify", "the daemon sends READY=1"
+    assert settings["ExecStart"].endswith(" run")
+    assert settings["ExecReload"] == "/bin/kill -HUP $MAINPID", "SIGHUP reloads"
+    assert settings["WatchdogSec"], "the daemon pings at half of it"
+    assert settings["StateDirectory"] == "aggregator"
+    assert settings["Environment"] == "AGGREGATOR_DB=/var/lib/aggregator/aggregator.db"
