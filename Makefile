@@ -22,6 +22,7 @@ run: $(STAMP)
 	$(BIN)/aggregator --config $(CONFIG) ingest
 	$(BIN)/aggregator --config $(CONFIG) clusters
 	$(BIN)/aggregator --config $(CONFIG) duplicates
+	$(BIN)/aggregator --config $(CONFIG) digest
 
 # Fetched from the package index as a setup step, like pip install (the tests
 # themselves never touch the network): the sdist's tests/wellformed, illformed,

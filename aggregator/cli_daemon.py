@@ -1,4 +1,4 @@
-"""The service commands: `aggregator run` (the daemon) and `aggregator status`."""
+"""The service commands: `aggregator run` (the daemon), `status` and `digest`."""
 
 from __future__ import annotations
 
@@ -6,11 +6,22 @@ import json
 import logging
 import sys
 from dataclasses import asdict
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from pathlib import Path
 
 import click
 
 from aggregator.clicontext import Context, pass_context
+from aggregator.config import DIGEST_FORMATS
+from aggregator.digest import build_digest
+from aggregator.publish import (
+    DigestError,
+    day_period,
+    render,
+    send_mail,
+    since_period,
+    write_atomically,
+)
 from aggregator.service import configure_logging
 from aggregator.state import Status, status
 from aggregator.store import parse_time
@@ -55,6 +66,52 @@ def status_command(obj: Context, as_json: bool) -> None:
         return
     for line in describe(report, datetime.now(UTC)):
         click.echo(line)
+
+
+@click.command(name="digest")
+@click.option("--date", "day", help="A whole local day, YYYY-MM-DD (daemon.timezone).")
+@click.option("--since", default="24h", show_default=True, help="Or a period back from now.")
+@click.option(
+    "--format", "fmt", type=click.Choice(DIGEST_FORMATS), default="text", show_default=True
+)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), help="Write to a file.")
+@click.option("--mail", is_flag=True, help="Also send it to digest.mail_to by SMTP.")
+@pass_context
+def digest_command(
+    obj: Context, day: str | None, since: str, fmt: str, out: Path | None, mail: bool
+) -> None:
+    """Each story once: canonical copy first, then only what later articles added.
+
+    Stories are the clusters with an article that arrived in the period, the
+    most widely carried first; articles without a partner follow compactly.
+
+    \b
+    Examples:
+      aggregator digest                          # the last 24 hours, as text
+      aggregator digest --date 2026-11-23 --format html --out today.html
+      aggregator digest --since 7d --format atom
+    """
+    if day is not None:
+        try:
+            start, end = day_period(date.fromisoformat(day), obj.config.daemon.timezone)
+        except ValueError:
+            raise DigestError(f"--date {day!r}: expected YYYY-MM-DD") from None
+    else:
+        start, end = since_period(since, datetime.now(UTC))
+    store = obj.open_store()
+    try:
+        digest = build_digest(store, start, end)
+        text = render(digest, fmt, store)
+    finally:
+        store.close()
+    if out is None:
+        click.echo(text, nl=False)
+    else:
+        write_atomically(out, text)
+        click.echo(f"wrote {out}", err=True)
+    if mail:
+        send_mail(digest, obj.config)
+        click.echo(f"mailed to {', '.join(obj.config.digest.mail_to)}", err=True)
 
 
 def describe(report: Status, now: datetime) -> list[str]:

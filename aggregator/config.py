@@ -193,6 +193,45 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class DigestConfig:
+    """The daily digest: where its files go, and whom it is mailed to."""
+
+    directory: Path = Path("digests")
+    keep: int = 30
+    formats: tuple[str, ...] = ("html", "md")
+    atom_file: str = "stories.atom"
+    atom_days: float = 3.0
+    mail_to: tuple[str, ...] = ()
+    mail_from: str = "aggregator@localhost"
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"
+
+    def validate(self) -> None:
+        _require(self.keep >= 1, "digest.keep", "must be >= 1")
+        bad = [f for f in self.formats if f not in DIGEST_FORMATS]
+        _require(not bad, "digest.formats", f"{bad[:1]} not one of {', '.join(DIGEST_FORMATS)}")
+        _require(self.atom_days > 0, "digest.atom_days", "must be > 0")
+        _require(
+            self.smtp_security in ("starttls", "tls", "none"),
+            "digest.smtp_security",
+            "must be starttls, tls or none",
+        )
+        _require(1 <= self.smtp_port <= 65535, "digest.smtp_port", "must be a port number")
+        addresses = (*self.mail_to, self.mail_from)
+        bad = [a for a in addresses if "@" not in a or any(c in a for c in "\r\n<>,; ")]
+        _require(not bad, "digest.mail_to", f"{bad[:1]} is not a plain mail address")
+        _require(
+            not self.mail_to or bool(self.smtp_host),
+            "digest.smtp_host",
+            "must be set when mail_to is",
+        )
+
+
+DIGEST_FORMATS = ("html", "md", "text", "atom")
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The effective configuration of one run."""
 
@@ -203,10 +242,12 @@ class Config:
     clusters: ClusterConfig = field(default_factory=ClusterConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
+    digest: DigestConfig = field(default_factory=DigestConfig)
     path: Path | None = None
 
     def validate(self) -> None:
         self.feeds.validate()
+        self.digest.validate()
         self.daemon.validate()
         self.ingest.validate()
         self.dedup.validate()
@@ -250,7 +291,8 @@ def load_config(path: Path | None) -> Config:
 
 def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
     """Build a Config from parsed TOML, resolving relative paths against `base`."""
-    _check_keys(raw, {"database", "folders", "ingest", "dedup", "clusters", "feeds", "daemon"}, "")
+    sections = {"ingest", "dedup", "clusters", "feeds", "daemon", "digest"}
+    _check_keys(raw, {"database", "folders", *sections}, "")
     database = Path(_typed(raw, "database", str, "", "aggregator.db"))
     folders_raw = raw.get("folders", [])
     if not isinstance(folders_raw, list) or not all(isinstance(f, str) for f in folders_raw):
@@ -265,6 +307,10 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     clusters = _section(raw, "clusters", ClusterConfig)
     feeds = _section(raw, "feeds", FeedsConfig)
     daemon = _section(raw, "daemon", DaemonConfig)
+    digest_raw = dict(_table(raw, "digest"))
+    directory = _typed(digest_raw, "directory", str, "digest.", "digests")
+    digest_raw.pop("directory", None)
+    digest = _build(DigestConfig, digest_raw, "digest", directory=_resolve(Path(directory), base))
     config = Config(
         database=_resolve(database, base),
         folders=tuple(_resolve(Path(f), base) for f in folders_raw),
@@ -273,6 +319,7 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
         clusters=clusters,
         feeds=feeds,
         daemon=daemon,
+        digest=digest,
         path=path,
     )
     config.validate()
@@ -339,7 +386,9 @@ def _check_keys(values: dict[str, Any], allowed: set[str], prefix: str) -> None:
 
 
 def _toml(value: object) -> str:
-    return json.dumps(value) if isinstance(value, str) else str(value)
+    if isinstance(value, tuple):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return json.dumps(str(value)) if isinstance(value, str | Path) else str(value)
 
 
 def render_config(config: Config) -> str:
@@ -391,5 +440,8 @@ def render_config(config: Config) -> str:
         "",
         "[daemon]",
         *(f"{f.name} = {_toml(getattr(config.daemon, f.name))}" for f in fields(DaemonConfig)),
+        "",
+        "[digest]",
+        *(f"{f.name} = {_toml(getattr(config.digest, f.name))}" for f in fields(DigestConfig)),
     ]
     return "\n".join(lines) + "\n"

@@ -23,6 +23,9 @@ What it decides, and why:
   folders, intervals and thresholds change, the database path does not.
 * **Clock jumps** (wall clock against the monotonic clock) move the interval
   jobs to now, so a clock set back an hour does not silence them for an hour.
+* **The digest** of the previous local day is written at `digest_time` in
+  `timezone` (files, stories feed, mail; see `publish.py`); the stories feed
+  is also rewritten after every job that stored something new.
 """
 
 from __future__ import annotations
@@ -31,15 +34,17 @@ import logging
 import signal
 import threading
 import time
+import zoneinfo
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
+from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.config import Config, find_config, load_config
@@ -47,6 +52,7 @@ from aggregator.errors import AggregatorError
 from aggregator.feeds import sync_config_feeds
 from aggregator.pipeline import Ingester
 from aggregator.poll import Poller, due_feeds
+from aggregator.publish import publish_day, write_stories_feed
 from aggregator.service import DatabaseLock, Notifier
 from aggregator.state import write_state
 from aggregator.store import Store, format_time
@@ -69,6 +75,7 @@ class Daemon:
         self._reload = threading.Event()
         self._pending: Config | None = None
         self._busy: tuple[str, float] | None = None  # (job, monotonic start)
+        self._overdue: tuple[str, float] | None = None  # the job last reported as stuck
         self._idle = threading.Event()
         self._idle.set()
         # Made in run(): the database, its lock and the stages that use it.
@@ -130,7 +137,7 @@ class Daemon:
             if self._reload.is_set():
                 self._reload.clear()
                 self._read_new_config()
-            if interval and self._healthy():
+            if self._healthy() and interval:
                 self.notifier.watchdog()
             now_offset = time.time() - time.monotonic()
             if abs(now_offset - offset) > CLOCK_JUMP_SECONDS:
@@ -144,7 +151,17 @@ class Daemon:
 
     def _healthy(self) -> bool:
         busy = self._busy
-        return busy is None or time.monotonic() - busy[1] < self.config.daemon.job_timeout_seconds
+        if busy is None or time.monotonic() - busy[1] < self.config.daemon.job_timeout_seconds:
+            self._overdue = None
+            return True
+        if self._overdue != busy:
+            self._overdue = busy
+            log.error(
+                "job %s has run for over %.0f s; watchdog pings stop (systemd restarts us)",
+                busy[0],
+                self.config.daemon.job_timeout_seconds,
+            )
+        return False
 
     def _read_new_config(self) -> None:
         self.notifier.reloading()
@@ -182,19 +199,17 @@ class Daemon:
 
     def _schedule(self, config: Config, first: bool = False) -> None:
         d = config.daemon
-        jobs: dict[str, tuple[Callable[[], None], IntervalTrigger]] = {
+        hour, minute = (int(part) for part in d.digest_time.split(":"))
+        jobs: dict[str, tuple[Callable[[], None], IntervalTrigger | CronTrigger]] = {
             "tick": (self._tick, IntervalTrigger(seconds=d.tick_seconds)),
             "scan": (self._scan, IntervalTrigger(seconds=d.scan_minutes * 60)),
+            "digest": (self._digest, CronTrigger(hour=hour, minute=minute, timezone=d.timezone)),
         }
         for name, (work, trigger) in jobs.items():
             if first:
-                self.scheduler.add_job(
-                    self._job(name, work),
-                    trigger,
-                    id=name,
-                    name=name,
-                    next_run_time=datetime.now(UTC),
-                )
+                # The interval jobs start at once; the digest waits for its time.
+                start = {} if name == "digest" else {"next_run_time": datetime.now(UTC)}
+                self.scheduler.add_job(self._job(name, work), trigger, id=name, name=name, **start)
             else:
                 self.scheduler.reschedule_job(name, trigger=trigger)
 
@@ -253,6 +268,8 @@ class Daemon:
         )
         if polled:
             log.info("tick: %s", summary)
+        if counts["new"]:
+            write_stories_feed(self.store, self.config, datetime.now(UTC))
         write_state(self.store, last_tick_at=format_time(datetime.now(UTC)), last_tick=summary)
         self.notifier.status(f"idle; last tick: {summary}")
 
@@ -272,4 +289,13 @@ class Daemon:
                     break
         if new or failed:
             log.info("scan: %d files ingested, %d failed", new, failed)
+        if new:
+            write_stories_feed(self.store, self.config, datetime.now(UTC))
         write_state(self.store, last_scan_at=format_time(datetime.now(UTC)))
+
+    def _digest(self) -> None:
+        """The digest of the local day before today: its files, the stories feed, the mail."""
+        day = datetime.now(zoneinfo.ZoneInfo(self.config.daemon.timezone)).date()
+        written = publish_day(self.store, self.config, day - timedelta(days=1))
+        log.info("digest written: %s", ", ".join(str(p) for p in written))
+        write_state(self.store, last_digest_at=format_time(datetime.now(UTC)))

@@ -143,5 +143,8 @@ def configure_logging(level: int, stream: IO[str] | None = None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
-    # APScheduler logs every job start at INFO; that belongs in debug output.
-    logging.getLogger("apscheduler").setLevel(max(level, logging.WARNING))
+    # APScheduler logs every job start at INFO, and every tick skipped while a
+    # long one runs as a warning; the daemon reports long jobs itself.
+    logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
+    # httpx logs every request at INFO; the poller reports per feed instead.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))

@@ -70,7 +70,11 @@ def test_default_values_match_the_documented_ones() -> None:
 def test_empty_file_gives_the_defaults_with_database_beside_it(tmp_path: Path) -> None:
     config = load_config(_write(tmp_path / "empty.toml", ""))
     assert config.database == tmp_path.resolve() / "aggregator.db"
-    assert replace(config, database=Path("aggregator.db"), path=None) == Config()
+    assert config.digest.directory == tmp_path.resolve() / "digests"
+    defaults = replace(Config().digest, directory=config.digest.directory)
+    assert replace(config, database=Path("aggregator.db"), path=None) == replace(
+        Config(), digest=defaults
+    )
 
 
 def test_repo_config_resolves_against_its_own_folder() -> None:
@@ -334,6 +338,18 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "stop_grace_seconds": 10.0,
             "job_timeout_seconds": 900.0,
         },
+        "digest": {
+            "directory": str(base / "digests"),
+            "keep": 30,
+            "formats": ["html", "md"],
+            "atom_file": "stories.atom",
+            "atom_days": 3.0,
+            "mail_to": [],
+            "mail_from": "aggregator@localhost",
+            "smtp_host": "",
+            "smtp_port": 587,
+            "smtp_security": "starttls",
+        },
     }
 
 
@@ -454,5 +470,23 @@ def test_bad_poll_concurrency_names_the_key(tmp_path: Path, body: str, key: str)
 )
 def test_bad_daemon_settings_name_the_key(tmp_path: Path, body: str, message: str) -> None:
     path = _write(tmp_path / "bad.toml", f"[daemon]\n{body}\n")
+    with pytest.raises(ConfigError, match=rf"config key {message}"):
+        load_config(path)
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ('formats = ["pdf"]', r"digest\.formats: \['pdf'\] not one of html, md, text, atom"),
+        (
+            'mail_to = ["a@b.example\\r\\nBcc: x@y"]',
+            r"digest\.mail_to: .* not a plain mail address",
+        ),
+        ('mail_to = ["a@b.example"]', r"digest\.smtp_host: must be set when mail_to is"),
+        ('smtp_security = "ssl3"', r"digest\.smtp_security: must be starttls, tls or none"),
+    ],
+)
+def test_bad_digest_settings_name_the_key(tmp_path: Path, body: str, message: str) -> None:
+    path = _write(tmp_path / "bad.toml", f"[digest]\n{body}\n")
     with pytest.raises(ConfigError, match=rf"config key {message}"):
         load_config(path)

@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -75,6 +76,8 @@ class Daemon:
         self.config = config
         self.log = config.with_suffix(".log")
         self.db = config.parent / "news.db"
+        # Several daemons may share the log: this one's lines start here.
+        self.offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [str(AGGREGATOR), "--config", str(config), "run"],
@@ -84,7 +87,9 @@ class Daemon:
             )
 
     def text(self) -> str:
-        return self.log.read_text(encoding="utf-8", errors="replace")
+        with self.log.open("rb") as log:
+            log.seek(self.offset)
+            return log.read().decode("utf-8", errors="replace")
 
     def wait_started(self, timeout: float = 20) -> None:
         _wait_for(lambda: "started:" in self.text(), timeout, f"daemon start; log: {self.text()}")
@@ -122,9 +127,9 @@ FAST_FEEDS = "min_interval_minutes = 0.01\ndefault_interval_minutes = 0.01\n"
 
 def _feed(entries: list[tuple[str, str]]) -> str:
     items = "".join(
-        f"<item><guid>{g}</guid><title>{t}</title><description>{t} happened today, "
-        f"and the people who saw it said it was the {g} time it happened this year."
-        "</description></item>"
+        f"<item><guid>{g}</guid><title>{t}</title><description>{t}: "
+        + _article(random.Random(g), 0).split("\n")[1]
+        + "</description></item>"
         for g, t in entries
     )
     return f'<rss version="2.0"><channel><title>Local</title>{items}</channel></rss>'
@@ -157,6 +162,9 @@ def test_a_dropped_file_and_a_new_feed_entry_are_ingested_within_a_few_ticks(
         "Harbour closes",
         "Report number 0 on " + _article(random.Random(7), 0).split(" on ")[1].split("\n")[0],
     ]
+    stories = tmp_path / "digests" / "stories.atom"
+    _wait_for(lambda: stories.exists() and "Harbour" in stories.read_text(), 10, "the feed file")
+    assert "Bridge opens" in stories.read_text() and "Report number 0" in stories.read_text()
     assert daemon.stop() == 0
 
 
@@ -256,7 +264,11 @@ def test_sigterm_during_a_large_ingest_exits_0_within_the_grace(
     assert _half_written(daemon.db) == 0
 
 
-FILES = 3000
+FILES = 6000
+
+
+def _grew(daemon: Daemon, before: int) -> bool:
+    return daemon.articles() > before
 
 
 def test_kill_9_in_a_loop_loses_nothing_and_stores_nothing_twice(
@@ -267,18 +279,20 @@ def test_kill_9_in_a_loop_loses_nothing_and_stores_nothing_twice(
     config = _config(tmp_path / "agg.toml", f'folders = ["{folder}"]\n{FAST}')
     db = tmp_path / "news.db"
     rng = random.Random(3)
-    progress = []
+    progress = [0]
     for _ in range(20):
         daemon = Daemon(config)
         daemons.append(daemon)
         daemon.wait_started()
-        time.sleep(rng.uniform(0.3, 1.5))
+        # Kill while it writes: once it has stored something new, a moment later.
+        _wait_for(partial(_grew, daemon, progress[-1]), 30, f"new articles {progress}")
+        time.sleep(rng.uniform(0, 0.3))
         daemon.process.kill()
         daemon.process.wait()
         assert _integrity(db) == "ok"
         assert _half_written(db) == 0
         progress.append(daemon.articles())
-    assert any(0 < p < FILES for p in progress), f"no kill landed mid-ingest: {progress}"
+    assert progress[-1] < FILES, f"every kill must land mid-ingest: {progress}"
     daemon = Daemon(config)
     daemons.append(daemon)
     daemon.wait_started()
@@ -352,3 +366,29 @@ def test_a_second_daemon_on_the_same_database_refuses(
     )
     assert f"daemon: running (pid {first.process.pid})" in status.stdout
     assert first.stop() == 0
+
+
+def test_cli_and_sqlite_utils_read_while_the_daemon_writes(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    folder = tmp_path / "big"
+    _write_articles(folder, 4000, seed=5)
+    config = _config(tmp_path / "agg.toml", f'folders = ["{folder}"]\n{FAST}')
+    daemon = Daemon(config)
+    daemons.append(daemon)
+    daemon.wait_started()
+    _wait_for(lambda: daemon.articles() > 0, 20, "the first articles")
+    readers = [
+        [str(AGGREGATOR), "--config", str(config), "clusters", "--json"],
+        [str(AGGREGATOR), "--config", str(config), "status"],
+        [str(AGGREGATOR.parent / "sqlite-utils"), "tables", str(daemon.db), "--counts"],
+    ]
+    seen = []
+    while daemon.articles() < 4000 and len(seen) < 30:
+        for command in readers:
+            result = subprocess.run(command, capture_output=True, text=True, timeout=60)
+            assert result.returncode == 0, (command, result.stderr)
+            assert "locked" not in result.stderr
+        seen.append(daemon.articles())
+    assert len(set(seen)) > 1, f"the reads did not overlap the writes: {seen}"
+    assert daemon.stop() == 0

@@ -13,13 +13,11 @@ import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
-
-from tests.conftest import AGGREGATOR, REPO
+from tests.conftest import AGGREGATOR, REPO, needs_tool
 
 UNIT = REPO / "systemd" / "aggregator.service"
 ANALYZE = shutil.which("systemd-analyze")
-needs_analyze = pytest.mark.skipif(ANALYZE is None, reason="systemd-analyze is not installed")
+needs_analyze = needs_tool(ANALYZE, "systemd-analyze")
 
 
 @needs_analyze

@@ -1,0 +1,167 @@
+"""The digest: each story once, canonical copy first, then only what later articles added."""
+
+from __future__ import annotations
+
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import pytest
+
+from aggregator.config import Config
+from aggregator.digest import Digest, build_digest
+from aggregator.publish import day_period, since_period
+from aggregator.render import to_atom, to_html, to_markdown, to_text
+from aggregator.store import Store, format_time, parse_time
+from tests.conftest import SEEDS, ingest, ingest_docs, text_doc
+
+DAY1 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+DAY2 = DAY1 + timedelta(days=1)
+
+
+def _seed_lines(name: str) -> list[str]:
+    path = next(SEEDS.glob(f"{name}_*.txt"))
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _digest(config: Config, start: datetime, end: datetime) -> Digest:
+    store = Store(config.database, config.dedup.minhash)
+    try:
+        return build_digest(store, start, end)
+    finally:
+        store.close()
+
+
+def _arrived(config: Config, when: datetime, where: str = "1 = 1") -> None:
+    store = Store(config.database, config.dedup.minhash)
+    with store.write():
+        store.execute(f"UPDATE articles SET first_seen_at = ? WHERE {where}", (format_time(when),))
+    store.close()
+
+
+@pytest.fixture
+def seeded(config: Config) -> Config:
+    ingest(config, SEEDS)
+    _arrived(config, DAY1)
+    return config
+
+
+def test_the_seeds_digest_shows_the_story_once_and_004s_new_paragraphs(seeded: Config) -> None:
+    digest = _digest(seeded, DAY1 - timedelta(hours=1), DAY1 + timedelta(hours=1))
+    [story] = digest.stories
+    names = [Path(e.location).name[:3] for e in story.articles]
+    assert names == ["001", "004"] and not story.is_update
+    shown_text = "\n".join([*story.opening, *(p for a in story.additions for p in a.paragraphs)])
+    for passage in ("constructive partner", "Deir el-Zour"):
+        assert shown_text.count(passage) == 1, passage
+    # 004's own paragraphs, those not built from 001's text, all appear as new.
+    [addition] = story.additions
+    own_004 = [p for p in _seed_lines("004")[1:] if "constructive partner" not in p]
+    shown = set(addition.paragraphs)
+    assert [p for p in own_004 if "Deir el-Zour" not in p and p not in shown] == []
+    assert all(p in _seed_lines("004") for p in shown)
+    assert addition.repeated == story.collapsed >= 1
+    singles = sorted(Path(s.entry.location).name[:3] for s in digest.singles)
+    assert singles == ["000", "002", "003"]
+    for render in (to_html, to_markdown):
+        assert "constructive partner" in render(digest)
+
+
+def test_next_days_digest_shows_only_the_new_articles_new_paragraphs(seeded: Config) -> None:
+    store = Store(seeded.database, seeded.dedup.minhash)
+    published = store.execute("SELECT max(published_at) FROM articles").fetchone()[0]
+    store.close()
+    shared = next(p for p in _seed_lines("001") if "constructive partner" in p)
+    fresh = [
+        "Officials in Ankara said on Saturday that the talks would resume next week in Geneva.",
+        "Energy ministers from both countries are expected to attend a separate meeting on gas.",
+    ]
+    doc = text_doc("/wire/late", "005", "Talks to resume", [fresh[0], shared, fresh[1]])
+    ingest_docs(seeded, [replace(doc, modified_at=parse_time(published) + timedelta(hours=1))])
+    _arrived(seeded, DAY2, "identity LIKE '/wire/late/%'")
+
+    digest = _digest(seeded, *day_period(DAY2.date(), "UTC"))
+    [story] = digest.stories
+    assert story.is_update and story.opening == ()
+    [addition] = story.additions
+    assert addition.paragraphs == tuple(fresh)
+    assert addition.repeated == 1
+    assert digest.singles == ()
+    text = to_text(digest)
+    assert "constructive partner" not in text and "Rosenberg" not in text
+    first_day = _digest(seeded, *day_period(DAY1.date(), "UTC"))
+    assert "Talks to resume" not in to_text(first_day), "a past period does not change"
+
+
+def test_an_empty_period_is_a_short_nothing_new_digest(seeded: Config) -> None:
+    digest = _digest(seeded, *since_period("1h", DAY2 + timedelta(days=5)))
+    assert digest.empty
+    for render in (to_text, to_markdown, to_html):
+        assert "Nothing new in this period." in render(digest)
+    atom = ET.fromstring(to_atom(digest, "urn:uuid:0"))
+    assert atom.findall("{http://www.w3.org/2005/Atom}entry") == []
+
+
+def test_stories_rank_by_sources_then_recency(config: Config) -> None:
+    lines = _seed_lines("001")[1:]
+    base = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=6)
+    docs = [
+        text_doc("/a/one", "x1", "Two sources", lines[0:3], base),
+        text_doc("/a/two", "x2", "Two sources again", lines[0:3], base),
+        text_doc("/a/one", "y1", "Three sources", lines[4:7], base),
+        text_doc("/a/two", "y2", "Three sources again", lines[4:7], base),
+        text_doc("/a/three", "y3", "Three sources once more", lines[4:7], base),
+    ]
+    ingest_docs(config, docs)
+    digest = _digest(config, *since_period("1d", datetime.now(UTC)))
+    assert [s.sources for s in digest.stories] == [3, 2]
+
+
+def test_day_periods_follow_the_local_time_zone() -> None:
+    start, end = day_period(DAY1.date(), "Europe/Berlin")
+    assert (start, end) == (
+        datetime(2026, 11, 19, 23, 0, tzinfo=UTC),
+        datetime(2026, 11, 20, 23, 0, tzinfo=UTC),
+    )
+
+
+def test_atom_is_valid_and_one_entry_per_story(seeded: Config) -> None:
+    digest = _digest(seeded, DAY1 - timedelta(hours=1), DAY1 + timedelta(hours=1))
+    document = to_atom(digest, "urn:uuid:1234")
+    parsed = feedparser.parse(document.encode())
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    story_id = f"urn:uuid:1234/story/{digest.stories[0].cluster_id}"
+    singles = [f"urn:uuid:1234/article/{s.entry.article_id}" for s in digest.singles]
+    assert [e.id for e in parsed.entries] == [story_id, *singles]
+    assert "constructive partner" in parsed.entries[0].content[0].value
+
+
+def test_publish_day_writes_dated_files_the_stories_feed_and_keeps_the_last_n(
+    seeded: Config, tmp_path: Path
+) -> None:
+    from aggregator.config import DigestConfig
+    from aggregator.publish import publish_day
+
+    directory = tmp_path / "out"
+    config = replace(seeded, digest=DigestConfig(directory=directory, keep=2))
+    store = Store(config.database, config.dedup.minhash)
+    try:
+        for offset in range(4):
+            publish_day(store, config, (DAY1 + timedelta(days=offset - 3)).date())
+        feed_id = store.execute("SELECT value FROM meta WHERE key = 'digest.feed_id'").fetchone()
+    finally:
+        store.close()
+    names = sorted(p.name for p in directory.iterdir())
+    assert names == [
+        "digest-2026-11-19.html",
+        "digest-2026-11-19.md",
+        "digest-2026-11-20.html",
+        "digest-2026-11-20.md",
+        "stories.atom",
+    ]
+    assert "constructive partner" in (directory / "digest-2026-11-20.html").read_text()
+    assert "Nothing new" in (directory / "digest-2026-11-19.md").read_text()
+    assert feed_id[0].startswith("urn:uuid:")
+    assert feed_id[0] in (directory / "stories.atom").read_text()
