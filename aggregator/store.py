@@ -221,23 +221,21 @@ class Store:
         """
         now = utcnow()
         body = "\n\n".join(paragraphs)
+        current = {
+            "location": location,
+            "title": title,
+            "body": body,
+            "published_at": published_at,
+            "published_raw": published_raw,
+            "updated_at": now,
+            "content_hash": content_hash,
+        }
         if existing is None:
+            columns = ", ".join(current)
             cursor = self.conn.execute(
-                "INSERT INTO articles (source_id, identity, location, title, body, published_at, "
-                "published_raw, first_seen_at, updated_at, version, content_hash) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?)",
-                (
-                    source_id,
-                    identity,
-                    location,
-                    title,
-                    body,
-                    published_at,
-                    published_raw,
-                    now,
-                    now,
-                    content_hash,
-                ),
+                f"INSERT INTO articles (source_id, identity, first_seen_at, version, {columns}) "
+                f"VALUES (?, ?, ?, 1, {', '.join('?' * len(current))})",
+                (source_id, identity, now, *current.values()),
             )
             article_id, version = int(cursor.lastrowid or 0), 1
         else:
@@ -247,20 +245,10 @@ class Store:
                 "(SELECT id FROM units WHERE article_id = ?)",
                 (article_id,),
             )
+            assignments = ", ".join(f"{column} = ?" for column in current)
             self.conn.execute(
-                "UPDATE articles SET location = ?, title = ?, body = ?, published_at = ?, "
-                "published_raw = ?, updated_at = ?, version = ?, content_hash = ? WHERE id = ?",
-                (
-                    location,
-                    title,
-                    body,
-                    published_at,
-                    published_raw,
-                    now,
-                    version,
-                    content_hash,
-                    article_id,
-                ),
+                f"UPDATE articles SET version = ?, {assignments} WHERE id = ?",
+                (version, *current.values(), article_id),
             )
         cursor = self.conn.execute(
             "INSERT INTO article_versions (article_id, version, content_hash, title, "
