@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import sqlite3
 import sys
 import textwrap
 from collections import Counter
@@ -310,6 +311,11 @@ def main() -> None:
         if debug:
             raise
         click.echo(f"aggregator: error: {e}", err=True)
+        sys.exit(1)
+    except sqlite3.Error as e:  # one the store did not translate (a read mid-cursor)
+        if debug:
+            raise
+        click.echo(f"aggregator: error: database: {e}", err=True)
         sys.exit(1)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

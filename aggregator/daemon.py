@@ -48,7 +48,7 @@ from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from aggregator.config import Config, find_config, load_config
-from aggregator.errors import AggregatorError
+from aggregator.errors import AggregatorError, StoreError
 from aggregator.feeds import sync_config_feeds
 from aggregator.pipeline import Ingester
 from aggregator.poll import Poller, due_feeds
@@ -84,6 +84,10 @@ class Daemon:
         self.watcher: FolderWatcher
         self.scheduler: BackgroundScheduler
 
+    @staticmethod
+    def _new_watcher(config: Config) -> FolderWatcher:
+        return FolderWatcher(config.folders, config.ingest.extensions, config.ingest.max_file_bytes)
+
     def _load(self) -> Config:
         config = load_config(find_config(self.config_path))
         return replace(config, database=self.database) if self.database else config
@@ -93,10 +97,9 @@ class Daemon:
         lock = DatabaseLock(config.database)
         lock.acquire()
         self.store = Store(config.database, config.dedup.minhash, shared=True)
+        self.store.check()  # a corrupted file stops the start, with what to do about it
         self.poller = Poller(self.store, config, stop=self.stopping)
-        self.watcher = FolderWatcher(
-            config.folders, config.ingest.extensions, config.ingest.max_file_bytes
-        )
+        self.watcher = self._new_watcher(config)
         sync_config_feeds(self.store, config.feeds.urls)
         write_state(self.store, started_at=format_time(datetime.now(UTC)), stopped_at="")
         self.scheduler = BackgroundScheduler(
@@ -222,6 +225,12 @@ class Daemon:
             try:
                 self._apply_pending()
                 work()
+            except StoreError as e:
+                # Disk full, read-only, I/O: nothing half-written; the job runs again
+                # next time, and the watcher forgets what it saw so nothing is skipped.
+                log.error("job %s stopped: %s", name, e)
+                self.notifier.status(f"error: {e}")
+                self.watcher = self._new_watcher(self.config)
             except Exception:  # a job's failure is logged; the schedule goes on
                 log.exception("job %s failed", name)
             finally:

@@ -33,7 +33,7 @@ from typing import Any
 
 from aggregator.config import Config
 from aggregator.entries import entry_documents
-from aggregator.errors import FetchError, ParseError
+from aggregator.errors import FetchError, ParseError, StoreError
 from aggregator.feeds import FeedSource, list_feeds
 from aggregator.fetch import FetchPolicy, FetchResult, fetch
 from aggregator.fulltext import FullTextFetcher, needs_full_text
@@ -280,6 +280,8 @@ class Poller:
             return self._ingest(job, replace(job.parsed, entries=entries), failures, now)
         except (FetchError, ParseError) as e:
             return self._failed(feed, now, e.reason)
+        except StoreError:
+            raise  # the database's trouble (disk full...), not the feed's: the poll stops
         except Exception as e:  # a bug must cost one feed, never the poll
             log.exception("feed poll crashed source=%d url=%s", feed.id, feed.url)
             return self._failed(feed, now, f"internal error: {type(e).__name__}: {e}")

@@ -11,9 +11,10 @@ units, signatures, matches, cluster changes) or not at all. Two processes may
 write the same database: the lock serialises them, and each catches up on the
 other's new units at the start of every write (see `units_since`).
 
-Opening checks the schema version (creating or migrating) and the MinHash
-parameters stored with the index; a mismatch is refused, because signatures
-made with other parameters cannot be compared.
+Opening checks the schema version (creating, or migrating after a backup; see
+`dbfile.py`) and the MinHash parameters stored with the index; a mismatch is
+refused, because signatures made with other parameters cannot be compared.
+SQLite's errors leave this module as one-line `StoreError`s.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator.config import MinHashParams
+from aggregator.dbfile import check, describe, migrate
 from aggregator.errors import ParameterMismatchError, StoreError
-from aggregator.schema import MIGRATIONS, SCHEMA_VERSION
 from aggregator.signature import SCHEME, SHINGLE_SCHEME
 
 U32 = npt.NDArray[np.uint32]
@@ -112,44 +113,19 @@ class Store:
             if not readonly:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(readonly)
-        except sqlite3.DatabaseError as e:
-            raise StoreError(f"database {path}: cannot open: {e}") from e
+            migrate(self.conn, path, readonly, _params_meta(params))
+        except sqlite3.Error as e:
+            raise describe(e, path) from e
         self._check_params()
 
     def close(self) -> None:
         self.conn.close()
 
-    # -- schema and parameters -------------------------------------------------
+    def check(self) -> None:
+        """CorruptDatabaseError unless the file passes SQLite's quick check."""
+        check(self.conn, self.path)
 
-    def _migrate(self, readonly: bool) -> None:
-        version = self.conn.execute("PRAGMA user_version").fetchone()[0]
-        if version > SCHEMA_VERSION:
-            raise StoreError(
-                f"database {self.path}: schema version {version} is newer than this "
-                f"aggregator understands ({SCHEMA_VERSION}); upgrade aggregator"
-            )
-        if version == SCHEMA_VERSION:
-            return
-        if readonly:
-            raise StoreError(f"database {self.path}: schema version {version} needs migrating")
-        if version == 0 and self.conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]:
-            raise StoreError(f"database {self.path}: not an aggregator database")
-        self.conn.execute("BEGIN IMMEDIATE")
-        try:
-            for script in MIGRATIONS[version:]:
-                for statement in _statements(script):
-                    self.conn.execute(statement)
-            if version == 0:
-                self.conn.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    sorted(_params_meta(self.params).items()),
-                )
-            self.conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
-            self.conn.execute("COMMIT")
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
+    # -- schema and parameters -------------------------------------------------
 
     def _check_params(self) -> None:
         stored = dict(self.conn.execute("SELECT key, value FROM meta WHERE key LIKE 'minhash.%'"))
@@ -169,17 +145,28 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[None]:
-        """One write transaction: committed whole on success, rolled back on any error."""
-        self.conn.execute("BEGIN IMMEDIATE")
+        """One write transaction: committed whole on success, rolled back on any error.
+
+        SQLite's errors (disk full, read-only, corruption) leave as StoreError.
+        """
         try:
-            yield
-        except BaseException:
-            self.conn.execute("ROLLBACK")
-            raise
-        self.conn.execute("COMMIT")
+            self.conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+                self.conn.execute("COMMIT")
+            except BaseException:
+                # SQLite may already have rolled back (disk full does).
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise
+        except sqlite3.Error as e:
+            raise describe(e, self.path) from e
 
     def execute(self, sql: str, args: Sequence[Any] | dict[str, Any] = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, args)
+        try:
+            return self.conn.execute(sql, args)
+        except sqlite3.Error as e:
+            raise describe(e, self.path) from e
 
     # -- sources and articles -------------------------------------------------
 
@@ -408,16 +395,3 @@ def _columns(
     rows: list[tuple[Any, ...]], indexes: Sequence[int]
 ) -> dict[int, npt.NDArray[np.int64]]:
     return {i: np.fromiter((r[i] for r in rows), dtype=np.int64, count=len(rows)) for i in indexes}
-
-
-def _statements(script: str) -> Iterator[str]:
-    """Split a migration script into statements (triggers contain semicolons)."""
-    buffer = ""
-    for line in script.splitlines(keepends=True):
-        buffer += line
-        if sqlite3.complete_statement(buffer):
-            if buffer.strip():
-                yield buffer.strip()
-            buffer = ""
-    if buffer.strip():
-        yield buffer.strip()

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Config, MinHashParams
+from aggregator.dbfile import _statements
 from aggregator.feeds import (
     SourceConfigError,
     add_feed,
@@ -18,7 +19,7 @@ from aggregator.feeds import (
     remove_feed,
 )
 from aggregator.schema import SCHEMA_V1, SCHEMA_VERSION
-from aggregator.store import Store, _params_meta, _statements
+from aggregator.store import Store, _params_meta
 from tests.conftest import SEEDS, ingest
 
 OPML = """<?xml version="1.0" encoding="UTF-8"?>
