@@ -97,7 +97,12 @@ class Daemon:
         lock = DatabaseLock(config.database)
         lock.acquire()
         self.store = Store(config.database, config.dedup.minhash, shared=True)
-        self.store.check()  # a corrupted file stops the start, with what to do about it
+        # A corrupted file stops the start, saying what to do about it. The check
+        # reads the whole file: about 7 s for 450 MB (20,000 feed articles).
+        self.notifier.status("checking the database (quick_check)")
+        started = time.monotonic()
+        self.store.check()
+        log.info("database checked in %.1f s", time.monotonic() - started)
         self.poller = Poller(self.store, config, stop=self.stopping)
         self.watcher = self._new_watcher(config)
         sync_config_feeds(self.store, config.feeds.urls)

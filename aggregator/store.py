@@ -89,6 +89,9 @@ def _params_meta(params: MinHashParams) -> dict[str, str]:
     return meta
 
 
+WAL_LIMIT = 64 * 1024 * 1024  # bytes
+
+
 class Store:
     """A connection to one aggregator database."""
 
@@ -113,6 +116,8 @@ class Store:
             if not readonly:
                 self.conn.execute("PRAGMA journal_mode = WAL")
                 self.conn.execute("PRAGMA synchronous = NORMAL")
+                # Automatic checkpoints cut the WAL back to this size.
+                self.conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
             migrate(self.conn, path, readonly, _params_meta(params))
         except sqlite3.Error as e:
             raise describe(e, path) from e
