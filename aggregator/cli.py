@@ -29,7 +29,7 @@ from aggregator import __version__
 from aggregator.cli_daemon import digest_command, run, status_command
 from aggregator.cli_feeds import poll, sources_group
 from aggregator.clicontext import Context, pass_context
-from aggregator.config import render_config
+from aggregator.configfile import render_config
 from aggregator.errors import AggregatorError, SourceError
 from aggregator.model import RawDocument
 from aggregator.pipeline import Ingester

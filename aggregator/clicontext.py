@@ -9,7 +9,8 @@ from typing import TypeVar
 
 import click
 
-from aggregator.config import Config, find_config, load_config
+from aggregator.config import Config
+from aggregator.configfile import find_config, load_config
 from aggregator.store import Store
 
 T = TypeVar("T")

@@ -47,7 +47,8 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from aggregator.config import Config, find_config, load_config
+from aggregator.config import Config
+from aggregator.configfile import find_config, load_config
 from aggregator.errors import AggregatorError, StoreError
 from aggregator.feeds import sync_config_feeds
 from aggregator.pipeline import Ingester

@@ -13,7 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 from aggregator.cli import cli
-from aggregator.config import Config, find_config, load_config
+from aggregator.config import Config
+from aggregator.configfile import find_config, load_config
 from aggregator.errors import ConfigError
 
 REPO = Path(__file__).resolve().parent.parent
