@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
 from dataclasses import asdict
 from datetime import UTC, date, datetime
@@ -47,7 +48,14 @@ def run(obj: Context) -> None:
     level = logging.getLogger().getEffectiveLevel()
     configure_logging(min(level, logging.INFO))
     daemon = Daemon(obj.config_path, obj.db)
-    sys.exit(daemon.run())
+    code = daemon.run()
+    # Everything is committed and closed. Leave without the interpreter's exit
+    # handlers: they join worker threads and pools, and a fetch abandoned on
+    # shutdown (or a killed parse pool) could hold the exit past the grace.
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 @click.command(name="status")

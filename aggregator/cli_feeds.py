@@ -61,7 +61,8 @@ def sources_add(obj: Context, url: str, name: str | None, full_text: str) -> Non
         feed = add_feed(store, url, name, full_text)
     finally:
         store.close()
-    click.echo(f"added feed {feed.id}: {feed.location}")
+    verb = "added" if feed.last_checked_at is None else "enabled again"
+    click.echo(f"{verb} feed {feed.id}: {feed.location}")
 
 
 @sources_group.command(name="list")

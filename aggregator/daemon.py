@@ -279,7 +279,8 @@ class Daemon:
                 counts["new"] += outcome.new
             polled.update(f.id for f in batch)
         summary = (
-            f"{len(polled)} feeds polled, {counts['new']} new articles, {counts['error']} errors"
+            f"{len(polled)} feeds polled, {counts['new']} new articles, {counts['error']} errors "
+            f"in {time.monotonic() - deadline + d.tick_budget_seconds:.1f} s"
         )
         if polled:
             log.info("tick: %s", summary)

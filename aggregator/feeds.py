@@ -85,14 +85,25 @@ def _checked_url(url: str) -> str:
 def add_feed(
     store: Store, url: str, name: str | None = None, full_text: str = "auto"
 ) -> FeedSource:
-    """Subscribe to a feed; an existing subscription is an error naming it."""
+    """Subscribe to a feed. An active subscription is an error naming it; a disabled
+    one (removed, or gone with HTTP 410) is enabled again and checked at once."""
     if full_text not in FULL_TEXT_MODES:
         raise SourceConfigError(f"full text mode {full_text!r}: use one of {FULL_TEXT_MODES}")
     location = _checked_url(url)
     with store.write():
-        row = store.execute("SELECT id FROM sources WHERE location = ?", (location,)).fetchone()
-        if row:
+        row = store.execute(
+            "SELECT id, enabled FROM sources WHERE location = ?", (location,)
+        ).fetchone()
+        if row and row[1]:
             raise SourceConfigError(f"feed {location}: already subscribed as source {row[0]}")
+        if row:
+            store.execute(
+                "UPDATE sources SET enabled = 1, error_count = 0, last_error = NULL, "
+                "next_check_at = ?, full_text = ?, etag = NULL, last_modified = NULL "
+                "WHERE id = ?",
+                (utcnow(), full_text, row[0]),
+            )
+            return find_feed(store, location)
         store.execute(
             "INSERT INTO sources (kind, location, name, created_at, url, full_text, "
             "next_check_at) VALUES ('feed', ?, ?, ?, ?, ?, ?)",

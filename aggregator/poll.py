@@ -292,6 +292,7 @@ class Poller:
         if result.permanent_redirect:
             self._update(feed.id, url=result.final_url)
         if result.status == 410:
+            log.warning("feed gone (HTTP 410), disabled: source=%d url=%s", feed.id, feed.url)
             self._update(
                 feed.id, enabled=0, last_checked_at=format_time(now), last_error="gone (HTTP 410)"
             )
@@ -371,11 +372,14 @@ class Poller:
             "last_error": None,
             "error_count": 0,
             "next_check_at": next_check,
+            "enabled": 1,  # a disabled feed polled on request and answering is back
         }
         if status == "ingested":
             values["last_warning"] = warning
         for column, header in (("etag", "etag"), ("last_modified", "last-modified")):
-            if value := result.headers.get(header):
+            # A 200 replaces the validators (a body without an ETag clears the old
+            # one, or a later 304 would keep us on stale content); a 304 may omit them.
+            if (value := result.headers.get(header)) or not result.not_modified:
                 values[column] = value
         if body_hash:
             values["body_hash"] = body_hash

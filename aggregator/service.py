@@ -148,3 +148,6 @@ def configure_logging(level: int, stream: IO[str] | None = None) -> None:
     logging.getLogger("apscheduler").setLevel(max(level, logging.ERROR))
     # httpx logs every request at INFO; the poller reports per feed instead.
     logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+    # trafilatura logs ERROR for pages it cannot extract; the full-text stage
+    # reports those itself (and keeps the summary).
+    logging.getLogger("trafilatura").setLevel(logging.CRITICAL)

@@ -11,8 +11,11 @@ What it decides, and why:
   threads it would hold the GIL and stall every other stage. A process pool
   (one worker per core by default) parses while the main thread ingests.
   Workers start from a fork server with feedparser already imported, so a
-  pool costs a fraction of a second, once per poller, and a worker is
-  replaced after `TASKS_PER_WORKER` documents to keep memory from creeping.
+  pool costs a fraction of a second, once per poller. To keep memory from
+  creeping, the whole pool is replaced after `TASKS_PER_WORKER` documents per
+  worker (the old one finishes what it has, then exits). Not with
+  `max_tasks_per_child`: on Python 3.11 that stalls the pool after a worker
+  is replaced (CPython gh-115634; the soak run hit it every ~2,000 parses).
   The pool starts in about 0.2 s, later pools in 0.03 s (measured on the
   2-core CI machine), so even a one-feed poll uses it: only a process can be
   stopped when a parse runs away. `workers=1` parses inline instead.
@@ -97,6 +100,7 @@ class ParsePool:
     def __init__(self, workers: int = 0) -> None:
         self.workers = workers or os.cpu_count() or 1
         self._pool: ProcessPoolExecutor | None = None
+        self._submitted = 0  # to the current pool
         # Which pool ran a future: a failure of an old, broken pool must not
         # reset the new one.
         self._owner: weakref.WeakKeyDictionary[Future[ParsedFeed], ProcessPoolExecutor] = (
@@ -112,11 +116,14 @@ class ParsePool:
             except Exception as e:  # a crash is reported per document, like a pool's
                 future.set_exception(e)
             return future
+        if self._submitted >= TASKS_PER_WORKER * self.workers:
+            self._retire()
         try:
             future = self._executor().submit(parse_feed, content, headers, url)
         except BrokenProcessPool:
             self._reset()
             future = self._executor().submit(parse_feed, content, headers, url)
+        self._submitted += 1
         self._owner[future] = self._executor()
         return future
 
@@ -148,12 +155,15 @@ class ParsePool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(
-                self.workers,
-                mp_context=_context(),
-                max_tasks_per_child=TASKS_PER_WORKER,
-            )
+            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+            self._submitted = 0
         return self._pool
+
+    def _retire(self) -> None:
+        """Start a fresh pool; the old one completes its documents, then its workers exit."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=False)
+            self._pool = None
 
     def _reset(self) -> None:
         if self._pool is not None:

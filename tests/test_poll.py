@@ -11,7 +11,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config, FeedsConfig
-from aggregator.feeds import add_feed, find_feed
+from aggregator.feeds import SourceConfigError, add_feed, find_feed
 from aggregator.poll import Poller, due_feeds, error_interval, success_interval
 from aggregator.store import Store, format_time, parse_time
 from tests.conftest import SEEDS
@@ -251,3 +251,31 @@ def test_every_feed_format_polled_gives_its_articles(
     assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
     rows = store.execute("SELECT title, location, body FROM articles ORDER BY id").fetchall()
     assert rows == expected
+
+
+def test_a_200_without_validators_clears_the_old_ones(
+    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_ordered_request("/feed").respond_with_data(_rss(1), headers={"ETag": '"a"'})
+    httpserver.expect_ordered_request("/feed").respond_with_data(_rss(2))
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
+    assert find_feed(store, str(feed_id)).etag == '"a"'
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
+    assert find_feed(store, str(feed_id)).etag is None, "no stale ETag to earn a wrong 304"
+
+
+def test_a_gone_feed_added_again_is_enabled_and_polled(
+    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+) -> None:
+    store, poller, feed_id = setup
+    httpserver.expect_ordered_request("/feed").respond_with_data("", status=410)
+    httpserver.expect_ordered_request("/feed").respond_with_data(_rss(1))
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "gone"
+    assert not find_feed(store, str(feed_id)).enabled
+    again = add_feed(store, httpserver.url_for("/feed"))
+    assert (again.id, again.enabled, again.error_count) == (feed_id, True, 0)
+    assert [f.id for f in due_feeds(store, datetime.now(UTC) + timedelta(seconds=1))] == [feed_id]
+    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
+    with pytest.raises(SourceConfigError, match="already subscribed as source"):
+        add_feed(store, httpserver.url_for("/feed"))

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
+from aggregator import workers
 from aggregator.config import Config, FeedsConfig
 from aggregator.errors import ParseError
 from aggregator.feeds import add_feed, list_feeds
@@ -243,3 +244,20 @@ def test_parses_in_flight_when_the_pool_is_killed_are_resubmitted(config: Config
     finally:
         poller.close()
         store.close()
+
+
+def test_the_pool_is_replaced_after_its_share_of_documents(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(workers, "TASKS_PER_WORKER", 5)
+    pool = ParsePool(workers=2)
+    try:
+        seen = set()
+        futures = []
+        for i in range(60):
+            futures.append(pool.submit(RSS.format(name=f"n{i}", text="T.").encode(), {}, "u"))
+            seen.add(id(pool._pool))
+        assert [pool.result(f, "u").title for f in futures] == [f"n{i}" for i in range(60)]
+        assert len(seen) == 6, "a new pool every 10 documents"
+    finally:
+        pool.close()
