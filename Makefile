@@ -80,5 +80,15 @@ bench-feeds: $(STAMP)
 		|| echo "bench-feeds: could not set up reader $(READER_VERSION)"; fi
 	$(BIN)/python -m bench.feeds $(BENCH_FEEDS_ARGS)
 
+# The long soak (issue 6, docs/reliability.md): the daemon against 1,000 fault-injecting
+# loopback feeds for 30 minutes, readers beside it; report.md, report.json, daemon.log
+# and ledger.json go to var/soak/.
+SOAK_ARGS ?= --feeds 1000 --minutes 30
+
+.PHONY: soak
+
+soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .cache

@@ -1,0 +1,724 @@
+"""Soak: the real daemon against the fault-injecting feed farm, with readers beside it.
+
+    python -m bench.soak --feeds 1000 --minutes 30 --out bench/out/soak
+
+What it runs, and what it decides:
+
+* **The farm** (`bench/farm.py`) in its own process, its feeds subscribed with
+  `aggregator sources import-opml`; **the daemon** `aggregator -v run` as a
+  subprocess with a configuration for a fast, hostile world: `tick_seconds`
+  1, `min_interval_minutes` small (feeds re-polled every few seconds),
+  `deadline_seconds` 2 (the farm's drips last longer), `max_bytes` 1 MiB (the
+  farm's oversized bodies and gzip bombs pass it), `max_interval_hours` small
+  (so back-off after a run of faults stays short), `per_host` = `concurrency`
+  (every feed is on 127.0.0.1). Its stderr is timestamped line by line into
+  `daemon.log`.
+* **Readers**: `--readers` threads, each running in turn `aggregator clusters
+  --json`, `aggregator status`, `sqlite-utils tables DB --counts` and a
+  `sqlite-utils query`, as separate processes, for the whole run. Each
+  invocation's exit status, time and stderr are kept; a non-zero exit, output
+  that is not what the command promises, or "locked" on stderr is a failure.
+* **Samples** every second: the resident memory of the daemon and its
+  children (the parse pool), summed from /proc; the WAL file's size.
+* **Tick duration.** The daemon logs a tick's result, not its start, and has
+  no duration of its own; it does speak the systemd notify protocol, so the
+  soak listens on `NOTIFY_SOCKET`: a tick that polls says `STATUS=polling ...`
+  when it starts and `STATUS=idle; last tick: ...` when it ends. The duration
+  is the time between the two (ticks with nothing due are not counted).
+* **The end.** After `--minutes`, the farm is told `quiet` (no more changes or
+  faults; gone feeds come back). The soak then waits until every enabled feed
+  has `last_success_at` later than the farm's first complete answer to it
+  after `quiet` (timestamps are whole seconds, so strictly later: the daemon
+  has then stored the final state of every feed, since one feed is never
+  fetched twice at once). Then the readers stop, the daemon gets SIGTERM and
+  must exit 0, and the farm hands over its ledger.
+* **The ledger check** (sources matched by their subscribed URL, entries by
+  GUID = `articles.identity`): *lost*: served intact, not stored; *twice*: one
+  GUID stored as more than one article of a feed (an identity equal to the
+  GUID or starting with it and a space, the duplicate-GUID form); *phantom*:
+  stored, but never sent by the farm even in a damaged body; *stale*: an entry
+  of a feed's final document whose stored title is not its final title. A feed
+  the daemon disabled after a 410 (by design) keeps what it stored before; its
+  final document is not expected (`sources add` refuses an existing feed, so
+  there is no way to re-enable it from the CLI, see docs/reliability.md).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import re
+import signal
+import socket
+import sqlite3
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlsplit
+
+BIN = Path(sys.executable).parent
+AGGREGATOR = BIN / "aggregator"
+SQLITE_UTILS = BIN / "sqlite-utils"
+REPO = Path(__file__).resolve().parent.parent
+
+
+@dataclass(frozen=True, slots=True)
+class SoakConfig:
+    out: Path
+    feeds: int = 20
+    seconds: float = 45.0
+    faults: str = "default"
+    seed: int = 6
+    readers: int = 2
+    change_seconds: float = 6.0
+    window: int = 15
+    min_interval_minutes: float = 0.03
+    max_interval_hours: float = 0.004
+    deadline_seconds: float = 2.0
+    concurrency: int = 16
+    tick_seconds: float = 1.0
+    final_timeout: float = 60.0
+    reader_pause: float = 0.5
+
+
+@dataclass(slots=True)
+class Samples:
+    rows: list[tuple[float, float, int]] = field(default_factory=list)  # (t, rss MiB, wal B)
+    ticks: list[float] = field(default_factory=list)
+    notify: list[tuple[float, str]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ReaderStats:
+    runs: Counter[str] = field(default_factory=Counter)
+    failures: list[str] = field(default_factory=list)
+    locked: int = 0
+    seconds: list[float] = field(default_factory=list)
+
+
+def _config_text(cfg: SoakConfig) -> str:
+    return f"""database = "soak.db"
+folders = []
+
+[feeds]
+allow = ["127.0.0.0/8"]
+min_interval_minutes = {cfg.min_interval_minutes}
+default_interval_minutes = {cfg.min_interval_minutes}
+max_interval_hours = {cfg.max_interval_hours}
+max_bytes = 1048576
+deadline_seconds = {cfg.deadline_seconds}
+concurrency = {cfg.concurrency}
+per_host = {cfg.concurrency}
+
+[daemon]
+tick_seconds = {cfg.tick_seconds}
+batch_size = 500
+tick_budget_seconds = 60
+scan_minutes = 600
+stop_grace_seconds = 10
+"""
+
+
+def _opml(urls: list[str], path: Path) -> None:
+    outlines = "".join(
+        f'<outline type="rss" text="farm {i}" xmlUrl="{u}"/>' for i, u in enumerate(urls)
+    )
+    path.write_text(
+        f'<?xml version="1.0"?><opml version="2.0"><body>{outlines}</body></opml>',
+        encoding="utf-8",
+    )
+
+
+def tree_rss_mib(pid: int) -> float:
+    """Resident memory of a process and all its descendants, from /proc."""
+    total = 0
+    todo = [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError):
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+    return total / 1024
+
+
+class Farm:
+    """The farm process and its stdin/stdout command protocol."""
+
+    def __init__(self, cfg: SoakConfig) -> None:
+        command = [
+            sys.executable,
+            "-m",
+            "bench.farm",
+            "--feeds",
+            str(cfg.feeds),
+            "--seconds",
+            str(cfg.seconds + 5),
+            "--grace",
+            str(cfg.final_timeout + 120),
+            "--faults",
+            cfg.faults,
+            "--seed",
+            str(cfg.seed),
+            "--change-seconds",
+            str(cfg.change_seconds),
+            "--window",
+            str(cfg.window),
+            "--drip-seconds",
+            str(cfg.deadline_seconds + 2),
+        ]
+        self.process = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=REPO, text=True
+        )
+        line = self._out.readline()
+        if not line:
+            raise RuntimeError("the feed farm did not start")
+        self.urls: list[str] = json.loads(line)["urls"]
+
+    @property
+    def _out(self) -> IO[str]:
+        assert self.process.stdout is not None
+        return self.process.stdout
+
+    def ask(self, command: str) -> dict[str, Any]:
+        assert self.process.stdin is not None
+        self.process.stdin.write(command + "\n")
+        self.process.stdin.flush()
+        reply: dict[str, Any] = json.loads(self._out.readline())
+        return reply
+
+    def close(self) -> None:
+        if self.process.stdin is not None:
+            with contextlib.suppress(BrokenPipeError):
+                self.process.stdin.close()
+        try:
+            self.process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+_ERROR = re.compile(r"feed error source=(\d+) url=\S+: (.*)$")
+
+
+def error_kind(reason: str) -> str:
+    """A daemon error message as one of a few kinds (for the report)."""
+    rules = (
+        ("HTTP 500", "HTTP 500"),
+        ("HTTP 429", "HTTP 429"),
+        ("reset by peer", "connection reset"),
+        ("byte cap", "body over max_bytes"),
+        ("without sending complete", "body cut short"),
+        ("deadline", "deadline (slow drip)"),
+        ("timed out", "deadline (slow drip)"),
+        ("redirects", "too many redirects"),
+        ("redirect loop", "redirect loop"),
+        ("invalid JSON", "parse: invalid JSON"),
+        ("no entries", "parse: no entries"),
+        ("parse took longer", "parse deadline (pool stalled)"),
+        ("parser process died", "parser process died"),
+        ("internal error", "INTERNAL ERROR"),
+    )
+    for needle, kind in rules:
+        if needle in reason:
+            return kind
+    return "other: " + reason[:80]
+
+
+class DaemonLog(threading.Thread):
+    """Copies the daemon's stderr to daemon.log with times, and counts what it says."""
+
+    def __init__(self, stream: IO[bytes], path: Path) -> None:
+        super().__init__(daemon=True)
+        self.stream = stream
+        self.path = path
+        self.errors: Counter[str] = Counter()
+        self.warnings: Counter[str] = Counter()
+        self.problems: list[str] = []  # tracebacks, ERROR lines, "locked"
+        self.lines = 0
+
+    def run(self) -> None:
+        with self.path.open("w", encoding="utf-8") as out:
+            for raw in self.stream:
+                line = raw.decode("utf-8", errors="replace").rstrip("\n")
+                self.lines += 1
+                out.write(f"{time.time():.3f} {line}\n")
+                if match := _ERROR.search(line):
+                    self.errors[error_kind(match.group(2))] += 1
+                elif "feed parsed with problems" in line:
+                    self.warnings["parsed with problems (bozo)"] += 1
+                if " ERROR " in line or "Traceback" in line or "locked" in line:
+                    self.problems.append(line[:300])
+        self.stream.close()
+
+
+class Notify(threading.Thread):
+    """A NOTIFY_SOCKET listener: tick start and end from the daemon's STATUS messages."""
+
+    def __init__(self, path: Path, samples: Samples) -> None:
+        super().__init__(daemon=True)
+        self.path = path
+        self.samples = samples
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(str(path))
+        self.sock.settimeout(0.5)
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        started: float | None = None
+        while not self.done.is_set():
+            try:
+                data = self.sock.recv(4096).decode("utf-8", errors="replace")
+            except TimeoutError:
+                continue
+            except OSError:
+                break
+            now = time.monotonic()
+            for line in data.splitlines():
+                if not line.startswith("STATUS="):
+                    continue
+                status = line[7:]
+                self.samples.notify.append((now, status))
+                if status.startswith("polling") and started is None:
+                    started = now
+                elif status.startswith("idle") and started is not None:
+                    self.samples.ticks.append(now - started)
+                    started = None
+        self.sock.close()
+
+
+def _reader_commands(config: Path, db: Path) -> list[tuple[str, list[str]]]:
+    agg = [str(AGGREGATOR), "--config", str(config)]
+    query = (
+        "select s.location, count(a.id) as n, max(a.version) as v from sources s "
+        "left join articles a on a.source_id = s.id group by s.id"
+    )
+    return [
+        ("clusters --json", [*agg, "clusters", "--json"]),
+        ("status", [*agg, "status"]),
+        ("sqlite-utils tables", [str(SQLITE_UTILS), "tables", str(db), "--counts"]),
+        ("sqlite-utils query", [str(SQLITE_UTILS), "query", str(db), query]),
+    ]
+
+
+def _reader(
+    commands: list[tuple[str, list[str]]], stats: ReaderStats, stop: threading.Event, pause: float
+) -> None:
+    lock = threading.Lock()
+    turn = 0
+    while not stop.is_set():
+        name, command = commands[turn % len(commands)]
+        turn += 1
+        started = time.monotonic()
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+        except subprocess.TimeoutExpired:
+            with lock:
+                stats.failures.append(f"{name}: timed out after 120 s")
+            continue
+        problem = ""
+        if done.returncode != 0:
+            problem = f"exit {done.returncode}: {done.stderr.strip()[-300:]}"
+        elif name != "status":
+            try:
+                json.loads(done.stdout)
+            except json.JSONDecodeError:
+                problem = f"output is not JSON: {done.stdout[:200]!r}"
+        elif "daemon" not in done.stdout:
+            problem = f"status without a daemon line: {done.stdout[:200]!r}"
+        with lock:
+            stats.runs[name] += 1
+            stats.seconds.append(time.monotonic() - started)
+            if "locked" in done.stderr.lower():
+                stats.locked += 1
+            if problem:
+                stats.failures.append(f"{name}: {problem}")
+        stop.wait(pause)
+
+
+def _query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
+def _stamp(text: str | None) -> float:
+    if not text:
+        return 0.0
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp()
+
+
+def _feed_index(location: str) -> int:
+    return int(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
+
+
+def waiting_feeds(db: Path, answered: dict[str, float]) -> list[str]:
+    """Enabled feeds whose final state the daemon has not stored yet (empty: all done)."""
+    rows = _query(
+        db, "SELECT location, enabled, last_success_at, last_error FROM sources WHERE kind='feed'"
+    )
+    missing = []
+    for location, enabled, success, error in rows:
+        if not enabled:
+            continue
+        first = answered.get(str(_feed_index(location)))
+        if first is None or _stamp(success) <= first:
+            missing.append(f"{location} (last success {success}, last error {error})")
+    return missing
+
+
+def _percentile(values: list[float], p: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def check_ledger(db: Path, ledger: dict[str, Any]) -> dict[str, Any]:
+    """Served against stored; see the module docstring for what each list means."""
+    sources = {
+        _feed_index(loc): (sid, bool(enabled), err)
+        for sid, loc, enabled, err in _query(
+            db, "SELECT id, location, enabled, last_error FROM sources WHERE kind='feed'"
+        )
+    }
+    by_source: dict[int, int] = {sid: i for i, (sid, _, _) in sources.items()}
+    stored: dict[tuple[int, str], list[tuple[str, int]]] = {}
+    for sid, identity, title, version in _query(
+        db, "SELECT source_id, identity, title, version FROM articles"
+    ):
+        guid = str(identity).split(" ", 1)[0]
+        stored.setdefault((by_source[sid], guid), []).append((str(title), int(version)))
+    served = {(int(r["feed"]), str(r["guid"])): r for r in ledger["served"]}
+    exposed = {(int(f), str(g)) for f, g in ledger["exposed"]}
+    lost = sorted(f"feed {f} {g}" for f, g in served if (f, g) not in stored)
+    twice = sorted(
+        f"feed {f} {g}: {len(rows)} rows" for (f, g), rows in stored.items() if len(rows) > 1
+    )
+    phantom = sorted(f"feed {f} {g}" for f, g in stored if (f, g) not in exposed)
+    stale = []
+    disabled = [i for i, (_, enabled, _) in sources.items() if not enabled]
+    for index, final in ledger["final"].items():
+        if not sources[int(index)][1]:
+            continue
+        for guid, (version, title) in final.items():
+            rows = stored.get((int(index), guid))
+            if rows and rows[0][0] != title:
+                stale.append(
+                    f"feed {index} {guid}: stored {rows[0][0]!r}, final {title!r} (v{version})"
+                )
+    versions_served = sum(len(r["versions"]) for r in served.values())
+    edited = sum(1 for r in served.values() if len(r["versions"]) > 1)
+    stored_versions = _query(db, "SELECT count(*) FROM article_versions")[0][0]
+    return {
+        "served_entries": len(served),
+        "served_versions": versions_served,
+        "served_edited_entries": edited,
+        "stored_articles": sum(len(r) for r in stored.values()),
+        "stored_versions": int(stored_versions),
+        "exposed_only_in_damaged_bodies": len(exposed - set(served)),
+        "lost": lost,
+        "twice": twice,
+        "phantom": phantom,
+        "stale": stale,
+        "feeds_disabled_after_410": sorted(disabled),
+        "gone_sent": ledger["gone_sent"],
+        "clusters_with_several_articles": _query(
+            db,
+            "SELECT count(*) FROM (SELECT cluster_id FROM cluster_members m JOIN clusters c "
+            "ON c.id = m.cluster_id WHERE c.merged_into IS NULL GROUP BY cluster_id "
+            "HAVING count(*) > 1)",
+        )[0][0],
+    }
+
+
+def machine() -> dict[str, str]:
+    model = ""
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return {
+        "nproc": str(os.cpu_count()),
+        "cpu": model,
+        "python": platform.python_version(),
+        "load_before": " ".join(f"{x:.2f}" for x in os.getloadavg()),
+    }
+
+
+def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]:
+    """Run one soak; the report (also written to cfg.out / report.json)."""
+    out = cfg.out
+    out.mkdir(parents=True, exist_ok=True)
+    config = out / "aggregator.toml"
+    config.write_text(_config_text(cfg), encoding="utf-8")
+    db = out / "soak.db"
+    for stale in (db, out / "soak.db-wal", out / "soak.db-shm", out / "notify.sock"):
+        stale.unlink(missing_ok=True)
+    report: dict[str, Any] = {"config": {k: str(v) for k, v in asdict(cfg).items()}}
+    report["machine"] = machine()
+
+    def say(text: str) -> None:
+        if progress is not None:
+            print(f"[soak {time.strftime('%H:%M:%S')}] {text}", file=progress, flush=True)
+
+    samples = Samples()
+    readers = ReaderStats()
+    stop_readers = threading.Event()
+    farm = Farm(cfg)
+    notify: Notify | None = None
+    daemon: subprocess.Popen[bytes] | None = None
+    try:
+        notify = Notify(out / "notify.sock", samples)
+        _opml(farm.urls, out / "farm.opml")
+        subprocess.run(
+            [
+                str(AGGREGATOR),
+                "--config",
+                str(config),
+                "sources",
+                "import-opml",
+                str(out / "farm.opml"),
+            ],
+            check=True,
+            capture_output=True,
+        )
+        notify.start()
+        env = {**os.environ, "NOTIFY_SOCKET": str(out / "notify.sock")}
+        env.pop("JOURNAL_STREAM", None)
+        daemon = subprocess.Popen(
+            [str(AGGREGATOR), "--config", str(config), "-v", "run"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        assert daemon.stderr is not None
+        log = DaemonLog(daemon.stderr, out / "daemon.log")
+        log.start()
+        started = time.monotonic()
+        say(f"daemon {daemon.pid} and farm {farm.process.pid} started, {cfg.feeds} feeds")
+        threads = [
+            threading.Thread(
+                target=_reader,
+                args=(_reader_commands(config, db), readers, stop_readers, cfg.reader_pause),
+                daemon=True,
+            )
+            for _ in range(cfg.readers)
+        ]
+        for t in threads:
+            t.start()
+        next_say = started + 60
+        while (elapsed := time.monotonic() - started) < cfg.seconds:
+            if daemon.poll() is not None:
+                break
+            wal = out / "soak.db-wal"
+            size = wal.stat().st_size if wal.exists() else 0
+            samples.rows.append((round(elapsed, 1), round(tree_rss_mib(daemon.pid), 1), size))
+            if time.monotonic() >= next_say:
+                next_say += 60
+                say(f"{elapsed:.0f} s: RSS {samples.rows[-1][1]} MiB, WAL {size >> 10} KiB")
+            time.sleep(1.0)
+        quiet_at = farm.ask("quiet")["quiet_at"]
+        say("farm quiet; waiting for the daemon's final polls")
+        deadline = time.monotonic() + cfg.final_timeout
+        missing = ["(not checked yet)"]
+        while daemon.poll() is None and time.monotonic() < deadline:
+            answered = farm.ask("status")["final_answered"]
+            with contextlib.suppress(sqlite3.OperationalError):
+                missing = waiting_feeds(db, answered)
+            if not missing:
+                break
+            time.sleep(1.0)
+        report["final_wait_seconds"] = round(time.time() - quiet_at, 1)
+        report["final_wait_missing"] = missing
+        stop_readers.set()
+        for t in threads:
+            t.join(timeout=150)
+        report["daemon_alive_at_end"] = daemon.poll() is None
+        daemon.send_signal(signal.SIGTERM)
+        try:
+            report["daemon_exit"] = daemon.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            report["daemon_exit"] = f"killed after 30 s: {daemon.wait()}"
+        log.join(timeout=10)
+        report["phase_seconds"] = {
+            "soak": round(cfg.seconds, 1),
+            "final_wait": report["final_wait_seconds"],
+            "readers_and_stop": round(
+                time.monotonic() - started - cfg.seconds - report["final_wait_seconds"], 1
+            ),
+        }
+        say(f"daemon exited {report['daemon_exit']}")
+        farm.ask(f"ledger {out / 'ledger.json'}")
+        ledger = json.loads((out / "ledger.json").read_text(encoding="utf-8"))
+        report["ledger"] = check_ledger(db, ledger)
+        report["faults_injected"] = {
+            k: v for k, v in sorted(ledger["counts"].items()) if k not in ("ok", "200", "304")
+        }
+        report["responses"] = {k: ledger["counts"].get(k, 0) for k in ("200", "304")}
+        report["farm_requests"] = ledger["requests"]
+        report["daemon_errors"] = dict(log.errors.most_common())
+        report["daemon_warnings"] = dict(log.warnings)
+        report["daemon_problems"] = log.problems[:50]
+        report["sources_last_error"] = dict(
+            Counter(
+                error_kind(str(e)) if not str(e).startswith("gone") else "gone (HTTP 410)"
+                for (e,) in _query(
+                    db, "SELECT last_error FROM sources WHERE last_error IS NOT NULL"
+                )
+            )
+        )
+        report["ticks"] = {
+            "count": len(samples.ticks),
+            "p50_s": round(_percentile(samples.ticks, 50), 3),
+            "p99_s": round(_percentile(samples.ticks, 99), 3),
+            "max_s": round(max(samples.ticks, default=0.0), 3),
+            "mean_s": round(statistics.fmean(samples.ticks), 3) if samples.ticks else 0.0,
+        }
+        report["samples"] = samples.rows
+        report["readers"] = {
+            "runs": dict(readers.runs),
+            "total": sum(readers.runs.values()),
+            "failures": readers.failures[:50],
+            "failure_count": len(readers.failures),
+            "locked": readers.locked,
+            "p50_s": round(_percentile(readers.seconds, 50), 2),
+            "max_s": round(max(readers.seconds, default=0.0), 2),
+        }
+        report["db_bytes"] = db.stat().st_size
+        report["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    finally:
+        stop_readers.set()
+        if daemon is not None and daemon.poll() is None:
+            daemon.kill()
+            daemon.wait()
+        if notify is not None:
+            notify.done.set()
+            if notify.ident is not None:
+                notify.join(timeout=5)
+            else:
+                notify.sock.close()
+        farm.close()
+    (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    (out / "report.md").write_text(render(report), encoding="utf-8")
+    return report
+
+
+def _sample_rows(rows: list[tuple[float, float, int]], count: int = 10) -> Iterator[str]:
+    if not rows:
+        return
+    step = max(1, len(rows) // count)
+    picked = rows[::step]
+    if picked[-1] is not rows[-1]:
+        picked.append(rows[-1])
+    for t, rss, wal in picked:
+        yield f"| {t:.0f} | {rss:.1f} | {wal / 1024:.0f} |"
+
+
+def render(report: dict[str, Any]) -> str:
+    """The report as Markdown (the tables docs/reliability.md quotes)."""
+    ledger = report.get("ledger", {})
+    ticks = report["ticks"]
+    lines = [
+        "| figure | value |",
+        "| --- | --- |",
+        f"| feeds | {report['config']['feeds']} |",
+        f"| soak seconds (then quiet) | {report['config']['seconds']} |",
+        f"| farm requests | {report.get('farm_requests')} |",
+        f"| responses 200 / 304 | {report.get('responses')} |",
+        f"| entries served intact | {ledger.get('served_entries')} |",
+        f"| versions served (entries edited) | {ledger.get('served_versions')} "
+        f"({ledger.get('served_edited_entries')}) |",
+        f"| articles stored / versions stored | {ledger.get('stored_articles')} / "
+        f"{ledger.get('stored_versions')} |",
+        f"| lost / stored twice / phantom / stale | {len(ledger.get('lost', []))} / "
+        f"{len(ledger.get('twice', []))} / {len(ledger.get('phantom', []))} / "
+        f"{len(ledger.get('stale', []))} |",
+        f"| feeds disabled after a 410 | {len(ledger.get('feeds_disabled_after_410', []))} |",
+        f"| story clusters with 2+ articles | {ledger.get('clusters_with_several_articles')} |",
+        f"| final wait after quiet | {report.get('final_wait_seconds')} s |",
+        f"| daemon alive at end / exit on SIGTERM | {report.get('daemon_alive_at_end')} / "
+        f"{report.get('daemon_exit')} |",
+        f"| ticks: count, p50, p99, max | {ticks['count']}, {ticks['p50_s']} s, "
+        f"{ticks['p99_s']} s, {ticks['max_s']} s |",
+        f"| reader runs / failures / 'locked' | {report['readers']['total']} / "
+        f"{report['readers']['failure_count']} / {report['readers']['locked']} |",
+        f"| reader runs by command | {report['readers']['runs']} |",
+        f"| database size | {report.get('db_bytes', 0) / 1048576:.1f} MiB |",
+        "",
+        "| fault injected | count |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in report.get("faults_injected", {}).items()),
+        "",
+        "| daemon error (log) | count |",
+        "| --- | --- |",
+        *(f"| {k} | {v} |" for k, v in report.get("daemon_errors", {}).items()),
+        *(f"| {k} (warning) | {v} |" for k, v in report.get("daemon_warnings", {}).items()),
+        "",
+        "| seconds | RSS daemon + children (MiB) | WAL (KiB) |",
+        "| --- | --- | --- |",
+        *_sample_rows(report.get("samples", [])),
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--minutes", type=float, default=30)
+    parser.add_argument("--faults", default="default")
+    parser.add_argument("--readers", type=int, default=2)
+    parser.add_argument("--change-seconds", type=float, default=60.0)
+    parser.add_argument("--min-interval-minutes", type=float, default=0.25)
+    parser.add_argument("--max-interval-hours", type=float, default=0.02)
+    parser.add_argument("--final-timeout", type=float, default=600)
+    parser.add_argument("--seed", type=int, default=6)
+    parser.add_argument("--out", type=Path, default=REPO / "var" / "soak")
+    args = parser.parse_args(argv)
+    cfg = SoakConfig(
+        out=args.out.resolve(),
+        feeds=args.feeds,
+        seconds=args.minutes * 60,
+        faults=args.faults,
+        seed=args.seed,
+        readers=args.readers,
+        change_seconds=args.change_seconds,
+        min_interval_minutes=args.min_interval_minutes,
+        max_interval_hours=args.max_interval_hours,
+        final_timeout=args.final_timeout,
+    )
+    report = run_soak(cfg, sys.stderr)
+    print(render(report))
+    ledger = report["ledger"]
+    ok = (
+        not (ledger["lost"] or ledger["twice"] or ledger["phantom"] or ledger["stale"])
+        and report["daemon_exit"] == 0
+        and report["readers"]["locked"] == 0
+        and not report["final_wait_missing"]
+    )
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
