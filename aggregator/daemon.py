@@ -239,6 +239,8 @@ class Daemon:
                 self.watcher = self._new_watcher(self.config)
             except Exception:  # a job's failure is logged; the schedule goes on
                 log.exception("job %s failed", name)
+                if name == "scan":  # files handed on but maybe not stored: read them again
+                    self.watcher = self._new_watcher(self.config)
             finally:
                 self._busy = None
                 self._idle.set()
