@@ -33,10 +33,11 @@ import feedparser
 from aggregator.errors import ParseError
 
 _ENTITY = re.compile(
-    rb"<!ENTITY\s+(%\s+)?[^\s>]+\s+(?:\"([^\"]*)\"|'([^']*)'|(SYSTEM|PUBLIC))", re.IGNORECASE
+    rb"<!ENTITY\s+(%\s+)?([^\s>]+)\s+(?:\"([^\"]*)\"|'([^']*)'|(SYSTEM|PUBLIC))", re.IGNORECASE
 )
 _MAX_ENTITIES = 64
 _MAX_ENTITY_BYTES = 1024
+_MAX_EXPANSION = 1024 * 1024  # bytes all references to declared entities may add
 _JSON_TYPES = ("application/feed+json", "application/json")
 _READ_HEADERS = frozenset(("content-type", "content-language"))
 
@@ -74,12 +75,15 @@ def parse_feed(content: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     # any base): feedparser would resolve GUIDs and links against it, so a
     # server adding the header would change every entry's identity. Links stay
     # as the feed wrote them and are resolved against the feed URL later.
-    parsed: Any = feedparser.parse(
-        io.BytesIO(content),
-        response_headers={k: v for k, v in headers.items() if k.lower() in _READ_HEADERS},
-        sanitize_html=False,
-        resolve_relative_uris=False,
-    )
+    try:
+        parsed: Any = feedparser.parse(
+            io.BytesIO(content),
+            response_headers={k: v for k, v in headers.items() if k.lower() in _READ_HEADERS},
+            sanitize_html=False,
+            resolve_relative_uris=False,
+        )
+    except Exception as e:  # feedparser's own bugs on odd input (found by fuzzing)
+        raise ParseError(url, f"unreadable feed ({type(e).__name__}: {e})") from e
     entries = tuple(_entry(e) for e in parsed.entries)
     problem = parsed.get("bozo_exception")
     if not entries:
@@ -104,21 +108,32 @@ def parse_feed(content: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
 
 
 def refuse_entities(content: bytes, url: str) -> None:
-    """ParseError if the document declares entities that could expand."""
-    head = content[: content.find(b"]>") + 2] if b"<!DOCTYPE" in content[:4096] else b""
-    if b"<!ENTITY" not in head.upper():
+    """ParseError if the document declares entities that could expand.
+
+    The whole document is searched (a declaration need not sit in the first
+    bytes, nor end in "]>"), UTF-16 documents after decoding; and the total a
+    document's references could add is bounded, not only each value.
+    """
+    if content[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        content = content.decode("utf-16", errors="replace").encode("utf-8")
+    upper = content.upper()
+    if b"<!ENTITY" not in upper:
         return
-    declarations = _ENTITY.findall(head)
-    if len(declarations) != head.upper().count(b"<!ENTITY"):
+    declarations = _ENTITY.findall(content)
+    if len(declarations) != upper.count(b"<!ENTITY"):
         raise ParseError(url, "refused: unreadable XML entity declaration")
     if len(declarations) > _MAX_ENTITIES:
         raise ParseError(url, f"refused: declares {len(declarations)} XML entities")
-    for parameter, double, single, external in declarations:
+    expansion = 0
+    for parameter, name, double, single, external in declarations:
         value = double or single
         if parameter or external:
             raise ParseError(url, "refused: declares parameter or external XML entities")
         if len(value) > _MAX_ENTITY_BYTES or b"&" in value or b"%" in value:
             raise ParseError(url, "refused: declares large or nested XML entities")
+        expansion += content.count(b"&" + name + b";") * len(value)
+    if expansion > _MAX_EXPANSION:
+        raise ParseError(url, f"refused: XML entities would expand by {expansion >> 20} MiB")
 
 
 def _text(value: Any) -> str:
