@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from pathlib import Path
 
 import pytest
 
 from aggregator.config import Config, MinHashParams
-from aggregator.dbfile import _statements
 from aggregator.feeds import (
     SourceConfigError,
     add_feed,
@@ -18,8 +16,7 @@ from aggregator.feeds import (
     list_feeds,
     remove_feed,
 )
-from aggregator.schema import SCHEMA_V1, SCHEMA_VERSION
-from aggregator.store import Store, _params_meta
+from aggregator.store import Store
 from tests.conftest import SEEDS, ingest
 
 OPML = """<?xml version="1.0" encoding="UTF-8"?>
@@ -109,24 +106,6 @@ def test_bad_opml_is_a_clear_error(store: Store, tmp_path: Path, content: str, r
     path.write_text(content, encoding="utf-8")
     with pytest.raises(SourceConfigError, match=reason):
         import_opml(store, path)
-
-
-def test_a_version_1_database_is_migrated_in_place(tmp_path: Path) -> None:
-    db = tmp_path / "v1.db"
-    with sqlite3.connect(db) as conn:
-        for statement in _statements(SCHEMA_V1):
-            conn.execute(statement)
-        conn.executemany("INSERT INTO meta VALUES (?, ?)", _params_meta(MinHashParams()).items())
-        conn.execute(
-            "INSERT INTO sources (kind, location, name, created_at) "
-            "VALUES ('folder', '/news', 'news', '2026-11-01T00:00:00Z')"
-        )
-        conn.execute("PRAGMA user_version = 1")
-    store = Store(db, MinHashParams())
-    assert store.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    assert store.execute("SELECT location, full_text, enabled FROM sources").fetchall() == [
-        ("/news", "auto", 1)
-    ]
 
 
 def test_feeds_listed_in_the_config_become_sources_once(store: Store) -> None:
