@@ -163,6 +163,10 @@ class DaemonConfig:
         hour, sep, minute = self.digest_time.partition(":")
         _require(
             bool(sep)
+            and hour.isascii()
+            and minute.isascii()
+            and len(hour) <= 2
+            and len(minute) <= 2
             and hour.isdigit()
             and minute.isdigit()
             and int(hour) < 24
@@ -172,7 +176,7 @@ class DaemonConfig:
         )
         try:
             zoneinfo.ZoneInfo(self.timezone)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError, OSError):  # OSError: a directory
             raise ConfigError(
                 f"config key daemon.timezone: unknown time zone {self.timezone!r}"
             ) from None

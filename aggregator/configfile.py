@@ -61,7 +61,7 @@ def load_config(path: Path | None) -> Config:
         raise ConfigError(f"config file {path}: not found") from e
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"config file {path}: cannot read: {e}") from e
-    except tomllib.TOMLDecodeError as e:
+    except (tomllib.TOMLDecodeError, ValueError) as e:  # ValueError: a 4,300+ digit int
         raise ConfigError(f"config file {path}: invalid TOML: {e}") from e
     return parse_config(raw, base=path.resolve().parent, path=path)
 
@@ -157,8 +157,9 @@ def _typed(raw: dict[str, Any], key: str, kind: type, prefix: str, default: Any)
 def _check_keys(values: dict[str, Any], allowed: set[str], prefix: str) -> None:
     unknown = sorted(set(values) - allowed)
     if unknown:
+        key = unknown[0] if unknown[0].isprintable() else repr(unknown[0])
         raise ConfigError(
-            f"config key {prefix}{unknown[0]}: unknown key (allowed: {', '.join(sorted(allowed))})"
+            f"config key {prefix}{key}: unknown key (allowed: {', '.join(sorted(allowed))})"
         )
 
 

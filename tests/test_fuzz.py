@@ -215,36 +215,11 @@ KNOWN_BUGS: dict[str, Bug] = {
         "aggregator.feeds.import_opml",
         "multi-byte encodings|unknown encoding",
     ),
-    "config-int-digits": Bug(
-        "load_config: a TOML integer of more than 4300 digits raises ValueError from tomllib, "
-        "which load_config does not catch",
-        (ValueError,),
-        "aggregator.configfile.load_config",
-        "Exceeds the limit",
-    ),
-    "config-digest-time": Bug(
-        "DaemonConfig.validate: int() of a digest_time part that str.isdigit() accepts "
-        "('²:00', a 5000-digit hour) raises ValueError",
-        (ValueError,),
-        "aggregator.config.validate",
-        r"invalid literal for int|Exceeds the limit",
-    ),
-    "config-timezone": Bug(
-        "DaemonConfig.validate: zoneinfo raises IsADirectoryError for daemon.timezone = "
-        "'Europe' and OSError (name too long) for a long name; only ValueError and "
-        "ZoneInfoNotFoundError are caught",
-        (IsADirectoryError, OSError),
-        "aggregator.config.validate",
-    ),
     "config-path": Bug(
         "parse_config: a path with a NUL byte raises ValueError, and '~nosuchuser/x' "
         "RuntimeError, from Path.resolve/expanduser in _resolve",
         (ValueError, RuntimeError),
         "aggregator.configfile._resolve",
-    ),
-    "config-key-newline": Bug(
-        "parse_config: an unknown key is put into the message unquoted, so a quoted TOML "
-        'key with a newline ("a\\nb" = 1) makes a multi-line ConfigError'
     ),
     "markdown-quadratic": Bug(
         "extract (Markdown): the comment, link, image, reference-definition and emphasis "
