@@ -87,10 +87,11 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     digest_raw = dict(_table(raw, "digest"))
     directory = _typed(digest_raw, "directory", str, "digest.", "digests")
     digest_raw.pop("directory", None)
-    digest = _build(DigestConfig, digest_raw, "digest", directory=_resolve(Path(directory), base))
+    where = _resolve(Path(directory), base, "digest.directory")
+    digest = _build(DigestConfig, digest_raw, "digest", directory=where)
     config = Config(
-        database=_resolve(database, base),
-        folders=tuple(_resolve(Path(f), base) for f in folders_raw),
+        database=_resolve(database, base, "database"),
+        folders=tuple(_resolve(Path(f), base, "folders") for f in folders_raw),
         ingest=ingest,
         dedup=dedup,
         clusters=clusters,
@@ -103,9 +104,12 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     return config
 
 
-def _resolve(path: Path, base: Path) -> Path:
-    path = path.expanduser()
-    return (path if path.is_absolute() else base / path).resolve()
+def _resolve(path: Path, base: Path, key: str) -> Path:
+    try:
+        path = path.expanduser()
+        return (path if path.is_absolute() else base / path).resolve()
+    except (ValueError, RuntimeError, OSError) as e:  # a NUL byte, ~nosuchuser
+        raise ConfigError(f"config key {key}: {str(path)!r} is not a usable path: {e}") from e
 
 
 def _table(raw: dict[str, Any], name: str) -> dict[str, Any]:

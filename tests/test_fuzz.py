@@ -215,12 +215,6 @@ KNOWN_BUGS: dict[str, Bug] = {
         "aggregator.feeds.import_opml",
         "multi-byte encodings|unknown encoding",
     ),
-    "config-path": Bug(
-        "parse_config: a path with a NUL byte raises ValueError, and '~nosuchuser/x' "
-        "RuntimeError, from Path.resolve/expanduser in _resolve",
-        (ValueError, RuntimeError),
-        "aggregator.configfile._resolve",
-    ),
     "markdown-quadratic": Bug(
         "extract (Markdown): the comment, link, image, reference-definition and emphasis "
         "regular expressions are quadratic on unclosed constructs: 40 KB of '[' takes 5.7 s, "
