@@ -101,7 +101,7 @@ def parse_feed(content: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     return ParsedFeed(
         title=str(feed.get("title", "")),
         link=str(feed.get("link", "")),
-        ttl_minutes=int(ttl) if ttl.isdigit() else None,
+        ttl_minutes=int(ttl) if ttl.isascii() and ttl.isdigit() and len(ttl) <= 9 else None,
         entries=entries,
         warning=f"{type(problem).__name__}: {problem}" if parsed.get("bozo") and problem else None,
     )
@@ -184,7 +184,7 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     """A JSON Feed 1.0 or 1.1 document."""
     try:
         document = json.loads(content.decode("utf-8-sig"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+    except (ValueError, RecursionError) as e:  # bad JSON or UTF-8, huge ints, deep nesting
         raise ParseError(url, f"invalid JSON: {e}") from e
     if not isinstance(document, dict) or not str(document.get("version", "")).startswith(
         "https://jsonfeed.org/version/1"

@@ -143,26 +143,6 @@ class Bug:
 
 
 KNOWN_BUGS: dict[str, Bug] = {
-    "ttl-int": Bug(
-        "parse_feed: int() of a <ttl> that str.isdigit() accepts and int() does not "
-        "(superscript digits, more than 4300 digits) raises ValueError; a worker turns it "
-        "into 'parser crashed', so the whole feed fails on every poll",
-        (ValueError,),
-        "aggregator.parse.parse_feed",
-        r"invalid literal for int|Exceeds the limit",
-    ),
-    "json-int-digits": Bug(
-        "parse_json_feed: a JSON integer of more than 4300 digits raises ValueError "
-        "(json.loads does not wrap it in JSONDecodeError)",
-        (ValueError,),
-        "aggregator.parse.parse_json_feed",
-        "Exceeds the limit",
-    ),
-    "json-depth": Bug(
-        "parse_json_feed: JSON nested deeper than the recursion limit raises RecursionError",
-        (RecursionError,),
-        "aggregator.parse.parse_json_feed",
-    ),
     "json-date-overflow": Bug(
         "parse_json_feed: a date_published at the ends of the datetime range "
         "(0001-01-01T00:00:00+01:00) raises OverflowError in astimezone",
@@ -195,12 +175,6 @@ KNOWN_BUGS: dict[str, Bug] = {
         (AssertionError,),
         "aggregator.htmltext.fragment_paragraphs",
         "too many bodies",
-    ),
-    "retry-after-digits": Bug(
-        "parse_retry_after: a value that str.isdigit() accepts and float() does not "
-        "('²', '₀') raises ValueError",
-        (ValueError,),
-        "aggregator.fetch.parse_retry_after",
     ),
     "url-idempotent": Bug(
         "normalise_url is not idempotent: a dropped fragment leaves trailing whitespace the "
