@@ -12,6 +12,7 @@ Its own logging is chatty on malformed pages, so it is capped at ERROR here.
 from __future__ import annotations
 
 import logging
+import re
 from datetime import UTC, datetime
 from typing import Any
 
@@ -61,6 +62,8 @@ def _date(value: object) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
+_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")
 _BLOCKS = frozenset(
     "p div li blockquote h1 h2 h3 h4 h5 h6 pre td th dd dt figcaption section article".split()
 )
@@ -70,16 +73,20 @@ def fragment_paragraphs(content: bytes) -> list[str]:
     """Paragraphs of an HTML fragment (a feed entry's content), one per block element.
 
     Scripts, styles and comments are dropped; `<br>` breaks a line. Plain text
-    with no markup gives one paragraph per line.
+    with no markup gives one paragraph per line. A fragment that is a whole page
+    (`<html>`, `<head>`) gives the text of its body. Characters XML cannot hold
+    (C0 controls, U+FFFE, U+FFFF) are dropped first: lxml refuses them as text.
     """
-    text = content.decode("utf-8", errors="replace").strip()
+    text = _NOT_XML.sub("", content.decode("utf-8", errors="replace")).strip()
     if not text:
         return []
     try:
-        root = lxml.html.fragment_fromstring(text, create_parent="div")
-    except (etree.ParserError, ValueError):
-        return [" ".join(line.split()) for line in text.splitlines() if line.strip()]
-    for bad in root.xpath("//script|//style|//comment()"):
+        root = lxml.html.document_fromstring(text.encode(), parser=_UTF8_PARSER).find("body")
+    except etree.ParserError:  # "Document is empty": nothing but comments or a doctype
+        return []
+    if root is None:  # <html> or <frameset> alone: no body, no text
+        return []
+    for bad in root.xpath(".//script|.//style|.//comment()"):
         bad.drop_tree()
     for element in root.iter():
         if element.tag == "br" or element.tag in _BLOCKS:

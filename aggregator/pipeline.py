@@ -4,7 +4,8 @@ Order of work for a batch of documents:
 
 1. skip documents whose bytes are unchanged since they were stored (by hash),
    before any parsing;
-2. extract and segment each remaining document (errors are per document);
+2. extract and segment each remaining document (errors are per document, and
+   so is an unexpected exception from extraction: logged with its traceback);
 3. sign every unit of the batch in one vectorised call (the hot loop);
 4. per document, in one write transaction: catch the in-memory index up with
    units other processes stored, save the article or its new version, look up
@@ -115,6 +116,11 @@ class Ingester:
                 article = extract(doc)
             except (ExtractError, SourceError) as e:
                 yield _failed(e)
+                continue
+            except Exception as e:  # a bug of ours or a library's: costs this document only
+                log.exception("extracting %s failed", doc.location)
+                reason = f"extraction failed unexpectedly: {type(e).__name__}: {e}"
+                yield Outcome(doc.location, "failed", error=" ".join(reason.split()))
                 continue
             units = segment(article.paragraphs, self.config.dedup.min_unit_words)
             prepared.append(_Prepared(doc, content_hash, article, units))

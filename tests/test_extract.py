@@ -250,6 +250,35 @@ def test_markdown_intraword_underscores_are_kept() -> None:
     assert _md(f"# T\n\n{text}").paragraphs == (text,)
 
 
+def test_markdown_indented_text_is_prose_not_code() -> None:
+    article = _md("# T\n\n    An indented first paragraph.\n\n    And a second one.\n")
+    assert article.paragraphs == ("An indented first paragraph.", "And a second one.")
+
+
+def test_markdown_entities_and_escapes_are_decoded() -> None:
+    assert _md("# T\n\nAT&amp;T sold 3 \\*million\\* units.").paragraphs == (
+        "AT&T sold 3 *million* units.",
+    )
+
+
+def test_markdown_html_blocks_keep_their_text_and_comments_are_dropped() -> None:
+    text = (
+        "# T\n\nBefore.\n\n<!-- draft note -->\n\n"
+        "<div class=note>\n<p>Boxed <b>text</b>.</p>\n</div>\n"
+    )
+    assert _md(text).paragraphs == ("Before.", "Boxed text.")
+
+
+def test_markdown_inline_tags_are_dropped_and_their_text_kept() -> None:
+    assert _md("# T\n\nA <span class=x>quiet</span> word.").paragraphs == ("A quiet word.",)
+
+
+def test_markdown_setext_heading_is_title() -> None:
+    article = _md("Storm hits coast\n================\n\nThe storm arrived.")
+    assert article.title == "Storm hits coast"
+    assert article.paragraphs == ("The storm arrived.",)
+
+
 def test_markdown_with_only_a_heading_is_no_text_error() -> None:
     with pytest.raises(ExtractError, match="no text"):
         _md("# Only a heading\n")

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from aggregator import pipeline
 from aggregator.config import Config, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
+from aggregator.model import Article, RawDocument
 from aggregator.pipeline import Ingester
 from aggregator.store import Store
 from tests.conftest import AGGREGATOR, SEEDS, ingest, read_all
@@ -125,3 +127,26 @@ def test_full_text_search_finds_articles(config: Config) -> None:
         ("constructive partner",),
     ).fetchall()
     assert len(rows) == 2
+
+
+def test_an_unexpected_extraction_error_costs_one_document(
+    config: Config, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A bug in extraction (ours or a library's) fails that document, logged with its
+    traceback; the rest of the batch is stored."""
+    real_extract = pipeline.extract
+
+    def flaky(doc: RawDocument) -> Article:
+        if doc.location.endswith(SEED_001.name):
+            raise AssertionError("too many bodies (injected)")
+        return real_extract(doc)
+
+    monkeypatch.setattr(pipeline, "extract", flaky)
+    outcomes = {Path(o.location).name: o for o in ingest(config, SEED_001, SEED_004)}
+    failed = outcomes[SEED_001.name]
+    assert failed.status == "failed"
+    assert (
+        failed.error == "extraction failed unexpectedly: AssertionError: too many bodies (injected)"
+    )
+    assert outcomes[SEED_004.name].status == "new"
+    assert "Traceback" in caplog.text and "too many bodies (injected)" in caplog.text
