@@ -33,11 +33,11 @@ from __future__ import annotations
 
 import functools
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from aggregator.errors import ExtractError
-from aggregator.model import Article, RawDocument
+from aggregator.model import Article, RawDocument, parse_iso_date
 from aggregator.segment import split_sentences
 
 if TYPE_CHECKING:
@@ -169,7 +169,7 @@ def _markdown(text: str) -> tuple[str, datetime | None, list[str]]:
             if key.strip() == "title":
                 title = value
             elif key.strip() == "date":
-                published = _parse_date(value)
+                published = parse_iso_date(value)
     paragraphs: list[str] = []
     tokens = _markdown_parser().parse(text)
     for before, token in zip([None, *tokens], tokens, strict=False):
@@ -195,11 +195,3 @@ def _inline_text(children: list[Token]) -> str:
         elif child.type in ("softbreak", "hardbreak"):
             parts.append(" ")
     return "".join(parts)
-
-
-def _parse_date(value: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

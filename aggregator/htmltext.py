@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 import lxml.html
@@ -21,6 +21,7 @@ import trafilatura
 from lxml import etree
 
 from aggregator.errors import ExtractError
+from aggregator.model import parse_iso_date
 
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
 logging.getLogger("htmldate").setLevel(logging.ERROR)
@@ -47,19 +48,9 @@ def extract_html(content: bytes, location: str) -> tuple[str, datetime | None, l
         raise ExtractError(location, "no article text found in HTML")
     return (
         " ".join((getattr(result, "title", None) or "").split()),
-        _date(getattr(result, "date", None)),
+        parse_iso_date(date) if isinstance(date := getattr(result, "date", None), str) else None,
         paragraphs,
     )
-
-
-def _date(value: object) -> datetime | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

@@ -8,7 +8,7 @@ its own and a different store or source can be put behind the same values.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 # File extensions the folder source understands, and the media type each means.
 MEDIA_TYPES = {
@@ -67,3 +67,28 @@ class Unit:
     start: int
     end: int
     tokens: tuple[str, ...]
+
+
+def as_utc(moment: datetime) -> datetime:
+    """`moment` in UTC, a naive one taken as UTC already.
+
+    Every date handed between stages is aware and in UTC, so it can be stored as
+    text and compared. A moment whose offset carries it past either end of the
+    datetime range (0001-01-01T00:00+01:00) is clamped to that end: such dates
+    come only from broken or hostile input, and raising there would cost the
+    whole document.
+    """
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        return (datetime.min if moment.year == 1 else datetime.max).replace(tzinfo=UTC)
+
+
+def parse_iso_date(value: str) -> datetime | None:
+    """An ISO 8601 date or time (a zone-less one is UTC), in UTC; None if unreadable."""
+    try:
+        return as_utc(datetime.fromisoformat(value))
+    except ValueError:
+        return None

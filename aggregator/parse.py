@@ -31,6 +31,7 @@ from typing import Any
 import feedparser
 
 from aggregator.errors import ParseError
+from aggregator.model import parse_iso_date
 
 _ENTITY = re.compile(
     rb"<!ENTITY\s+(%\s+)?([^\s>]+)\s+(?:\"([^\"]*)\"|'([^']*)'|(SYSTEM|PUBLIC))", re.IGNORECASE
@@ -172,14 +173,6 @@ def _struct_time(value: Any) -> datetime | None:
         return None
 
 
-def _rfc3339(value: str) -> datetime | None:
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).astimezone(UTC)
-
-
 def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
     """A JSON Feed 1.0 or 1.1 document."""
     try:
@@ -206,7 +199,7 @@ def parse_json_feed(content: bytes, url: str) -> ParsedFeed:
                 content=_text(item.get("content_html") or item.get("content_text")),
                 published=_text(item.get("date_published")),
                 updated=_text(item.get("date_modified")),
-                published_at=_rfc3339(
+                published_at=parse_iso_date(
                     _text(item.get("date_published") or item.get("date_modified"))
                 ),
             )

@@ -33,6 +33,7 @@ import numpy.typing as npt
 from aggregator.config import MinHashParams
 from aggregator.dbfile import check, describe, migrate
 from aggregator.errors import ParameterMismatchError, StoreError
+from aggregator.model import as_utc
 from aggregator.signature import SCHEME, SHINGLE_SCHEME
 
 U32 = npt.NDArray[np.uint32]
@@ -44,9 +45,8 @@ def utcnow() -> str:
 
 def format_time(moment: datetime) -> str:
     """Timestamps are stored as ISO 8601 UTC text, so they sort and read as text."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    u = as_utc(moment)  # zero-padded by hand: strftime writes year 999 as '999'
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
 
 def parse_time(text: str) -> datetime:

@@ -143,12 +143,6 @@ class Bug:
 
 
 KNOWN_BUGS: dict[str, Bug] = {
-    "json-date-overflow": Bug(
-        "parse_json_feed: a date_published at the ends of the datetime range "
-        "(0001-01-01T00:00:00+01:00) raises OverflowError in astimezone",
-        (OverflowError,),
-        "aggregator.parse._rfc3339",
-    ),
     "json-surrogates": Bug(
         'parse_json_feed passes on lone surrogates from JSON escapes ("\\udc00"): '
         "entry_documents raises UnicodeEncodeError encoding the content, and SQLite "
@@ -156,11 +150,6 @@ KNOWN_BUGS: dict[str, Bug] = {
         (UnicodeEncodeError,),
         "aggregator.entries.entry_documents",
         "surrogates not allowed",
-    ),
-    "date-storable": Bug(
-        "a date before year 1000 (RSS, Atom, JSON Feed, Markdown front matter) or an aware "
-        "date that overflows in UTC is passed on; format_time then writes '999-01-01T...' "
-        "that parse_time cannot read (ValueError in clustering), or raises OverflowError"
     ),
     "url-idempotent": Bug(
         "normalise_url is not idempotent: a dropped fragment leaves trailing whitespace the "

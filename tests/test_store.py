@@ -6,6 +6,7 @@ import shutil
 import sqlite3
 import subprocess
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,7 @@ from aggregator.config import Config, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
 from aggregator.model import Article, RawDocument
 from aggregator.pipeline import Ingester
-from aggregator.store import Store
+from aggregator.store import Store, format_time, parse_time
 from tests.conftest import AGGREGATOR, SEEDS, ingest, read_all
 
 SEED_001 = SEEDS / "001_a6bde1a4b5b05d85.txt"
@@ -150,3 +151,17 @@ def test_an_unexpected_extraction_error_costs_one_document(
     )
     assert outcomes[SEED_004.name].status == "new"
     assert "Traceback" in caplog.text and "too many bodies (injected)" in caplog.text
+
+
+def test_times_before_year_1000_are_written_zero_padded_and_read_back() -> None:
+    moment = datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)
+    assert format_time(moment) == "0999-01-02T03:04:05Z"
+    assert parse_time(format_time(moment)) == moment
+    assert format_time(moment) < format_time(datetime(2026, 1, 1, tzinfo=UTC))  # sorts as text
+
+
+def test_a_time_that_leaves_the_datetime_range_in_utc_is_clamped_to_its_end() -> None:
+    early = datetime(1, 1, 1, tzinfo=timezone(timedelta(hours=1)))
+    late = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-2)))
+    assert format_time(early) == "0001-01-01T00:00:00Z"
+    assert format_time(late) == "9999-12-31T23:59:59Z"
