@@ -156,6 +156,11 @@ def import_opml(store: Store, path: Path) -> tuple[int, int]:
         raise SourceConfigError(f"OPML {path}: {e.reason}") from e
     except ET.ParseError as e:
         raise SourceConfigError(f"OPML {path}: not well-formed XML: {e}") from e
+    except (ValueError, LookupError) as e:  # expat reads UTF-8, UTF-16 and 8-bit codecs only
+        reason = " ".join(str(e).split())
+        raise SourceConfigError(
+            f"OPML {path}: cannot read its declared encoding ({reason}); save it as UTF-8"
+        ) from e
     added = skipped = 0
     for outline in root.iter("outline"):
         url = outline.get("xmlUrl")

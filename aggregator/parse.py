@@ -137,8 +137,13 @@ def refuse_entities(content: bytes, url: str) -> None:
         raise ParseError(url, f"refused: XML entities would expand by {expansion >> 20} MiB")
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _text(value: Any) -> str:
-    return str(value) if value is not None else ""
+    """A field as text. Lone surrogates (JSON's "\\udc00", which json.loads passes on)
+    become U+FFFD: no UTF-8 encoder, SQLite included, accepts them."""
+    return _SURROGATE.sub("\ufffd", str(value)) if value is not None else ""
 
 
 def _entry(raw: Any) -> FeedEntry:

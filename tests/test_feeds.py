@@ -99,6 +99,12 @@ def test_opml_import_then_export_round_trips(store: Store, tmp_path: Path) -> No
             '<?xml version="1.0"?><!DOCTYPE opml [<!ENTITY a "&b;&b;">]><opml/>',
             "large or nested XML entities",
         ),
+        (
+            '<?xml version="1.0" encoding="shift_jis"?><opml/>',
+            r"cannot read its declared encoding \(multi-byte encodings are not supported\); "
+            "save it as UTF-8",
+        ),
+        ('<?xml version="1.0" encoding="x-bogus"?><opml/>', "unknown encoding: x-bogus"),
     ],
 )
 def test_bad_opml_is_a_clear_error(store: Store, tmp_path: Path, content: str, reason: str) -> None:
@@ -117,3 +123,9 @@ def test_feeds_listed_in_the_config_become_sources_once(store: Store) -> None:
     assert [f.location for f in list_feeds(store)] == list(urls)
     with pytest.raises(SourceConfigError, match="only http and https"):
         sync_config_feeds(store, ("file:///etc/passwd",))
+
+
+def test_utf16_opml_with_a_byte_order_mark_is_read(store: Store, tmp_path: Path) -> None:
+    path = tmp_path / "in.opml"
+    path.write_bytes(OPML.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"))
+    assert import_opml(store, path) == (2, 0)

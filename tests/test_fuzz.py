@@ -143,26 +143,10 @@ class Bug:
 
 
 KNOWN_BUGS: dict[str, Bug] = {
-    "json-surrogates": Bug(
-        'parse_json_feed passes on lone surrogates from JSON escapes ("\\udc00"): '
-        "entry_documents raises UnicodeEncodeError encoding the content, and SQLite "
-        "refuses a title or id holding one",
-        (UnicodeEncodeError,),
-        "aggregator.entries.entry_documents",
-        "surrogates not allowed",
-    ),
     "url-idempotent": Bug(
         "normalise_url is not idempotent: a dropped fragment leaves trailing whitespace the "
         "next call strips ('a #b' -> 'a ' -> 'a'), and urlunsplit collapses an empty "
         "authority ('A:////' -> 'a://' -> 'a:')"
-    ),
-    "opml-encoding": Bug(
-        "import_opml: ElementTree raises ValueError('multi-byte encodings are not supported') "
-        "for a declared encoding='utf-16-le' and LookupError for an unknown one "
-        "(encoding='x-bogus'); only ET.ParseError is caught",
-        (ValueError, LookupError),
-        "aggregator.feeds.import_opml",
-        "multi-byte encodings|unknown encoding",
     ),
 }
 
