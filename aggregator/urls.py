@@ -21,7 +21,9 @@ _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 def normalise_url(url: str, base: str | None = None) -> str:
     """The canonical spelling of `url` (resolved against `base` when relative)."""
-    url = url.strip()
+    # The fragment goes first, as text: "/a #top" is "/a", and a link that is only
+    # "#top" resolves to the page itself. Nothing before a '#' can contain one.
+    url = url.partition("#")[0].strip()
     try:
         if base:
             url = urljoin(base, url)
@@ -29,9 +31,12 @@ def normalise_url(url: str, base: str | None = None) -> str:
     except ValueError:
         return url  # unparseable (e.g. "http://[::1"); left as given, still a stable identity
     scheme = parts.scheme.lower()
-    if scheme not in _DEFAULT_PORTS:
-        return urlunsplit(parts._replace(fragment=""))
-    host = (parts.hostname or "").lower()
+    if scheme not in _DEFAULT_PORTS or not parts.hostname:
+        # Only the scheme is lower-cased: rebuilding such a URL from its parts is not
+        # stable ("a:////" comes back as "a://", which comes back as "a:").
+        head = url[: len(scheme)]
+        return scheme + url[len(scheme) :] if head.lower() == scheme else url
+    host = parts.hostname.lower()
     if ":" in host:
         host = f"[{host}]"
     try:
@@ -47,3 +52,4 @@ def normalise_url(url: str, base: str | None = None) -> str:
         if not k.lower().startswith(_TRACKING_PREFIXES) and k.lower() not in _TRACKING
     ]
     return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
+
