@@ -15,6 +15,7 @@ import click
 from aggregator.clicontext import Context, pass_context
 from aggregator.config import DIGEST_FORMATS
 from aggregator.digest import build_digest
+from aggregator.model import parse_time
 from aggregator.publish import (
     DigestError,
     day_period,
@@ -25,7 +26,6 @@ from aggregator.publish import (
 )
 from aggregator.service import configure_logging
 from aggregator.state import Status, status
-from aggregator.store import parse_time
 
 
 @click.command()

@@ -15,6 +15,7 @@ from aggregator.feeds import (
     FULL_TEXT_MODES,
     FeedSource,
     add_feed,
+    due_feeds,
     export_opml,
     find_feed,
     import_opml,
@@ -22,8 +23,8 @@ from aggregator.feeds import (
     remove_feed,
     sync_config_feeds,
 )
-from aggregator.poll import Poller, PollOutcome, due_feeds
-from aggregator.store import parse_time
+from aggregator.model import parse_time
+from aggregator.poll import Poller, PollOutcome
 
 
 @click.group(name="sources")

@@ -30,7 +30,8 @@ from datetime import timedelta
 
 from aggregator.config import ClusterConfig
 from aggregator.match import UnitMatch
-from aggregator.store import CandidateRows, Store, parse_time, utcnow
+from aggregator.model import parse_time, utcnow
+from aggregator.store import CandidateRows, Store
 
 
 def boilerplate_units(

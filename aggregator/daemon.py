@@ -50,13 +50,14 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.config import Config
 from aggregator.configfile import find_config, load_config
 from aggregator.errors import AggregatorError, StoreError
-from aggregator.feeds import sync_config_feeds
+from aggregator.feeds import due_feeds, sync_config_feeds
+from aggregator.model import format_time
 from aggregator.pipeline import Ingester
-from aggregator.poll import Poller, due_feeds
+from aggregator.poll import Poller
 from aggregator.publish import publish_day, write_stories_feed
 from aggregator.service import DatabaseLock, Notifier
 from aggregator.state import write_state
-from aggregator.store import Store, format_time
+from aggregator.store import Store
 from aggregator.watch import FolderWatcher
 
 log = logging.getLogger(__name__)

@@ -30,7 +30,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator.store import Store, format_time
+from aggregator.model import format_time
+from aggregator.store import Store
 
 OPENING_PARAGRAPHS = 3
 LEAD_WORDS = 60

@@ -1,6 +1,7 @@
 """Plain values passed between pipeline stages.
 
-Every stage takes and returns these frozen dataclasses; none of them knows about
+Every stage takes and returns these frozen dataclasses (and aware UTC datetimes,
+made by `as_utc`, stored as text by `format_time`); none of them knows about
 SQLite, HTTP or a third-party library's types, so each stage can be tested on
 its own and a different store or source can be put behind the same values.
 """
@@ -92,3 +93,21 @@ def parse_iso_date(value: str) -> datetime | None:
         return as_utc(datetime.fromisoformat(value))
     except ValueError:
         return None
+
+
+# Stored times: ISO 8601 UTC text to the second, which sorts and reads as text.
+
+
+def utcnow() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def format_time(moment: datetime) -> str:
+    """`moment` as stored: "2026-11-23T18:20:58Z"."""
+    u = as_utc(moment)  # zero-padded by hand: strftime writes year 999 as '999'
+    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
+
+
+def parse_time(text: str) -> datetime:
+    """A stored time back as an aware UTC datetime."""
+    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)

@@ -33,10 +33,10 @@ from aggregator.errors import AggregatorError, ExtractError, SourceError
 from aggregator.extract import extract
 from aggregator.index import BandIndex, self_join
 from aggregator.match import merge_passages, relocate, verify
-from aggregator.model import Article, RawDocument, Unit
+from aggregator.model import Article, RawDocument, Unit, format_time, utcnow
 from aggregator.segment import segment
 from aggregator.signature import Signatures, Signer
-from aggregator.store import Store, format_time, utcnow
+from aggregator.store import Store
 
 log = logging.getLogger(__name__)
 

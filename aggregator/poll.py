@@ -9,11 +9,7 @@ What it decides:
   429 and 503 wait for Retry-After (or the back-off); other 4xx/5xx, fetch
   and parse failures are errors recorded on the source (message and count),
   never raised: one bad feed never stops a poll.
-* **Next check** after a success: the largest of the feed's TTL, Cache-Control
-  max-age and Expires, else `default_interval_minutes`, clamped to
-  [`min_interval_minutes`, `max_interval_hours`]. After an error: the minimum
-  interval doubled per consecutive error, capped at the maximum, with +-20%
-  jitter so that failing feeds do not retry in lock-step.
+* **Next check**: see `feeds.success_interval` and `feeds.error_interval`.
 """
 
 from __future__ import annotations
@@ -21,30 +17,28 @@ from __future__ import annotations
 import hashlib
 import logging
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 from aggregator.config import Config
 from aggregator.entries import entry_documents
 from aggregator.errors import FetchError, ParseError, StoreError
-from aggregator.feeds import FeedSource, list_feeds
+from aggregator.feeds import FeedSource, error_interval, success_interval
 from aggregator.fetch import FetchPolicy, FetchResult, fetch
 from aggregator.fulltext import FullTextFetcher, needs_full_text
+from aggregator.model import format_time
 from aggregator.parse import ParsedFeed
 from aggregator.pipeline import Ingester
-from aggregator.store import Store, format_time
+from aggregator.store import Store
 from aggregator.workers import PARSE_DEADLINE, HostQueue, ParsePool, host_key
 
 log = logging.getLogger(__name__)
 
-_MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
 _STOP_CHECK = 0.5  # seconds between looks at the stop flag while waiting
 
 
@@ -57,47 +51,6 @@ class PollOutcome:
     new: int = 0
     error: str | None = None
     next_check_at: str | None = None
-
-
-def due_feeds(store: Store, now: datetime) -> list[FeedSource]:
-    """Enabled feeds whose next check is due, the most overdue first."""
-    stamp = format_time(now)
-    due = [
-        f
-        for f in list_feeds(store)
-        if f.enabled and (f.next_check_at is None or f.next_check_at <= stamp)
-    ]
-    return sorted(due, key=lambda f: f.next_check_at or "")
-
-
-def success_interval(
-    headers: dict[str, str], ttl_minutes: int | None, config: Config, now: datetime
-) -> float:
-    """Seconds until the next check of a feed that answered."""
-    feeds = config.feeds
-    hints: list[float] = []
-    if ttl_minutes:
-        hints.append(ttl_minutes * 60.0)
-    if match := _MAX_AGE.search(headers.get("cache-control", "")):
-        hints.append(float(match.group(1)))
-    if expires := headers.get("expires"):
-        try:
-            when = parsedate_to_datetime(expires)
-            hints.append((when.astimezone(UTC) - now).total_seconds())
-        except (TypeError, ValueError):
-            pass
-    interval = max(hints) if hints else feeds.default_interval_minutes * 60.0
-    return min(max(interval, feeds.min_interval_minutes * 60.0), feeds.max_interval_hours * 3600.0)
-
-
-def error_interval(errors: int, config: Config, rng: random.Random) -> float:
-    """Seconds until the next try after `errors` consecutive errors (>= 1)."""
-    feeds = config.feeds
-    base = min(
-        feeds.min_interval_minutes * 60.0 * float(2 ** (errors - 1)),
-        feeds.max_interval_hours * 3600,
-    )
-    return base * rng.uniform(0.8, 1.2)
 
 
 @dataclass(slots=True)

@@ -13,8 +13,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from aggregator.model import format_time, utcnow
 from aggregator.service import DatabaseLock
-from aggregator.store import Store, format_time, utcnow
+from aggregator.store import Store
 
 
 def write_state(store: Store, **values: str) -> None:

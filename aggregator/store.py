@@ -23,7 +23,6 @@ import sqlite3
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,24 +32,10 @@ import numpy.typing as npt
 from aggregator.config import MinHashParams
 from aggregator.dbfile import check, describe, migrate
 from aggregator.errors import ParameterMismatchError, StoreError
-from aggregator.model import as_utc
+from aggregator.model import utcnow
 from aggregator.signature import SCHEME, SHINGLE_SCHEME
 
 U32 = npt.NDArray[np.uint32]
-
-
-def utcnow() -> str:
-    return format_time(datetime.now(UTC))
-
-
-def format_time(moment: datetime) -> str:
-    """Timestamps are stored as ISO 8601 UTC text, so they sort and read as text."""
-    u = as_utc(moment)  # zero-padded by hand: strftime writes year 999 as '999'
-    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
-
-
-def parse_time(text: str) -> datetime:
-    return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)

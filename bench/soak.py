@@ -39,8 +39,13 @@ What it runs, and what it decides:
   stored, but never sent by the farm even in a damaged body; *stale*: an entry
   of a feed's final document whose stored title is not its final title. A feed
   the daemon disabled after a 410 (by design) keeps what it stored before; its
-  final document is not expected (`sources add` refuses an existing feed, so
-  there is no way to re-enable it from the CLI, see docs/reliability.md).
+  final document is not expected: it stays disabled until `sources add`
+  subscribes it again.
+* **Memory** (`--steady-minutes`): RSS is fitted against the stored unit count
+  (sampled once a minute) to give MiB per 1,000 units while the index grows;
+  then, with the farm quiet and every feed caught up, the daemon runs on for
+  the steady phase, where the index cannot grow: RSS flat there means the
+  growth before was the index, not a leak.
 """
 
 from __future__ import annotations
@@ -90,11 +95,15 @@ class SoakConfig:
     tick_seconds: float = 1.0
     final_timeout: float = 60.0
     reader_pause: float = 0.5
+    # After the final polls: this long more with the farm quiet (every poll a 200 or a
+    # 304 of content already stored), so memory is watched while the index cannot grow.
+    steady_seconds: float = 0.0
 
 
 @dataclass(slots=True)
 class Samples:
     rows: list[tuple[float, float, int]] = field(default_factory=list)  # (t, rss MiB, wal B)
+    units: list[tuple[float, float, int]] = field(default_factory=list)  # (t, rss MiB, units)
     ticks: list[float] = field(default_factory=list)
     notify: list[tuple[float, str]] = field(default_factory=list)
 
@@ -169,7 +178,7 @@ class Farm:
             "--seconds",
             str(cfg.seconds + 5),
             "--grace",
-            str(cfg.final_timeout + 120),
+            str(cfg.final_timeout + cfg.steady_seconds + 120),
             "--faults",
             cfg.faults,
             "--seed",
@@ -527,15 +536,26 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
         for t in threads:
             t.start()
         next_say = started + 60
+
+        def sample(elapsed: float) -> None:
+            """One row a second; the stored unit count (the index's size) once a minute."""
+            nonlocal next_say
+            assert daemon is not None
+            wal = out / "soak.db-wal"
+            size = wal.stat().st_size if wal.exists() else 0
+            rss = round(tree_rss_mib(daemon.pid), 1)
+            samples.rows.append((round(elapsed, 1), rss, size))
+            if time.monotonic() >= next_say:
+                next_say += 60
+                with contextlib.suppress(sqlite3.OperationalError):
+                    [(units,)] = _query(db, "SELECT count(*) FROM unit_signatures")
+                    samples.units.append((round(elapsed, 1), rss, units))
+                say(f"{elapsed:.0f} s: RSS {rss} MiB, WAL {size >> 10} KiB")
+
         while (elapsed := time.monotonic() - started) < cfg.seconds:
             if daemon.poll() is not None:
                 break
-            wal = out / "soak.db-wal"
-            size = wal.stat().st_size if wal.exists() else 0
-            samples.rows.append((round(elapsed, 1), round(tree_rss_mib(daemon.pid), 1), size))
-            if time.monotonic() >= next_say:
-                next_say += 60
-                say(f"{elapsed:.0f} s: RSS {samples.rows[-1][1]} MiB, WAL {size >> 10} KiB")
+            sample(elapsed)
             time.sleep(1.0)
         quiet_at = farm.ask("quiet")["quiet_at"]
         say("farm quiet; waiting for the daemon's final polls")
@@ -550,6 +570,16 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
             time.sleep(1.0)
         report["final_wait_seconds"] = round(time.time() - quiet_at, 1)
         report["final_wait_missing"] = missing
+        if cfg.steady_seconds > 0 and not missing:
+            say(f"steady: {cfg.steady_seconds:.0f} s more with the farm quiet")
+            next_say = 0.0  # a unit count at the start of the steady phase
+            steady_from = time.monotonic()
+            report["steady_from_s"] = round(steady_from - started, 1)
+            while daemon.poll() is None and time.monotonic() - steady_from < cfg.steady_seconds:
+                sample(time.monotonic() - started)
+                time.sleep(1.0)
+            next_say = 0.0
+            sample(time.monotonic() - started)
         stop_readers.set()
         for t in threads:
             t.join(timeout=150)
@@ -561,11 +591,18 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
             daemon.kill()
             report["daemon_exit"] = f"killed after 30 s: {daemon.wait()}"
         log.join(timeout=10)
+        steady_ran = cfg.steady_seconds if "steady_from_s" in report else 0.0
         report["phase_seconds"] = {
             "soak": round(cfg.seconds, 1),
             "final_wait": report["final_wait_seconds"],
+            "steady": steady_ran,
             "readers_and_stop": round(
-                time.monotonic() - started - cfg.seconds - report["final_wait_seconds"], 1
+                time.monotonic()
+                - started
+                - cfg.seconds
+                - report["final_wait_seconds"]
+                - steady_ran,
+                1,
             ),
         }
         say(f"daemon exited {report['daemon_exit']}")
@@ -596,6 +633,7 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
             "mean_s": round(statistics.fmean(samples.ticks), 3) if samples.ticks else 0.0,
         }
         report["samples"] = samples.rows
+        report["memory"] = memory_figures(samples, report.get("steady_from_s"))
         report["readers"] = {
             "runs": dict(readers.runs),
             "total": sum(readers.runs.values()),
@@ -624,6 +662,36 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
     return report
 
 
+def memory_figures(samples: Samples, steady_from: float | None) -> dict[str, Any]:
+    """What memory did: MiB per 1,000 units stored while the index grew (a least-squares
+    slope of RSS over the unit count, after the first two minutes of warm-up), and the
+    RSS at the start and the end of the steady phase, when it could not grow."""
+    grow = [
+        (u, rss) for t, rss, u in samples.units if t >= 120 and (not steady_from or t < steady_from)
+    ]
+    figures: dict[str, Any] = {"units_samples": samples.units}
+    if len(grow) >= 3 and grow[-1][0] > grow[0][0]:
+        mean_u = statistics.fmean(u for u, _ in grow)
+        mean_r = statistics.fmean(r for _, r in grow)
+        num = sum((u - mean_u) * (r - mean_r) for u, r in grow)
+        den = sum((u - mean_u) ** 2 for u, _ in grow)
+        figures["mib_per_1000_units"] = round(1000 * num / den, 3)
+    if steady_from:
+        steady = [(t, rss) for t, rss, _ in samples.rows if t >= steady_from]
+        units = [u for t, _, u in samples.units if t >= steady_from]
+        if steady and units:
+            tail = [rss for t, rss in steady if t >= steady[-1][0] - 60]
+            head = [rss for t, rss in steady if t <= steady[0][0] + 60]
+            figures["steady"] = {
+                "seconds": round(steady[-1][0] - steady[0][0], 1),
+                "rss_first_minute_median_mib": statistics.median(head),
+                "rss_last_minute_median_mib": statistics.median(tail),
+                "units_start": units[0],
+                "units_end": units[-1],
+            }
+    return figures
+
+
 def _sample_rows(rows: list[tuple[float, float, int]], count: int = 10) -> Iterator[str]:
     if not rows:
         return
@@ -633,6 +701,19 @@ def _sample_rows(rows: list[tuple[float, float, int]], count: int = 10) -> Itera
         picked.append(rows[-1])
     for t, rss, wal in picked:
         yield f"| {t:.0f} | {rss:.1f} | {wal / 1024:.0f} |"
+
+
+def _memory_lines(memory: dict[str, Any]) -> list[str]:
+    lines = ["| memory | value |", "| --- | --- |"]
+    if "mib_per_1000_units" in memory:
+        lines.append(f"| RSS growth per 1,000 units stored | {memory['mib_per_1000_units']} MiB |")
+    if steady := memory.get("steady"):
+        lines.append(
+            f"| steady phase ({steady['seconds']:.0f} s, units {steady['units_start']} -> "
+            f"{steady['units_end']}) | RSS {steady['rss_first_minute_median_mib']} -> "
+            f"{steady['rss_last_minute_median_mib']} MiB (first and last minute medians) |"
+        )
+    return [*lines, ""] if len(lines) > 2 else []
 
 
 def render(report: dict[str, Any]) -> str:
@@ -675,6 +756,7 @@ def render(report: dict[str, Any]) -> str:
         *(f"| {k} | {v} |" for k, v in report.get("daemon_errors", {}).items()),
         *(f"| {k} (warning) | {v} |" for k, v in report.get("daemon_warnings", {}).items()),
         "",
+        *_memory_lines(report.get("memory", {})),
         "| seconds | RSS daemon + children (MiB) | WAL (KiB) |",
         "| --- | --- | --- |",
         *_sample_rows(report.get("samples", [])),
@@ -693,6 +775,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--min-interval-minutes", type=float, default=0.25)
     parser.add_argument("--max-interval-hours", type=float, default=0.02)
     parser.add_argument("--final-timeout", type=float, default=600)
+    parser.add_argument(
+        "--steady-minutes",
+        type=float,
+        default=0,
+        help="after the final polls, this long more with the farm quiet (memory with no growth)",
+    )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--out", type=Path, default=REPO / "var" / "soak")
     args = parser.parse_args(argv)
@@ -707,6 +795,7 @@ def main(argv: list[str] | None = None) -> int:
         min_interval_minutes=args.min_interval_minutes,
         max_interval_hours=args.max_interval_hours,
         final_timeout=args.final_timeout,
+        steady_seconds=args.steady_minutes * 60,
     )
     report = run_soak(cfg, sys.stderr)
     print(render(report))

@@ -12,9 +12,10 @@ import pytest
 
 from aggregator.config import Config
 from aggregator.digest import Digest, build_digest
+from aggregator.model import format_time, parse_time
 from aggregator.publish import day_period, since_period
 from aggregator.render import to_atom, to_html, to_markdown, to_text
-from aggregator.store import Store, format_time, parse_time
+from aggregator.store import Store
 from tests.conftest import SEEDS, ingest, ingest_docs, text_doc
 
 DAY1 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)

@@ -70,12 +70,12 @@ from aggregator.configfile import load_config
 from aggregator.entries import entry_documents
 from aggregator.errors import AggregatorError, ConfigError, ExtractError, ParseError, SourceError
 from aggregator.extract import FRAGMENT, extract
-from aggregator.feeds import SourceConfigError, import_opml
+from aggregator.feeds import SourceConfigError, error_interval, import_opml, success_interval
 from aggregator.fetch import parse_retry_after
 from aggregator.htmltext import extract_html, fragment_paragraphs
-from aggregator.model import Article, RawDocument
+from aggregator.model import Article, RawDocument, format_time, parse_time
 from aggregator.parse import ParsedFeed, parse_feed, refuse_entities
-from aggregator.store import Store, format_time, parse_time
+from aggregator.store import Store
 from aggregator.urls import normalise_url
 
 T = TypeVar("T")
@@ -1812,6 +1812,33 @@ def check_retry_after(value: str | None, now: datetime | None, tolerate: bool = 
 @example("\u2080", None)
 def test_retry_after(value: str | None, now: datetime | None) -> None:
     check_retry_after(value, now)
+
+
+HEADER_VALUES = st.one_of(
+    st.text(max_size=40),
+    st.sampled_from(["max-age=" + "9" * 5000, "max-age=\u0663", "no-store, max-age=60", *DATES]),
+    st.datetimes(timezones=st.just(UTC)).map(format_datetime),
+    st.datetimes().map(lambda d: format_datetime(d).replace("-0000", "+2359")),
+)
+
+
+@fuzz(500)
+@given(
+    st.dictionaries(st.sampled_from(["cache-control", "expires"]), HEADER_VALUES),
+    st.one_of(st.none(), st.integers(-10, 10**6)),
+    st.integers(1, 100_000),
+)
+@example({"expires": "Mon, 01 Jan 0001 00:00:00 +0100"}, None, 1)
+@example({}, None, 1025)
+def test_next_check_intervals(headers: dict[str, str], ttl: int | None, errors: int) -> None:
+    """A feed's caching headers, TTL and error count give an interval within the bounds
+    (server headers are input too; a dead feed counts errors for as long as it is dead)."""
+    config = Config()
+    low, high = config.feeds.min_interval_minutes * 60, config.feeds.max_interval_hours * 3600
+    seconds = call(success_interval, headers, ttl, config, FETCHED_AT, allowed=())
+    assert seconds is not None and low <= seconds <= high, seconds
+    backoff = call(error_interval, errors, config, random.Random(errors), allowed=())
+    assert backoff is not None and 0.8 * low <= backoff <= 1.2 * high, backoff
 
 
 # ---------------------------------------------------------------------------------------

@@ -11,9 +11,17 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config, FeedsConfig
-from aggregator.feeds import SourceConfigError, add_feed, find_feed
-from aggregator.poll import Poller, due_feeds, error_interval, success_interval
-from aggregator.store import Store, format_time, parse_time
+from aggregator.feeds import (
+    SourceConfigError,
+    add_feed,
+    due_feeds,
+    error_interval,
+    find_feed,
+    success_interval,
+)
+from aggregator.model import format_time, parse_time
+from aggregator.poll import Poller
+from aggregator.store import Store
 from tests.conftest import SEEDS
 from tests.test_parse import ATOM03, ATOM10, RSS091, RSS10, RSS20
 

@@ -14,9 +14,9 @@ import pytest
 from aggregator import pipeline
 from aggregator.config import Config, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
-from aggregator.model import Article, RawDocument
+from aggregator.model import Article, RawDocument, format_time, parse_time
 from aggregator.pipeline import Ingester
-from aggregator.store import Store, format_time, parse_time
+from aggregator.store import Store
 from tests.conftest import AGGREGATOR, SEEDS, ingest, read_all
 
 SEED_001 = SEEDS / "001_a6bde1a4b5b05d85.txt"
