@@ -176,9 +176,9 @@ def _fetch(
             "Accept-Encoding": "gzip, deflate, br",
             "Host": target.netloc.decode("ascii"),
         }
-        if etag:
+        if etag and _sendable(etag):
             headers["If-None-Match"] = etag
-        if last_modified:
+        if last_modified and _sendable(last_modified):
             headers["If-Modified-Since"] = last_modified
         remaining = _remaining(deadline, current)
         timeout = httpx.Timeout(remaining, connect=min(policy.connect_timeout, remaining))
@@ -306,3 +306,13 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
+
+
+def _sendable(validator: str) -> bool:
+    """Whether a stored ETag or Last-Modified can go back as a header: printable ASCII.
+
+    A server may send bytes beyond ASCII in them (read as Latin-1); sent back,
+    they would fail every later fetch of the feed. Without the validator the
+    fetch is an unconditional GET, which is merely slower.
+    """
+    return validator.isascii() and validator.isprintable()

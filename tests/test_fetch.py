@@ -49,6 +49,26 @@ def test_conditional_get_sends_validators_and_reports_304(
     assert result.not_modified and result.content == b""
 
 
+def test_validators_that_are_not_ascii_are_not_sent_back(
+    httpserver: HTTPServer, policy: FetchPolicy
+) -> None:
+    """Werkzeug sends these as Latin-1 bytes; httpx reads them back the same way."""
+    validators = {"ETag": '"caf\u00e9"', "Last-Modified": "Mon, 01 \u00e9t\u00e9 2026"}
+    httpserver.expect_request("/feed").respond_with_data(b"<rss/>", headers=validators)
+    first = fetch(httpserver.url_for("/feed"), policy)
+    assert first.headers["etag"] == '"caf\u00e9"'
+    again = fetch(
+        httpserver.url_for("/feed"),
+        policy,
+        etag=first.headers["etag"],
+        last_modified=first.headers["last-modified"],
+    )
+    assert again.status == 200
+    request, _ = httpserver.log[-1]
+    assert "If-None-Match" not in request.headers
+    assert "If-Modified-Since" not in request.headers
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "br"])
 def test_compressed_bodies_are_decoded(
     httpserver: HTTPServer, policy: FetchPolicy, encoding: str
