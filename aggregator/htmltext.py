@@ -55,6 +55,7 @@ def extract_html(content: bytes, location: str) -> tuple[str, datetime | None, l
 
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
 _UTF8_PARSER = lxml.html.HTMLParser(encoding="utf-8")
+_DROPPED = frozenset(("script", "style"))
 _BLOCKS = frozenset(
     "p div li blockquote h1 h2 h3 h4 h5 h6 pre td th dd dt figcaption section article".split()
 )
@@ -65,10 +66,11 @@ def fragment_paragraphs(content: bytes) -> list[str]:
 
     Scripts, styles and comments are dropped; `<br>` breaks a line. Plain text
     with no markup gives one paragraph per line. A fragment that is a whole page
-    (`<html>`, `<head>`) gives the text of its body. Characters XML cannot hold
-    (C0 controls, U+FFFE, U+FFFF) are dropped first: lxml refuses them as text.
+    (`<html>`, `<head>`) gives the text of its body. The tree is only read,
+    never changed: lxml refuses to set text holding characters XML cannot carry
+    (`&#1;` parses into one), so those are dropped from the text afterwards.
     """
-    text = _NOT_XML.sub("", content.decode("utf-8", errors="replace")).strip()
+    text = content.decode("utf-8", errors="replace").strip()
     if not text:
         return []
     try:
@@ -77,12 +79,28 @@ def fragment_paragraphs(content: bytes) -> list[str]:
         return []
     if root is None:  # <html> or <frameset> alone: no body, no text
         return []
-    for bad in root.xpath(".//script|.//style|.//comment()"):
-        bad.drop_tree()
-    for element in root.iter():
-        if element.tag == "br" or element.tag in _BLOCKS:
-            element.tail = "\n" + (element.tail or "")
-            if element.tag in _BLOCKS:
-                element.text = "\n" + (element.text or "")
-    lines = root.text_content().split("\n")
+    lines = _NOT_XML.sub("", _text_with_breaks(root)).split("\n")
     return [" ".join(line.split()) for line in lines if line.strip()]
+
+
+def _text_with_breaks(root: Any) -> str:
+    """The text under `root`, with a newline around each block element and at each
+    `<br>`; scripts, styles and comments left out (their tails kept). Iterative, so
+    deep nesting cannot exhaust the stack."""
+    parts: list[str] = []
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        tag = node.tag if isinstance(node.tag, str) else ""  # "": a comment or PI
+        if closing or not tag or tag in _DROPPED:
+            if closing and tag in _BLOCKS:
+                parts.append("\n")
+            if node.tail and node is not root:
+                parts.append(node.tail)
+            continue
+        if tag == "br" or tag in _BLOCKS:
+            parts.append("\n")
+        parts.append(node.text or "")
+        stack.append((node, True))
+        stack.extend((child, False) for child in reversed(node))
+    return "".join(parts)

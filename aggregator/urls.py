@@ -51,4 +51,5 @@ def normalise_url(url: str, base: str | None = None) -> str:
         for k, v in parse_qsl(parts.query, keep_blank_values=True)
         if not k.lower().startswith(_TRACKING_PREFIXES) and k.lower() not in _TRACKING
     ]
-    return urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
+    rebuilt = urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
+    return rebuilt.rstrip()  # "/ ?" or "/ ?utm_source=x": the dropped query left a space

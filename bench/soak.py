@@ -572,13 +572,13 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
         report["final_wait_missing"] = missing
         if cfg.steady_seconds > 0 and not missing:
             say(f"steady: {cfg.steady_seconds:.0f} s more with the farm quiet")
-            next_say = 0.0  # a unit count at the start of the steady phase
+            next_say = time.monotonic()  # a unit count at the start of the steady phase
             steady_from = time.monotonic()
             report["steady_from_s"] = round(steady_from - started, 1)
             while daemon.poll() is None and time.monotonic() - steady_from < cfg.steady_seconds:
                 sample(time.monotonic() - started)
                 time.sleep(1.0)
-            next_say = 0.0
+            next_say = time.monotonic()
             sample(time.monotonic() - started)
         stop_readers.set()
         for t in threads:

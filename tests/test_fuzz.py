@@ -1478,6 +1478,11 @@ REPRODUCTIONS: list[tuple[str, str, Callable[[Path], None]]] = [
     ("url-idempotent", "empty authority", lambda _: check_url("A:////", None, False)),
     (
         "url-idempotent",
+        "space before an empty query",
+        lambda _: check_url("HTTP://0/ ?", None, False),
+    ),
+    (
+        "url-idempotent",
         "http, space before fragment",
         lambda _: check_url("http://h.example/a #x", None, False),
     ),
@@ -1486,6 +1491,14 @@ REPRODUCTIONS: list[tuple[str, str, Callable[[Path], None]]] = [
         "feed entry <div>\\x01",
         lambda _: check_document(
             RawDocument("feed", "f", "f", "1", "https://f.example/1", FRAGMENT, b"<div>\x01", NOW),
+            False,
+        ),
+    ),
+    (
+        "fragment-control-characters",
+        "feed entry <p>&#1;",
+        lambda _: check_document(
+            RawDocument("feed", "f", "f", "1", "https://f.example/1", FRAGMENT, b"<p>a&#1;", NOW),
             False,
         ),
     ),
@@ -1787,6 +1800,7 @@ url_texts = st.one_of(
 @given(url_texts, st.one_of(st.none(), FEED_URLS, st.text(max_size=20)))
 @example("a #b", None)
 @example("A:////", None)
+@example("HTTP://0/ ?", None)
 def test_normalise_url(url: str, base: str | None) -> None:
     check_url(url, base)
 
