@@ -27,7 +27,8 @@ test source) and first replays `tests/fuzz-db/`, the example database of past
 failures, read-only. The long profile explores with fresh randomness and records
 every failure it finds in `tests/fuzz-db/`; commit those files, and turn each
 failure into an `@example` on its test (examples survive edits to the test body,
-the database does not; Hypothesis also forgets an example once it passes).
+the database does not). Hypothesis forgets an example once it passes; the long
+profile's database does not, so a fixed bug's examples keep being replayed.
 
 Known bugs: `KNOWN_BUGS` lists each one found and not yet fixed. Its reproduction
 in `REPRODUCTIONS` is an `xfail(strict=True)` case, and the fuzz tests tolerate
@@ -86,7 +87,21 @@ PACKAGE = REPO / "aggregator"
 # Settings: a derandomized CI budget that replays the recorded failures first, and a
 # long profile that explores and records.
 
-FUZZ_DB = DirectoryBasedExampleDatabase(REPO / "tests" / "fuzz-db")
+
+
+class KeepingDatabase(DirectoryBasedExampleDatabase):
+    """The long profile's database: it adds, and never forgets. Hypothesis deletes an
+    example once it passes again; here a fixed bug's example stays, so every CI run
+    keeps replaying every failure ever found (a few hundred examples: cheap)."""
+
+    def delete(self, key: bytes, value: bytes) -> None:
+        pass
+
+    def move(self, src: bytes, dest: bytes, value: bytes) -> None:
+        self.save(dest, value)
+
+
+FUZZ_DB = KeepingDatabase(REPO / "tests" / "fuzz-db")
 settings.register_profile(
     "long",
     max_examples=20_000,
