@@ -88,7 +88,6 @@ PACKAGE = REPO / "aggregator"
 # long profile that explores and records.
 
 
-
 class KeepingDatabase(DirectoryBasedExampleDatabase):
     """The long profile's database: it adds, and never forgets. Hypothesis deletes an
     example once it passes again; here a fixed bug's example stays, so every CI run
