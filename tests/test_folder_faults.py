@@ -45,7 +45,8 @@ What is proven:
    Linearity up to 100,000 files is measured by `bench/folder_scale.py`,
    not timed here.
 
-Also: a scan whose consumer stops early (the daemon's ingest failing mid-scan)
+Also: a file whose name is not UTF-8 is stored under an escaped name and read by
+its real one (it used to end the whole ingest); a scan whose consumer stops early (the daemon's ingest failing mid-scan)
 hands on its documents again on the next scan, and an unchanged file is never
 opened twice.
 """
@@ -845,3 +846,29 @@ def test_ingest_without_a_terminal_prints_each_stored_file_once(tmp_path: Path) 
     assert lines[-1].startswith("300 new, 0 updated, 0 unchanged, 0 failed;")
     shown = Counter(line.split()[1] for line in lines[:-1])
     assert shown == Counter(str(p) for p in sorted(root.iterdir()))
+
+
+# -- file names that are not UTF-8 -----------------------------------------------------------
+
+
+def test_a_file_name_that_is_not_utf8_is_stored_with_escapes_and_read_by_its_real_name(
+    tmp_path: Path,
+) -> None:
+    """Latin-1 'café.txt' (byte 0xe9): Python keeps the byte as a lone surrogate, which
+    SQLite and a UTF-8 terminal refuse; it used to end the whole ingest with an internal
+    error. Now it is stored as 'caf\\xe9.txt', once, and found unchanged again."""
+    root = _folder(tmp_path, 1)
+    (root / os.fsdecode(b"caf\xe9.txt")).write_bytes(_article(7))
+    first = _run(tmp_path, root, capture_output=True)
+    assert first.returncode == 0, first.stderr
+    assert f"new: {root}/caf\\xe9.txt" in first.stdout.splitlines()
+    assert "2 new, 0 updated, 0 unchanged, 0 failed" in first.stdout
+    again = _run(tmp_path, root, capture_output=True)
+    assert "0 new, 0 updated, 2 unchanged, 0 failed" in again.stdout
+    with closing(sqlite3.connect(tmp_path / "test.db")) as conn:
+        [(text,)] = conn.execute(
+            "SELECT title FROM articles WHERE location LIKE '%caf\\xe9.txt'"
+        ).fetchall()
+    assert text == "Report 7 alpha"
+    scanned = [item for item in _watcher(root).scan() if isinstance(item, RawDocument)]
+    assert sorted(Path(d.location).name for d in scanned) == ["a00000.txt", "caf\\xe9.txt"]

@@ -34,6 +34,10 @@ What it decides:
   reads such recently changed files again on its next scan. Writers that
   rename a finished (hidden) temporary file into place are always safe: the
   open file stays the old version.
+* **Names.** A path is stored and shown as text any encoder accepts: bytes of
+  a file name that are not UTF-8 (which Python keeps as lone surrogates, and
+  SQLite and a UTF-8 terminal refuse) are written as `\\xNN` escapes. The
+  file itself is still read by its real name.
 * **Limits.** Files over `max_file_bytes` are refused before they are read;
   the read itself stops at the cap, so a file that grows meanwhile cannot make
   us read more.
@@ -75,7 +79,7 @@ def discover(roots: Sequence[Path], extensions: Sequence[str]) -> Iterator[FileT
     for root in roots:
         resolved_root = _resolve(root)
         if isinstance(resolved_root, str):
-            yield SourceError(str(root), resolved_root)
+            yield SourceError(text_path(root), resolved_root)
             continue
         if resolved_root.is_dir():
             items = _walk(resolved_root, wanted, walked)
@@ -106,10 +110,10 @@ def _walk(
         except FileNotFoundError:
             if folder != root:
                 continue  # removed while we walked: nothing there to read
-            yield SourceError(str(folder), "no such file or folder")
+            yield SourceError(text_path(folder), "no such file or folder")
             continue
         except OSError as e:
-            yield SourceError(str(folder), f"cannot list folder: {e.strerror}")
+            yield SourceError(text_path(folder), f"cannot list folder: {e.strerror}")
             continue
         walked.add(key)
         subfolders: list[Path] = []
@@ -129,7 +133,7 @@ def _walk(
             try:
                 is_link = entry.is_symlink()
             except OSError as e:
-                yield SourceError(str(path), f"cannot stat: {e.strerror}")
+                yield SourceError(text_path(path), f"cannot stat: {e.strerror}")
                 continue
             if is_link:
                 yield from _check(path, root, wanted, explicit=False)
@@ -145,17 +149,17 @@ def _check(
     """An explicit file, or a symlink met in a walk."""
     if path.suffix.lower() not in wanted:
         if explicit:
-            yield SourceError(str(path), f"unsupported file type {path.suffix or '(none)'!r}")
+            yield SourceError(text_path(path), f"unsupported file type {path.suffix or '(none)'!r}")
         return
     target = _resolve(path)
     if isinstance(target, str):
-        yield SourceError(str(path), target)
+        yield SourceError(text_path(path), target)
         return
     if not explicit:
         if target.is_dir():
             return  # a symlinked folder: not followed
         if not target.is_relative_to(root):
-            yield SourceError(str(path), f"symlink points outside {root}")
+            yield SourceError(text_path(path), f"symlink points outside {text_path(root)}")
             return
     yield FileTask(target, path)
 
@@ -176,6 +180,11 @@ def _resolve(path: Path) -> Path | str:
         return f"cannot resolve: {e.strerror}"
 
 
+def text_path(path: Path) -> str:
+    """`path` as text: undecodable bytes of its name as `\\xNN` escapes."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def read_file(task: FileTask, max_bytes: int) -> RawDocument:
     """Read one file, refusing anything that is not a regular file within the size cap."""
     return read_snapshot(task, max_bytes)[0]
@@ -183,7 +192,7 @@ def read_file(task: FileTask, max_bytes: int) -> RawDocument:
 
 def read_snapshot(task: FileTask, max_bytes: int) -> tuple[RawDocument, os.stat_result]:
     """`read_file`, and the file's status that held from before the read to after it."""
-    shown = str(task.shown)
+    shown = text_path(task.shown)
     try:
         fd = os.open(task.path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOFOLLOW | os.O_CLOEXEC)
     except FileNotFoundError as e:
@@ -217,10 +226,10 @@ def read_snapshot(task: FileTask, max_bytes: int) -> tuple[RawDocument, os.stat_
     folder = task.path.parent
     document = RawDocument(
         source_kind="folder",
-        source_location=str(folder),
-        source_name=folder.name or str(folder),
-        identity=str(task.path),
-        location=str(task.path),
+        source_location=text_path(folder),
+        source_name=text_path(Path(folder.name)) if folder.name else text_path(folder),
+        identity=text_path(task.path),
+        location=text_path(task.path),
         media_type=MEDIA_TYPES[task.path.suffix.lower()],
         content=content,
         modified_at=datetime.fromtimestamp(info.st_mtime, UTC),
