@@ -46,9 +46,9 @@ What is proven:
    not timed here.
 
 Also: a file whose name is not UTF-8 is stored under an escaped name and read by
-its real one (it used to end the whole ingest); a scan whose consumer stops early (the daemon's ingest failing mid-scan)
-hands on its documents again on the next scan, and an unchanged file is never
-opened twice.
+its real one (it used to end the whole ingest); a scan whose consumer stops
+early (the daemon's ingest failing mid-scan) hands on its documents again on
+the next scan, and an unchanged file is never opened twice.
 """
 
 from __future__ import annotations

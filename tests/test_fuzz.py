@@ -1488,6 +1488,12 @@ REPRODUCTIONS: list[tuple[str, str, Callable[[Path], None]]] = [
         lambda _: check_document(_markdown_date("0999-01-01"), False),
     ),
     ("retry-after-digits", "superscript", lambda _: check_retry_after("\u00b2", None, False)),
+    (
+        "interval-overflow",
+        "Expires in year 1 at +01:00",
+        lambda _: check_intervals({"expires": "Mon, 01 Jan 0001 00:00:00 +0100"}, None, 1),
+    ),
+    ("interval-overflow", "1,025 errors in a row", lambda _: check_intervals({}, None, 1025)),
     ("url-idempotent", "space before fragment", lambda _: check_url("a #b", None, False)),
     ("url-idempotent", "empty authority", lambda _: check_url("A:////", None, False)),
     (
@@ -1861,6 +1867,10 @@ HEADER_VALUES = st.one_of(
 def test_next_check_intervals(headers: dict[str, str], ttl: int | None, errors: int) -> None:
     """A feed's caching headers, TTL and error count give an interval within the bounds
     (server headers are input too; a dead feed counts errors for as long as it is dead)."""
+    check_intervals(headers, ttl, errors)
+
+
+def check_intervals(headers: dict[str, str], ttl: int | None, errors: int) -> None:
     config = Config()
     low, high = config.feeds.min_interval_minutes * 60, config.feeds.max_interval_hours * 3600
     seconds = call(success_interval, headers, ttl, config, FETCHED_AT, allowed=())
