@@ -49,6 +49,9 @@ class DedupConfig:
     jaccard_threshold: float = 0.5
     containment_threshold: float = 0.8
     min_shared_shingles: int = 8
+    # Units kept in the in-memory LSH index (about 0.9 KiB each in the daemon's RSS);
+    # the oldest leave it beyond this. 1,000,000: about 0.9 GiB.
+    index_max_units: int = 1_000_000
 
     def validate(self) -> None:
         self.minhash.validate()
@@ -57,6 +60,7 @@ class DedupConfig:
             value = getattr(self, name)
             _require(0.0 < value <= 1.0, f"dedup.{name}", "must be in (0, 1]")
         _require(self.min_shared_shingles >= 1, "dedup.min_shared_shingles", "must be >= 1")
+        _require(self.index_max_units >= 1000, "dedup.index_max_units", "must be >= 1000")
 
 
 @dataclass(frozen=True, slots=True)

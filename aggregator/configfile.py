@@ -201,6 +201,7 @@ def render_config(config: Config) -> str:
         f"jaccard_threshold = {config.dedup.jaccard_threshold}",
         f"containment_threshold = {config.dedup.containment_threshold}",
         f"min_shared_shingles = {config.dedup.min_shared_shingles}",
+        f"index_max_units = {config.dedup.index_max_units}",
         "",
         "[clusters]",
         f"window_days = {config.clusters.window_days}",

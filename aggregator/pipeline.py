@@ -82,9 +82,11 @@ class Ingester:
         self.config = config
         self.batch_size = batch_size
         self.signer = Signer(config.dedup.minhash)
+        limit = config.dedup.index_max_units
         if index is None:
-            index = BandIndex(config.dedup.minhash.bands)
-            index.add_chunks(store.units_since(0))
+            index = BandIndex(config.dedup.minhash.bands, max_units=limit)
+            index.add_chunks(store.units_since(store.unit_id_before_newest(limit)))
+        index.max_units = limit  # a reload may change it
         self.index = index
         self.clusterer = Clusterer(store, config.clusters)
 

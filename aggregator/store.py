@@ -310,6 +310,14 @@ class Store:
             yield ids, keys.reshape(len(rows), bands)
             last = int(ids[-1])
 
+    def unit_id_before_newest(self, count: int) -> int:
+        """The id below the `count` newest indexed units (0 when there are fewer)."""
+        row = self.conn.execute(
+            "SELECT unit_id FROM unit_signatures ORDER BY unit_id DESC LIMIT 1 OFFSET ?",
+            (count,),
+        ).fetchone()
+        return int(row[0]) if row else 0
+
     def candidate_signatures(self, unit_ids: Sequence[int]) -> CandidateSignatures:
         """Signatures of the given units that are still indexed.
 

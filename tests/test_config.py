@@ -191,6 +191,7 @@ def test_bands_times_rows_equal_to_num_perm_is_accepted(tmp_path: Path) -> None:
         ("[dedup]\ncontainment_threshold = 1.5\n", "dedup.containment_threshold"),
         ("[dedup]\nnum_perm = 8\nbands = 2\n", "dedup.num_perm"),
         ("[dedup]\nshingle_words = 9\n", "dedup.shingle_words"),
+        ("[dedup]\nindex_max_units = 999\n", "dedup.index_max_units"),
         ('[clusters]\ncanonical = "newest"\n', "clusters.canonical"),
         ("[clusters]\nwindow_days = 0\n", "clusters.window_days"),
         ("[ingest]\nmax_file_bytes = 10\n", "ingest.max_file_bytes"),
@@ -282,6 +283,7 @@ min_unit_words = 10
 jaccard_threshold = 0.6
 containment_threshold = 0.9
 min_shared_shingles = 5
+index_max_units = 250000
 [clusters]
 window_days = 1.5
 canonical = "longest"
@@ -313,6 +315,7 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "jaccard_threshold": 0.6,
             "containment_threshold": 0.9,
             "min_shared_shingles": 5,
+            "index_max_units": 250_000,
         },
         "clusters": {"window_days": 1.5, "canonical": "longest", "boilerplate_min_articles": 4},
         "feeds": {

@@ -103,3 +103,62 @@ def test_a_crowded_bucket_returns_only_its_most_recent_units() -> None:
     assert 120 in newest
     assert len(newest) <= 10 * index.runs  # each run gives at most 10
     assert not newest & set(range(1, 50)), "the oldest units are not returned"
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    batches=st.lists(st.tuples(st.integers(1, 40), st.booleans()), min_size=1, max_size=15),
+    max_units=st.integers(10, 60),
+    seed=st.integers(0, 2**16),
+)
+def test_a_bounded_index_answers_for_exactly_its_newest_units(
+    batches: list[tuple[int, bool]], max_units: int, seed: int
+) -> None:
+    """Once 10% over `max_units`, the oldest units leave down to `max_units` (never in the
+    middle of a held block); look-ups then match a brute force over the units kept."""
+    rng = np.random.default_rng(seed)
+    bands = 4
+    index = BandIndex(bands, max_bucket=10_000, max_units=max_units)
+    stored: dict[int, np.ndarray] = {}
+    next_id = 1
+    queries = rng.integers(0, 6, size=(5, bands), dtype=np.uint32)
+
+    def bound() -> None:
+        if len(stored) > max_units + max_units // 10:
+            for unit_id in sorted(stored)[: len(stored) - max_units]:
+                del stored[unit_id]
+
+    for size, held in batches:
+        ids = np.arange(next_id, next_id + size, dtype=np.int64)
+        keys = rng.integers(0, 6, size=(size, bands), dtype=np.uint32)
+        if held:
+            with index.holding_runs():
+                index.add(ids, keys)
+                stored.update(zip(ids.tolist(), keys, strict=True))
+                assert index.size == len(stored)  # nothing leaves while held
+        else:
+            index.add(ids, keys)
+            stored.update(zip(ids.tolist(), keys, strict=True))
+        bound()
+        next_id += size
+        assert index.size == len(stored) <= max_units + max_units // 10
+        rows, found = index.lookup(queries)
+        assert Counter(zip(rows.tolist(), found.tolist(), strict=True)) == _brute(stored, queries)
+
+
+def test_keep_newest_drops_the_oldest_units_and_whole_runs() -> None:
+    index = BandIndex(2, max_bucket=1000)
+    for start, count in ((1, 1000), (1001, 150), (1151, 50)):  # each batch its own key
+        key = np.array([[start, start]], dtype=np.uint32)
+        index.add(np.arange(start, start + count, dtype=np.int64), np.repeat(key, count, axis=0))
+    assert index.runs == 2  # 1000, and 150 + 50 merged (50 is over a quarter of 150)
+    assert index.keep_newest(120) == 1080
+    assert (index.size, index.runs) == (120, 1)  # the run of 1000 is gone entirely
+
+    def found(key: int) -> set[int]:
+        return set(index.lookup(np.array([[key, key]], dtype=np.uint32))[1].tolist())
+
+    assert found(1) == set()
+    assert found(1001) == set(range(1081, 1151))
+    assert found(1151) == set(range(1151, 1201))
+    assert index.keep_newest(500) == 0

@@ -165,3 +165,32 @@ def test_a_time_that_leaves_the_datetime_range_in_utc_is_clamped_to_its_end() ->
     late = datetime(9999, 12, 31, 23, 0, tzinfo=timezone(timedelta(hours=-2)))
     assert format_time(early) == "0001-01-01T00:00:00Z"
     assert format_time(late) == "9999-12-31T23:59:59Z"
+
+
+def test_the_index_holds_only_the_newest_units_and_a_start_loads_only_those(
+    config: Config,
+) -> None:
+    """`dedup.index_max_units`: 001's units, stored first, are the ones left out, so 004
+    no longer finds the passage it shares with 001 (found with room for everything)."""
+    ingest(config, SEED_001)
+    others = sorted(p for p in SEEDS.glob("*.txt") if p not in (SEED_001, SEED_004))
+    ingest(config, *others)
+    store = Store(config.database, config.dedup.minhash)
+    try:
+        [(of_001,)] = store.execute(
+            "SELECT count(*) FROM units u JOIN articles a ON a.id = u.article_id "
+            "WHERE a.location LIKE ?",
+            (f"%{SEED_001.name}",),
+        ).fetchall()
+        total = store.counts()["unit_signatures"]
+        small = replace(config, dedup=replace(config.dedup, index_max_units=total - of_001))
+        bounded = Ingester(store, small)
+        assert bounded.index.size == total - of_001
+        [outcome] = list(bounded.ingest(read_all([SEED_004], config)))
+        assert (outcome.status, outcome.passages) == ("new", 0)
+    finally:
+        store.close()
+    fresh = replace(config, database=config.database.with_name("fresh.db"))
+    ingest(fresh, SEED_001, *others)
+    [outcome] = ingest(fresh, SEED_004)
+    assert (outcome.status, outcome.passages) == ("new", 2)
