@@ -98,6 +98,7 @@ class SoakConfig:
     # After the final polls: this long more with the farm quiet (every poll a 200 or a
     # 304 of content already stored), so memory is watched while the index cannot grow.
     steady_seconds: float = 0.0
+    index_max_units: int = 1_000_000  # the daemon's dedup.index_max_units
 
 
 @dataclass(slots=True)
@@ -119,6 +120,9 @@ class ReaderStats:
 def _config_text(cfg: SoakConfig) -> str:
     return f"""database = "soak.db"
 folders = []
+
+[dedup]
+index_max_units = {cfg.index_max_units}
 
 [feeds]
 allow = ["127.0.0.0/8"]
@@ -776,6 +780,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-interval-hours", type=float, default=0.02)
     parser.add_argument("--final-timeout", type=float, default=600)
     parser.add_argument(
+        "--index-max-units",
+        type=int,
+        default=1_000_000,
+        help="the daemon's dedup.index_max_units (a small value shows memory with a full index)",
+    )
+    parser.add_argument(
         "--steady-minutes",
         type=float,
         default=0,
@@ -796,6 +806,7 @@ def main(argv: list[str] | None = None) -> int:
         max_interval_hours=args.max_interval_hours,
         final_timeout=args.final_timeout,
         steady_seconds=args.steady_minutes * 60,
+        index_max_units=args.index_max_units,
     )
     report = run_soak(cfg, sys.stderr)
     print(render(report))
