@@ -75,12 +75,28 @@ def fragment_paragraphs(content: bytes) -> list[str]:
         return []
     try:
         root = lxml.html.document_fromstring(text.encode(), parser=_UTF8_PARSER).find("body")
-    except etree.ParserError:  # "Document is empty": nothing but comments or a doctype
-        return []
+    except etree.ParserError:  # "Document is empty": comments, or markup-like text
+        return _lines(_without_comments(text))  # such as a bare "<!DOCTYPE"
     if root is None:  # <html> or <frameset> alone: no body, no text
         return []
-    lines = _NOT_XML.sub("", _text_with_breaks(root)).split("\n")
+    return _lines(_text_with_breaks(root))
+
+
+def _lines(text: str) -> list[str]:
+    lines = _NOT_XML.sub("", text).split("\n")
     return [" ".join(line.split()) for line in lines if line.strip()]
+
+
+def _without_comments(text: str) -> str:
+    """`text` less its `<!-- -->` comments (an unclosed one runs to the end), in one pass."""
+    kept: list[str] = []
+    start = 0
+    while (opening := text.find("<!--", start)) != -1:
+        kept.append(text[start:opening])
+        closing = text.find("-->", opening + 4)
+        start = len(text) if closing == -1 else closing + 3
+    kept.append(text[start:])
+    return "".join(kept)
 
 
 def _text_with_breaks(root: Any) -> str:

@@ -10,6 +10,7 @@ import pytest
 
 from aggregator.errors import ExtractError
 from aggregator.extract import extract
+from aggregator.htmltext import fragment_paragraphs
 from aggregator.model import Article, RawDocument
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
@@ -367,3 +368,25 @@ def test_html_page_with_only_navigation_is_an_error() -> None:
     with pytest.raises(ExtractError, match="no article text") as info:
         _html(page, "/news/menu.html")
     assert info.value.location == "/news/menu.html"
+
+
+# -- feed entry fragments -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("fragment", "paragraphs"),
+    [
+        (b"<p>One.</p><p>Two <b>bold</b> words.</p>", ["One.", "Two bold words."]),
+        (b"Line one<br>line two", ["Line one", "line two"]),
+        (b"<ul><li>first</li><li>second</li></ul>after", ["first", "second", "after"]),
+        (b"<p>a<!-- note -->b<script>alert(1)</script>c<style>p{}</style>d</p>", ["abcd"]),
+        (b"plain text\nsecond line", ["plain text", "second line"]),
+        (b"<html><head><title>T</title></head><body><p>Body.</p></body></html>", ["Body."]),
+        (b"<html>", []),
+        (b"<div>a\x01b</div><p>c&#1;d</p>", ["ab", "cd"]),  # lxml refuses them as text
+        (b"<!-- only a comment -->", []),
+        (b" <!DOCTYPE ", ["<!DOCTYPE"]),  # text that looks like markup (feedparser's corpus)
+    ],
+)
+def test_fragment_paragraphs(fragment: bytes, paragraphs: list[str]) -> None:
+    assert fragment_paragraphs(fragment) == paragraphs
