@@ -195,6 +195,9 @@ class DigestConfig:
     formats: tuple[str, ...] = ("html", "md")
     atom_file: str = "stories.atom"
     atom_days: float = 3.0
+    # ...and at most the newest this many arrivals: a feed reader wants recent
+    # entries, and the daemon rebuilds the feed after every job that stored something.
+    atom_max_articles: int = 500
     mail_to: tuple[str, ...] = ()
     mail_from: str = "aggregator@localhost"
     smtp_host: str = ""
@@ -206,6 +209,7 @@ class DigestConfig:
         bad = [f for f in self.formats if f not in DIGEST_FORMATS]
         _require(not bad, "digest.formats", f"{bad[:1]} not one of {', '.join(DIGEST_FORMATS)}")
         _require(self.atom_days > 0, "digest.atom_days", "must be > 0")
+        _require(self.atom_max_articles >= 1, "digest.atom_max_articles", "must be >= 1")
         _require(
             self.smtp_security in ("starttls", "tls", "none"),
             "digest.smtp_security",

@@ -34,6 +34,7 @@ from pathlib import Path
 from aggregator.config import Config
 from aggregator.digest import Digest, build_digest
 from aggregator.errors import AggregatorError
+from aggregator.model import format_time, parse_time
 from aggregator.render import heading, to_atom, to_html, to_markdown, to_text
 from aggregator.store import Store
 
@@ -118,10 +119,21 @@ def publish_day(store: Store, config: Config, day: date) -> list[Path]:
 
 
 def write_stories_feed(store: Store, config: Config, now: datetime) -> Path:
+    """The stories feed: the last `atom_days`, or the newest `atom_max_articles`
+    arrivals if those began later (with the stories they belong to)."""
     # Stored times have whole seconds: the end is the next one, so that what
     # arrived in this very second is in.
     end = now + timedelta(seconds=1)
-    recent = build_digest(store, end - timedelta(days=config.digest.atom_days), end)
+    start = end - timedelta(days=config.digest.atom_days)
+    # Article ids follow arrival, so the newest N are found by id, without a scan.
+    nth_newest = store.execute(
+        "SELECT first_seen_at FROM articles WHERE first_seen_at < ? "
+        "ORDER BY id DESC LIMIT 1 OFFSET ?",
+        (format_time(end), config.digest.atom_max_articles - 1),
+    ).fetchone()
+    if nth_newest is not None:
+        start = max(start, parse_time(nth_newest[0]))
+    recent = build_digest(store, start, end)
     path = config.digest.directory / config.digest.atom_file
     write_atomically(path, to_atom(recent, feed_id(store)))
     return path

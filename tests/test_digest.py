@@ -166,3 +166,42 @@ def test_publish_day_writes_dated_files_the_stories_feed_and_keeps_the_last_n(
     assert "Nothing new" in (directory / "digest-2026-11-19.md").read_text()
     assert feed_id[0].startswith("urn:uuid:")
     assert feed_id[0] in (directory / "stories.atom").read_text()
+
+
+def test_the_stories_feed_holds_only_the_newest_arrivals(seeded: Config, tmp_path: Path) -> None:
+    """atom_max_articles = 2: only the two newest arrivals, 003 (a single) and 004 (which
+    brings its story with 001); the older singles 000 and 002 are left out."""
+    from xml.etree import ElementTree as ET
+
+    from aggregator.config import DigestConfig
+    from aggregator.publish import write_stories_feed
+
+    store = Store(seeded.database, seeded.dedup.minhash)
+    try:
+        with store.write():  # arrivals a minute apart, in name order
+            rows = store.execute("SELECT id, location FROM articles").fetchall()
+            for id_, location in rows:
+                minute = int(Path(location).name[:3])
+                arrived = format_time(DAY1 + timedelta(minutes=minute))
+                store.execute("UPDATE articles SET first_seen_at = ? WHERE id = ?", (arrived, id_))
+        title = {
+            Path(loc).name[:3]: t
+            for t, loc in store.execute("SELECT title, location FROM articles")
+        }
+
+        def titles(limit: int) -> set[str]:
+            digest = DigestConfig(directory=tmp_path / f"out{limit}", atom_max_articles=limit)
+            config = replace(seeded, digest=digest)
+            path = write_stories_feed(store, config, DAY1 + timedelta(hours=1))
+            ns = {"a": "http://www.w3.org/2005/Atom"}
+            entries = ET.parse(path).getroot().findall("a:entry", ns)
+            return {e.findtext("a:title", namespaces=ns) or "" for e in entries}
+
+        everything, capped = titles(500), titles(2)
+    finally:
+        store.close()
+    assert len(everything) == 4  # the story of 001 and 004, and three singles
+    assert {title["000"], title["002"]} <= everything
+    assert len(capped) == 2
+    assert title["003"] in capped
+    assert not {title["000"], title["002"]} & capped

@@ -1209,6 +1209,7 @@ CONFIG_KEYS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "formats": st.lists(st.sampled_from(["html", "md", "text", "atom", "pdf", ""]), max_size=4),
         "atom_file": st.sampled_from(["stories.atom", "", "../x", "a\x00b"]),
         "atom_days": floats,
+        "atom_max_articles": ints,
         "mail_to": st.lists(st.sampled_from(ADDRESSES), max_size=2),
         "mail_from": st.sampled_from(ADDRESSES),
         "smtp_host": st.sampled_from(["", "localhost", "smtp.example.org", "::1"]),
