@@ -110,22 +110,22 @@ _ENTRY_SQL = (
 )
 
 
+# Articles that arrived in [since, until), and their clusters: searched through the
+# articles_first_seen index (schema version 5).
+ARRIVED_SQL = f"{_ENTRY_SQL} WHERE a.first_seen_at >= ? AND a.first_seen_at < ?"
+ARRIVED_CLUSTERS_SQL = (
+    "SELECT m.article_id, m.cluster_id FROM cluster_members m "
+    "JOIN articles a ON a.id = m.article_id "
+    "WHERE a.first_seen_at >= ? AND a.first_seen_at < ?"
+)
+
+
 def build_digest(store: Store, start: datetime, end: datetime) -> Digest:
     """The digest of the articles that arrived in [start, end)."""
     since, until = format_time(start), format_time(end)
-    arrived = {
-        row[0]: Entry(*row)
-        for row in store.execute(
-            f"{_ENTRY_SQL} WHERE a.first_seen_at >= ? AND a.first_seen_at < ?", (since, until)
-        )
-    }
+    arrived = {row[0]: Entry(*row) for row in store.execute(ARRIVED_SQL, (since, until))}
     clusters: dict[int, list[int]] = defaultdict(list)
-    for article_id, cluster_id in store.execute(
-        "SELECT m.article_id, m.cluster_id FROM cluster_members m "
-        "JOIN articles a ON a.id = m.article_id "
-        "WHERE a.first_seen_at >= ? AND a.first_seen_at < ?",
-        (since, until),
-    ):
+    for article_id, cluster_id in store.execute(ARRIVED_CLUSTERS_SQL, (since, until)):
         clusters[cluster_id].append(article_id)
     stories = sorted(
         (_story(store, cluster_id, arrived, until) for cluster_id in sorted(clusters)),

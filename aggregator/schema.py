@@ -218,5 +218,11 @@ CREATE TABLE service_state (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4)
+# Version 5: digests and the stories feed select articles by arrival, after
+# every job that stored something; without this index each did a full scan.
+SCHEMA_V5 = """
+CREATE INDEX articles_first_seen ON articles(first_seen_at);
+"""
+
+MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5)
 SCHEMA_VERSION = len(MIGRATIONS)

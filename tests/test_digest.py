@@ -205,3 +205,23 @@ def test_the_stories_feed_holds_only_the_newest_arrivals(seeded: Config, tmp_pat
     assert len(capped) == 2
     assert title["003"] in capped
     assert not {title["000"], title["002"]} & capped
+
+
+def test_the_digest_selects_arrivals_through_an_index(seeded: Config) -> None:
+    """Digests and the stories feed (rebuilt after every storing job) must not scan every
+    article of a database that only grows: both of build_digest's arrival queries
+    search articles_first_seen."""
+    from aggregator import digest
+
+    queries = [digest.ARRIVED_SQL, digest.ARRIVED_CLUSTERS_SQL]
+    store = Store(seeded.database, seeded.dedup.minhash)
+    try:
+        for query in queries:
+            plan = store.execute(
+                f"EXPLAIN QUERY PLAN {query}", ("2026-01-01T00:00:00Z", "2026-01-02T00:00:00Z")
+            ).fetchall()
+            details = [row[-1] for row in plan]
+            assert any("INDEX articles_first_seen" in d for d in details), details
+            assert not any(d.startswith("SCAN") for d in details), details
+    finally:
+        store.close()
