@@ -48,6 +48,7 @@ import httpx
 
 from aggregator import __version__
 from aggregator.errors import FetchError
+from aggregator.model import as_utc
 
 USER_AGENT = f"aggregator/{__version__} (deduplicating news aggregator; httpx)"
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
@@ -300,11 +301,9 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
     if value.isascii() and value.isdigit():
         return float(value)
     try:
-        when = parsedate_to_datetime(value)
+        when = as_utc(parsedate_to_datetime(value))
     except (TypeError, ValueError):
         return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
     return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
 
 
