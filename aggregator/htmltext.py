@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 import lxml.html
-import trafilatura
 from lxml import etree
 
 from aggregator.errors import ExtractError
@@ -31,6 +30,10 @@ MIN_PROSE_WORDS = 8
 
 def extract_html(content: bytes, location: str) -> tuple[str, datetime | None, list[str]]:
     """(title, published date or None, paragraphs) of the page's main text."""
+    # Imported on first use: trafilatura costs about 0.2 s to import, which commands
+    # that never read a page (status, clusters, digest) should not pay.
+    import trafilatura
+
     try:
         result: Any = trafilatura.bare_extraction(
             content,

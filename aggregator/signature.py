@@ -34,13 +34,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import numpy.typing as npt
 import xxhash
-from datasketch import LeanMinHash, MinHash
 
 from aggregator.config import MinHashParams
+
+if TYPE_CHECKING:
+    from datasketch import LeanMinHash
 
 U32 = npt.NDArray[np.uint32]
 U64 = npt.NDArray[np.uint64]
@@ -103,6 +106,11 @@ class Signer:
     """Computes datasketch-compatible MinHash signatures and LSH band keys."""
 
     def __init__(self, params: MinHashParams) -> None:
+        # datasketch (and the SciPy it loads) is imported here, not at the top: it costs
+        # about 0.7 s, which every CLI command that never signs (status, clusters,
+        # sources, digest) would otherwise pay at start.
+        from datasketch import MinHash
+
         self.params = params
         perms = MinHash(num_perm=params.num_perm, seed=params.seed, scheme=SCHEME).permutations
         self._a: U32 = np.ascontiguousarray(perms[0], dtype=np.uint32)
@@ -157,6 +165,8 @@ class Signer:
 
     def lean(self, row: U32) -> LeanMinHash:
         """A datasketch LeanMinHash for one stored signature row."""
+        from datasketch import LeanMinHash
+
         return LeanMinHash(seed=self.params.seed, hashvalues=row, scheme=SCHEME)
 
 
