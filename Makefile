@@ -10,7 +10,7 @@ CORPUS_VERSION := 6.0.11
 CORPUS         := .cache/feedparser-tests
 CORPUS_STAMP   := $(CORPUS)/.feedparser-$(CORPUS_VERSION)
 
-.PHONY: run test lint bench clean
+.PHONY: run test test-fast test-stress lint bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,8 +42,21 @@ $(CORPUS_STAMP): | $(STAMP)
 	rm -rf .cache/sdist
 	touch $@
 
+# The whole suite, on both cores (pytest-xdist). docs/testing.md says how it is kept
+# free of timing-dependent verdicts.
 test: $(STAMP) $(CORPUS_STAMP)
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2
+
+# Everything but the long subprocess tests (@pytest.mark.slow): under a minute.
+test-fast: $(STAMP) $(CORPUS_STAMP)
+	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+
+# `make test` STRESS_RUNS times in a row beside `stress-ng --cpu 2 --io 1`;
+# STRESS_ARGS=--fresh runs them in a fresh clone of HEAD.
+STRESS_RUNS ?= 5
+STRESS_ARGS ?=
+test-stress:
+	.ci/stress $(STRESS_ARGS) $(STRESS_RUNS)
 
 lint: $(STAMP)
 	$(BIN)/ruff check aggregator tests bench

@@ -20,10 +20,12 @@ SQLite's errors leave this module as one-line `StoreError`s.
 from __future__ import annotations
 
 import sqlite3
+import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -104,12 +106,42 @@ class Store:
                 # Automatic checkpoints cut the WAL back to this size.
                 self.conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
             migrate(self.conn, path, readonly, _params_meta(params))
+            self._check_params()
         except sqlite3.Error as e:
+            self._close_quietly()
             raise describe(e, path) from e
-        self._check_params()
+        except BaseException:
+            self._close_quietly()
+            raise
+        self._closed = False
 
     def close(self) -> None:
         self.conn.close()
+        self._closed = True
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        # Like an unclosed file: the connection (and a writer's WAL) stays open until the
+        # collector gets to it. Silent by default; an error in the tests (filterwarnings).
+        if not getattr(self, "_closed", True):
+            warnings.warn(
+                f"unclosed database {self.path}", ResourceWarning, stacklevel=2, source=self
+            )
+
+    def _close_quietly(self) -> None:
+        conn = getattr(self, "conn", None)
+        if conn is not None:
+            conn.close()
 
     def check(self) -> None:
         """CorruptDatabaseError unless the file passes SQLite's quick check."""

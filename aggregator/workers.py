@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import warnings
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable
@@ -152,6 +153,11 @@ class ParsePool:
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
             self._pool = None
+
+    def __del__(self) -> None:
+        # Worker processes outlive a pool nobody closed, until the interpreter exits.
+        if getattr(self, "_pool", None) is not None:
+            warnings.warn("unclosed parse pool", ResourceWarning, stacklevel=2, source=self)
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:

@@ -72,6 +72,8 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from bench.farm import FAULT_KINDS, parse_mix
+
 BIN = Path(sys.executable).parent
 AGGREGATOR = BIN / "aggregator"
 SQLITE_UTILS = BIN / "sqlite-utils"
@@ -94,6 +96,10 @@ class SoakConfig:
     concurrency: int = 16
     tick_seconds: float = 1.0
     final_timeout: float = 60.0
+    # The soak phase goes on past `seconds` until the farm has injected every fault kind
+    # of its mix (a loaded machine polls less often in the same time), for at most this
+    # many times `seconds`; 0 ends it at `seconds` whatever was injected.
+    until_every_fault: float = 0.0
     reader_pause: float = 0.5
     # After the final polls: this long more with the farm quiet (every poll a 200 or a
     # 304 of content already stored), so memory is watched while the index cannot grow.
@@ -556,21 +562,36 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
                     samples.units.append((round(elapsed, 1), rss, units))
                 say(f"{elapsed:.0f} s: RSS {rss} MiB, WAL {size >> 10} KiB")
 
-        while (elapsed := time.monotonic() - started) < cfg.seconds:
+        def soaking(elapsed: float) -> bool:
+            if elapsed < cfg.seconds:
+                return True
+            if elapsed >= cfg.seconds * cfg.until_every_fault:
+                return False
+            injected = farm.ask("status")["counts"]
+            return any(not injected.get(kind) for kind in farm_kinds)
+
+        farm_kinds = [k for k in FAULT_KINDS if parse_mix(cfg.faults).get(k, 0) > 0]
+        while soaking(elapsed := time.monotonic() - started):
             if daemon.poll() is not None:
                 break
             sample(elapsed)
             time.sleep(1.0)
+        report["soak_seconds"] = round(time.monotonic() - started, 1)
         quiet_at = farm.ask("quiet")["quiet_at"]
         say("farm quiet; waiting for the daemon's final polls")
+        # Ends when no feed has caught up for `final_timeout` s: a slow machine is given
+        # the time it needs, a stuck daemon is not.
         deadline = time.monotonic() + cfg.final_timeout
         missing = ["(not checked yet)"]
+        fewest = len(missing) + 1
         while daemon.poll() is None and time.monotonic() < deadline:
             answered = farm.ask("status")["final_answered"]
             with contextlib.suppress(sqlite3.OperationalError):
                 missing = waiting_feeds(db, answered)
             if not missing:
                 break
+            if len(missing) < fewest:
+                fewest, deadline = len(missing), time.monotonic() + cfg.final_timeout
             time.sleep(1.0)
         report["final_wait_seconds"] = round(time.time() - quiet_at, 1)
         report["final_wait_missing"] = missing
@@ -778,7 +799,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--change-seconds", type=float, default=60.0)
     parser.add_argument("--min-interval-minutes", type=float, default=0.25)
     parser.add_argument("--max-interval-hours", type=float, default=0.02)
-    parser.add_argument("--final-timeout", type=float, default=600)
+    parser.add_argument(
+        "--final-timeout",
+        type=float,
+        default=600,
+        help="after the soak, give up when no feed has caught up for this many seconds",
+    )
+    parser.add_argument(
+        "--until-every-fault",
+        type=float,
+        default=0,
+        metavar="FACTOR",
+        help="run on past --minutes until every fault kind was injected, up to FACTOR x as long",
+    )
     parser.add_argument(
         "--index-max-units",
         type=int,
@@ -805,6 +838,7 @@ def main(argv: list[str] | None = None) -> int:
         min_interval_minutes=args.min_interval_minutes,
         max_interval_hours=args.max_interval_hours,
         final_timeout=args.final_timeout,
+        until_every_fault=args.until_every_fault,
         steady_seconds=args.steady_minutes * 60,
         index_max_units=args.index_max_units,
     )

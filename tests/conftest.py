@@ -1,17 +1,19 @@
-"""Shared fixtures: a configuration pointing at a database in the test's tmp dir."""
+"""Shared fixtures: a configuration pointing at a database in the test's tmp dir, and
+stores that are closed when the test ends (an unclosed Store is a ResourceWarning,
+which `filterwarnings = error` turns into a failure)."""
 
 from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from aggregator.config import Config
+from aggregator.config import Config, MinHashParams
 from aggregator.errors import SourceError
 from aggregator.model import RawDocument
 from aggregator.pipeline import Ingester, Outcome
@@ -35,6 +37,31 @@ def config(tmp_path: Path) -> Config:
     return replace(Config(), database=tmp_path / "test.db", folders=(SEEDS,))
 
 
+OpenStore = Callable[..., Store]
+
+
+@pytest.fixture
+def open_store(config: Config) -> Iterator[OpenStore]:
+    """`open_store(path=None, params=None, **options)`: a Store on the test's database (or
+    PATH), closed when the test ends, however it ends."""
+    opened: list[Store] = []
+
+    def open_(path: Path | None = None, params: MinHashParams | None = None, **kw: bool) -> Store:
+        store = Store(path or config.database, params or config.dedup.minhash, **kw)
+        opened.append(store)
+        return store
+
+    yield open_
+    for store in reversed(opened):
+        store.close()
+
+
+@pytest.fixture
+def store(open_store: OpenStore) -> Store:
+    """The test's database, opened (and created) once; closed when the test ends."""
+    return open_store()
+
+
 def read_all(paths: Iterable[Path], config: Config) -> Iterator[RawDocument | SourceError]:
     for task in discover(list(paths), config.ingest.extensions):
         if isinstance(task, SourceError):
@@ -48,19 +75,13 @@ def read_all(paths: Iterable[Path], config: Config) -> Iterator[RawDocument | So
 
 def ingest(config: Config, *paths: Path) -> list[Outcome]:
     """Ingest files or folders into the configured database; return the outcomes."""
-    store = Store(config.database, config.dedup.minhash)
-    try:
+    with Store(config.database, config.dedup.minhash) as store:
         return list(Ingester(store, config).ingest(read_all(paths, config)))
-    finally:
-        store.close()
 
 
 def ingest_docs(config: Config, docs: Iterable[RawDocument]) -> list[Outcome]:
-    store = Store(config.database, config.dedup.minhash)
-    try:
+    with Store(config.database, config.dedup.minhash) as store:
         return list(Ingester(store, config).ingest(docs))
-    finally:
-        store.close()
 
 
 def text_doc(

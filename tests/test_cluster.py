@@ -9,7 +9,7 @@ from aggregator.config import Config
 from aggregator.model import RawDocument
 from aggregator.reports import list_clusters, resolve_cluster
 from aggregator.store import Store
-from tests.conftest import ingest_docs, text_doc
+from tests.conftest import OpenStore, ingest_docs, text_doc
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 _VOCAB = [f"word{i}" for i in range(3000)]
@@ -25,14 +25,16 @@ def _doc(source: str, name: str, paragraphs: list[str], when: datetime = T0) -> 
 
 
 def _members(config: Config) -> dict[int, set[str]]:
-    store = Store(config.database, config.dedup.minhash)
-    return {
-        c["id"]: {a["location"].rsplit("/", 1)[1][:-4] for a in c["articles"]}
-        for c in list_clusters(store)
-    }
+    with Store(config.database, config.dedup.minhash) as store:
+        return {
+            c["id"]: {a["location"].rsplit("/", 1)[1][:-4] for a in c["articles"]}
+            for c in list_clusters(store)
+        }
 
 
-def test_an_article_linking_two_stories_merges_them_into_the_older_id(config: Config) -> None:
+def test_an_article_linking_two_stories_merges_them_into_the_older_id(
+    config: Config, open_store: OpenStore
+) -> None:
     p1, p2 = _text(1), _text(2)
     ingest_docs(
         config,
@@ -50,11 +52,11 @@ def test_an_article_linking_two_stories_merges_them_into_the_older_id(config: Co
     after = _members(config)
     assert outcome.cluster_id == first
     assert after == {first: {"a1", "b1", "a2", "b2", "c1"}}
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     assert resolve_cluster(store, second) == first
 
 
-def test_canonical_is_the_earliest_article(config: Config) -> None:
+def test_canonical_is_the_earliest_article(config: Config, open_store: OpenStore) -> None:
     shared = _text(3)
     ingest_docs(
         config,
@@ -63,13 +65,15 @@ def test_canonical_is_the_earliest_article(config: Config) -> None:
             _doc("b", "early", [shared, _text(21)], T0),
         ],
     )
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     [cluster] = list_clusters(store)
     canonical = [a["location"] for a in cluster["articles"] if a["canonical"]]
     assert canonical == ["/t/b/early.txt"]
 
 
-def test_matches_outside_the_window_are_stored_but_do_not_link(config: Config) -> None:
+def test_matches_outside_the_window_are_stored_but_do_not_link(
+    config: Config, open_store: OpenStore
+) -> None:
     shared = _text(4)
     outcomes = ingest_docs(
         config,
@@ -81,11 +85,13 @@ def test_matches_outside_the_window_are_stored_but_do_not_link(config: Config) -
     assert outcomes[1].passages == 1
     assert outcomes[1].cluster_id is None
     assert _members(config) == {}
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     assert store.execute("SELECT linked FROM passage_matches").fetchall() == [(0,)]
 
 
-def test_boilerplate_footer_never_links_a_source_s_articles(config: Config) -> None:
+def test_boilerplate_footer_never_links_a_source_s_articles(
+    config: Config, open_store: OpenStore
+) -> None:
     footer = (
         "Reporting by the wire desk staff in the capital city newsroom, editing by the night "
         "shift editors; contact the desk for corrections and further information."
@@ -93,7 +99,7 @@ def test_boilerplate_footer_never_links_a_source_s_articles(config: Config) -> N
     docs = [_doc("paper", f"p{i}", [_text(100 + i), _text(200 + i), footer]) for i in range(5)]
     ingest_docs(config, docs)
     assert _members(config) == {}, "articles sharing only a footer are no story"
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     flags = {row[0] for row in store.execute("SELECT boilerplate FROM passage_matches")}
     assert flags == {1}
     # A real shared passage between two of them still links them.

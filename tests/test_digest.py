@@ -16,7 +16,7 @@ from aggregator.model import format_time, parse_time
 from aggregator.publish import day_period, since_period
 from aggregator.render import to_atom, to_html, to_markdown, to_text
 from aggregator.store import Store
-from tests.conftest import SEEDS, ingest, ingest_docs, text_doc
+from tests.conftest import SEEDS, OpenStore, ingest, ingest_docs, text_doc
 
 DAY1 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
@@ -28,18 +28,13 @@ def _seed_lines(name: str) -> list[str]:
 
 
 def _digest(config: Config, start: datetime, end: datetime) -> Digest:
-    store = Store(config.database, config.dedup.minhash)
-    try:
+    with Store(config.database, config.dedup.minhash) as store:
         return build_digest(store, start, end)
-    finally:
-        store.close()
 
 
 def _arrived(config: Config, when: datetime, where: str = "1 = 1") -> None:
-    store = Store(config.database, config.dedup.minhash)
-    with store.write():
+    with Store(config.database, config.dedup.minhash) as store, store.write():
         store.execute(f"UPDATE articles SET first_seen_at = ? WHERE {where}", (format_time(when),))
-    store.close()
 
 
 @pytest.fixture
@@ -70,8 +65,10 @@ def test_the_seeds_digest_shows_the_story_once_and_004s_new_paragraphs(seeded: C
         assert "constructive partner" in render(digest)
 
 
-def test_next_days_digest_shows_only_the_new_articles_new_paragraphs(seeded: Config) -> None:
-    store = Store(seeded.database, seeded.dedup.minhash)
+def test_next_days_digest_shows_only_the_new_articles_new_paragraphs(
+    seeded: Config, open_store: OpenStore
+) -> None:
+    store = open_store(seeded.database, seeded.dedup.minhash)
     published = store.execute("SELECT max(published_at) FROM articles").fetchone()[0]
     store.close()
     shared = next(p for p in _seed_lines("001") if "constructive partner" in p)
@@ -140,14 +137,14 @@ def test_atom_is_valid_and_one_entry_per_story(seeded: Config) -> None:
 
 
 def test_publish_day_writes_dated_files_the_stories_feed_and_keeps_the_last_n(
-    seeded: Config, tmp_path: Path
+    seeded: Config, tmp_path: Path, open_store: OpenStore
 ) -> None:
     from aggregator.config import DigestConfig
     from aggregator.publish import publish_day
 
     directory = tmp_path / "out"
     config = replace(seeded, digest=DigestConfig(directory=directory, keep=2))
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     try:
         for offset in range(4):
             publish_day(store, config, (DAY1 + timedelta(days=offset - 3)).date())
@@ -168,7 +165,9 @@ def test_publish_day_writes_dated_files_the_stories_feed_and_keeps_the_last_n(
     assert feed_id[0] in (directory / "stories.atom").read_text()
 
 
-def test_the_stories_feed_holds_only_the_newest_arrivals(seeded: Config, tmp_path: Path) -> None:
+def test_the_stories_feed_holds_only_the_newest_arrivals(
+    seeded: Config, tmp_path: Path, open_store: OpenStore
+) -> None:
     """atom_max_articles = 2: only the two newest arrivals, 003 (a single) and 004 (which
     brings its story with 001); the older singles 000 and 002 are left out."""
     from xml.etree import ElementTree as ET
@@ -176,7 +175,7 @@ def test_the_stories_feed_holds_only_the_newest_arrivals(seeded: Config, tmp_pat
     from aggregator.config import DigestConfig
     from aggregator.publish import write_stories_feed
 
-    store = Store(seeded.database, seeded.dedup.minhash)
+    store = open_store(seeded.database, seeded.dedup.minhash)
     try:
         with store.write():  # arrivals a minute apart, in name order
             rows = store.execute("SELECT id, location FROM articles").fetchall()
@@ -207,14 +206,16 @@ def test_the_stories_feed_holds_only_the_newest_arrivals(seeded: Config, tmp_pat
     assert not {title["000"], title["002"]} & capped
 
 
-def test_the_digest_selects_arrivals_through_an_index(seeded: Config) -> None:
+def test_the_digest_selects_arrivals_through_an_index(
+    seeded: Config, open_store: OpenStore
+) -> None:
     """Digests and the stories feed (rebuilt after every storing job) must not scan every
     article of a database that only grows: both of build_digest's arrival queries
     search articles_first_seen."""
     from aggregator import digest
 
     queries = [digest.ARRIVED_SQL, digest.ARRIVED_CLUSTERS_SQL]
-    store = Store(seeded.database, seeded.dedup.minhash)
+    store = open_store(seeded.database, seeded.dedup.minhash)
     try:
         for query in queries:
             plan = store.execute(
@@ -225,3 +226,39 @@ def test_the_digest_selects_arrivals_through_an_index(seeded: Config) -> None:
             assert not any(d.startswith("SCAN") for d in details), details
     finally:
         store.close()
+
+
+def test_every_rewrite_of_the_stories_feed_holds_every_arrival_so_far(
+    config: Config, tmp_path: Path, open_store: OpenStore
+) -> None:
+    """The daemon rewrites the stories feed after each job that stored something: each
+    rewrite must hold everything that arrived before it, whichever source and job brought
+    it (a flaky daemon test once suggested an entry could go missing between rewrites).
+    Read back with feedparser: each article is an entry of its own, or its story's."""
+    from aggregator.config import DigestConfig
+    from aggregator.publish import write_stories_feed
+
+    config = replace(config, digest=DigestConfig(directory=tmp_path / "out"))
+    shared = " ".join(f"wire{i}" for i in range(40)) + "."
+    arrivals = [
+        text_doc("/feed/local", "g1", "Bridge opens", [f"Bridge {shared}", "A bridge opens."]),
+        text_doc("/inbox", "a00000", "Report number 0", ["Harvest report " * 12]),
+        text_doc("/feed/local", "g2", "Harbour closes", ["Harbour closes today " * 8]),
+        text_doc("/feed/other", "o1", "Bridge copy", [f"Bridge {shared}", "Another view."]),
+        text_doc("/inbox", "a00001", "Report number 1", ["Senate report " * 12]),
+    ]
+    for done, document in enumerate(arrivals, start=1):
+        ingest_docs(config, [document])
+        path = write_stories_feed(open_store(), config, datetime.now(UTC))
+        shown = {entry.title for entry in feedparser.parse(path.read_bytes()).entries}
+        store = open_store()
+        rows = store.execute(
+            "SELECT a.title, coalesce(canon.title, a.title) FROM articles a "
+            "LEFT JOIN cluster_members m ON m.article_id = a.id "
+            "LEFT JOIN clusters c ON c.id = m.cluster_id "
+            "LEFT JOIN articles canon ON canon.id = c.canonical_article_id"
+        ).fetchall()
+        assert len(rows) == done
+        missing = [title for title, story in rows if title not in shown and story not in shown]
+        assert not missing, f"after {done} arrivals the feed lacks {missing}; it shows {shown}"
+    assert ("Bridge copy", "Bridge opens") in rows, "the shared paragraph made one story"

@@ -57,11 +57,8 @@ def hostile(config: Config) -> Digest:
         url = f"https://{name}.example/feed"
         entries = parse_feed(_hostile_feed(name), {}, url).entries
         ingest_docs(config, entry_documents(entries, url, name, now - timedelta(hours=1)))
-    store = Store(config.database, config.dedup.minhash)
-    try:
+    with Store(config.database, config.dedup.minhash) as store:
         return build_digest(store, *since_period("1d", now + timedelta(minutes=1)))
-    finally:
-        store.close()
 
 
 class _Elements(HTMLParser):

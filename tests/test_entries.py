@@ -10,8 +10,7 @@ from aggregator.config import Config
 from aggregator.entries import entry_documents, entry_identity, entry_time
 from aggregator.model import RawDocument
 from aggregator.parse import FeedEntry, parse_feed
-from aggregator.store import Store
-from tests.conftest import SEEDS, ingest, ingest_docs
+from tests.conftest import SEEDS, OpenStore, ingest, ingest_docs
 
 FETCHED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 # Entries that must cluster with files on disk (dated by their mtime, i.e. about
@@ -64,7 +63,9 @@ def test_missing_and_future_dates_become_the_fetch_time() -> None:
     assert entry_time(_entry(published_at=past), FETCHED) == past
 
 
-def test_a_clamped_or_unreadable_date_keeps_the_feed_text(config: Config) -> None:
+def test_a_clamped_or_unreadable_date_keeps_the_feed_text(
+    config: Config, open_store: OpenStore
+) -> None:
     future = FETCHED + timedelta(days=3)
     rss = _rss([("f1", "From the future", "<p>Scheduled post.</p>")], future).replace(
         b"</channel>",
@@ -82,7 +83,7 @@ def test_a_clamped_or_unreadable_date_keeps_the_feed_text(config: Config) -> Non
         (datetime(2026, 11, 23, 9, 0, tzinfo=UTC), None),
     ]
     ingest_docs(config, docs)
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     rows = store.execute("SELECT published_at, published_raw FROM articles ORDER BY id").fetchall()
     store.close()
     assert rows[0] == ("2026-11-23T12:00:00Z", written)
@@ -104,7 +105,9 @@ def _rss(items: list[tuple[str, str, str]], published: datetime = NOW) -> bytes:
     return f'<rss version="2.0"><channel><title>W</title>{body}</channel></rss>'.encode()
 
 
-def test_feed_entries_are_stored_once_and_edits_become_versions(config: Config) -> None:
+def test_feed_entries_are_stored_once_and_edits_become_versions(
+    config: Config, open_store: OpenStore
+) -> None:
     paragraphs = (SEEDS / "001_a6bde1a4b5b05d85.txt").read_text(encoding="utf-8").splitlines()[1:]
     html = "".join(f"<p>{p}</p>" for p in paragraphs)
     when = FETCHED - timedelta(hours=2)
@@ -117,7 +120,7 @@ def test_feed_entries_are_stored_once_and_edits_become_versions(config: Config) 
     assert [
         o.status for o in ingest_docs(config, entry_documents(edited.entries, FEED, "n", FETCHED))
     ] == ["updated"]
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     title, published, version, kind = store.execute(
         "SELECT a.title, a.published_at, a.version, s.kind FROM articles a "
         "JOIN sources s ON s.id = a.source_id"
@@ -146,6 +149,7 @@ def test_a_feed_entry_and_a_folder_file_with_the_same_story_cluster(
 
 def test_headline_only_entries_keep_their_title_and_empty_ones_are_skipped(
     config: Config,
+    open_store: OpenStore,
 ) -> None:
     rss = (
         b'<rss version="2.0"><channel><title>W</title>'
@@ -157,7 +161,7 @@ def test_headline_only_entries_keep_their_title_and_empty_ones_are_skipped(
     outcomes = ingest_docs(config, docs)
     assert sorted(o.status for o in outcomes) == ["failed", "new"]
     assert any("no text found" in (o.error or "") for o in outcomes)
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     rows = store.execute("SELECT title, body FROM articles").fetchall()
     store.close()
     assert rows == [("Markets close higher", "Markets close higher")]

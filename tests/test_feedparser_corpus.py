@@ -46,8 +46,7 @@ from werkzeug import Request, Response
 from aggregator.config import Config, FeedsConfig
 from aggregator.feeds import add_feed, list_feeds
 from aggregator.poll import Poller, PollOutcome
-from aggregator.store import Store
-from tests.conftest import REPO
+from tests.conftest import REPO, OpenStore
 
 CORPUS = REPO / ".cache" / "feedparser-tests"
 FOLDERS = ("wellformed", "illformed", "encoding", "entities")
@@ -150,7 +149,7 @@ def _one_line(message: str | None) -> bool:
 
 
 def test_every_corpus_feed_is_ingested_or_a_clear_error(
-    httpserver: HTTPServer, config: Config
+    httpserver: HTTPServer, config: Config, open_store: OpenStore
 ) -> None:
     files = {f"{PREFIX}{s.name}": s for s in _corpus()}
 
@@ -162,7 +161,7 @@ def test_every_corpus_feed_is_ingested_or_a_clear_error(
 
     httpserver.expect_request(re.compile(f"^{PREFIX}")).respond_with_handler(respond)
     config = replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     try:
         feeds = {
             add_feed(store, httpserver.url_for(path), served.name, full_text="never").id: served

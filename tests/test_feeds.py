@@ -17,7 +17,7 @@ from aggregator.feeds import (
     remove_feed,
 )
 from aggregator.store import Store
-from tests.conftest import SEEDS, ingest
+from tests.conftest import SEEDS, OpenStore, ingest
 
 OPML = """<?xml version="1.0" encoding="UTF-8"?>
 <opml version="2.0"><head><title>mine</title></head><body>
@@ -28,11 +28,6 @@ OPML = """<?xml version="1.0" encoding="UTF-8"?>
 <outline type="rss" text="No URL"/>
 </body></opml>
 """
-
-
-@pytest.fixture
-def store(config: Config) -> Store:
-    return Store(config.database, config.dedup.minhash)
 
 
 def test_add_list_and_find(store: Store) -> None:
@@ -76,14 +71,16 @@ def test_remove_disables_a_feed_with_articles(store: Store, config: Config) -> N
     assert not find_feed(store, str(feed.id)).enabled
 
 
-def test_opml_import_then_export_round_trips(store: Store, tmp_path: Path) -> None:
+def test_opml_import_then_export_round_trips(
+    store: Store, tmp_path: Path, open_store: OpenStore
+) -> None:
     path = tmp_path / "in.opml"
     path.write_text(OPML, encoding="utf-8")
     assert import_opml(store, path) == (2, 0)
     assert import_opml(store, path) == (0, 2)
     exported = tmp_path / "out.opml"
     exported.write_text(export_opml(store), encoding="utf-8")
-    other = Store(tmp_path / "other.db", MinHashParams())
+    other = open_store(tmp_path / "other.db", MinHashParams())
     assert import_opml(other, exported) == (2, 0)
     assert [(f.name, f.url) for f in list_feeds(other)] == [
         ("Wire", "https://wire.example/rss"),

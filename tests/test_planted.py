@@ -20,8 +20,7 @@ import pytest
 from aggregator.config import Config
 from aggregator.model import RawDocument
 from aggregator.segment import split_sentences
-from aggregator.store import Store
-from tests.conftest import SEEDS, ingest_docs, text_doc
+from tests.conftest import SEEDS, OpenStore, ingest_docs, text_doc
 
 WORD = re.compile(r"[\w'’-]+")
 
@@ -69,7 +68,9 @@ def _filler(rng: random.Random, vocabulary: list[str], sentences: int) -> str:
 
 
 @pytest.mark.parametrize("placement", ["paragraph", "spliced"])
-def test_planted_passages_recall_and_precision(config: Config, placement: str) -> None:
+def test_planted_passages_recall_and_precision(
+    config: Config, placement: str, open_store: OpenStore
+) -> None:
     rng = random.Random(20261123)
     passages = _passages()
     assert len(passages) >= 40, "the seed corpus should give enough passages"
@@ -87,7 +88,7 @@ def test_planted_passages_recall_and_precision(config: Config, placement: str) -
         docs.append(text_doc("/planted/paper", f"c{i}", f"Copy {i} headline", copy))
     outcomes = ingest_docs(config, docs)
     assert all(o.status == "new" for o in outcomes)
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     pairs = {
         frozenset((Path(a).stem, Path(b).stem))
         for a, b in store.execute(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import json
+import gzip
 import random
+from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from urllib.parse import urljoin
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -22,8 +24,8 @@ from aggregator.feeds import (
 from aggregator.model import format_time, parse_time
 from aggregator.poll import Poller
 from aggregator.store import Store
+from tests import feeddata
 from tests.conftest import SEEDS
-from tests.test_parse import ATOM03, ATOM10, RSS091, RSS10, RSS20
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
@@ -40,12 +42,35 @@ def _rss(items: int = 2) -> bytes:
 
 
 @pytest.fixture
-def setup(httpserver: HTTPServer, config: Config) -> tuple[Store, Poller, int]:
-    config = replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
-    store = Store(config.database, config.dedup.minhash)
+def feeds_config(httpserver: HTTPServer, config: Config) -> Config:
+    """The test configuration, allowed to fetch from the loopback server."""
+    return replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
+
+
+@pytest.fixture
+def store(feeds_config: Config) -> Iterator[Store]:
+    store = Store(feeds_config.database, feeds_config.dedup.minhash)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+@pytest.fixture
+def poller(store: Store, feeds_config: Config) -> Iterator[Poller]:
+    """A poller on `store`; closing it stops its fetch threads and parse processes."""
+    poller = Poller(store, feeds_config)
+    try:
+        yield poller
+    finally:
+        poller.close()
+
+
+@pytest.fixture
+def feed_id(httpserver: HTTPServer, store: Store) -> int:
+    """A feed subscribed at the server's /feed."""
     # Summary-only test entries; full-text fetching has its own tests below.
-    feed = add_feed(store, httpserver.url_for("/feed"), "Wire", full_text="never")
-    return store, Poller(store, config), feed.id
+    return add_feed(store, httpserver.url_for("/feed"), "Wire", full_text="never").id
 
 
 def _articles(store: Store) -> int:
@@ -53,9 +78,8 @@ def _articles(store: Store) -> int:
 
 
 def test_200_then_304_parses_nothing_the_second_time(
-    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int
 ) -> None:
-    store, poller, feed_id = setup
     httpserver.expect_ordered_request("/feed").respond_with_data(
         _rss(), headers={"ETag": '"v1"', "Last-Modified": "Mon, 23 Nov 2026 10:00:00 GMT"}
     )
@@ -72,26 +96,25 @@ def test_200_then_304_parses_nothing_the_second_time(
 
 
 def test_unchanged_body_without_validators_is_not_parsed(
-    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int
 ) -> None:
-    store, poller, feed_id = setup
     httpserver.expect_request("/feed").respond_with_data(_rss())
     assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
     assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "unchanged"
     assert _articles(store) == 2
 
 
-def test_410_disables_the_source(httpserver: HTTPServer, setup: tuple[Store, Poller, int]) -> None:
-    store, poller, feed_id = setup
+def test_410_disables_the_source(
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int
+) -> None:
     httpserver.expect_request("/feed").respond_with_data("", status=410)
     assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "gone"
     assert not find_feed(store, str(feed_id)).enabled
 
 
 def test_429_with_retry_after_sets_the_next_check(
-    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int
 ) -> None:
-    store, poller, feed_id = setup
     httpserver.expect_request("/feed").respond_with_data(
         "", status=429, headers={"Retry-After": "7200"}
     )
@@ -103,9 +126,8 @@ def test_429_with_retry_after_sets_the_next_check(
 
 
 def test_301_updates_the_stored_url(
-    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int
 ) -> None:
-    store, poller, feed_id = setup
     httpserver.expect_request("/feed").respond_with_data(
         "", status=301, headers={"Location": "/moved"}
     )
@@ -117,9 +139,8 @@ def test_301_updates_the_stored_url(
 
 
 def test_html_page_is_an_error_on_the_source_with_back_off(
-    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int
 ) -> None:
-    store, poller, feed_id = setup
     httpserver.expect_request("/feed").respond_with_data(
         "<html><body><p>Hello</p></body></html>", content_type="text/html"
     )
@@ -131,8 +152,7 @@ def test_html_page_is_an_error_on_the_source_with_back_off(
     assert _articles(store) == 0
 
 
-def test_due_feeds_are_those_whose_time_has_come(setup: tuple[Store, Poller, int]) -> None:
-    store, _, feed_id = setup
+def test_due_feeds_are_those_whose_time_has_come(store: Store, feed_id: int) -> None:
     assert [f.id for f in due_feeds(store, datetime.now(UTC) + timedelta(seconds=1))] == [feed_id]
     store.execute(
         "UPDATE sources SET next_check_at = ? WHERE id = ?",
@@ -163,10 +183,8 @@ def _page(paragraphs: list[str]) -> str:
 
 
 def test_summary_only_feed_gets_full_text_and_clusters_with_a_full_feed(
-    httpserver: HTTPServer, config: Config
+    httpserver: HTTPServer, store: Store, poller: Poller
 ) -> None:
-    config = replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
-    store = Store(config.database, config.dedup.minhash)
     teaser = add_feed(store, httpserver.url_for("/teasers"), "Teasers", full_text="auto")
     full = add_feed(store, httpserver.url_for("/full"), "Full", full_text="never")
     seed_001 = (SEEDS / "001_a6bde1a4b5b05d85.txt").read_text(encoding="utf-8").splitlines()[1:]
@@ -187,7 +205,6 @@ def test_summary_only_feed_gets_full_text_and_clusters_with_a_full_feed(
         f'<rss version="2.0"><channel><title>F</title><item><guid>f1</guid><title>Airspace</title>'
         f"<description>{content}</description><pubDate>{date}</pubDate></item></channel></rss>"
     )
-    poller = Poller(store, config)
     assert poller.poll_one(find_feed(store, str(teaser.id)), now).status == "ingested"
     outcome = poller.poll_one(find_feed(store, str(full.id)), now)
     assert outcome.status == "ingested"
@@ -198,9 +215,9 @@ def test_summary_only_feed_gets_full_text_and_clusters_with_a_full_feed(
     assert store.execute("SELECT count(*) FROM cluster_members").fetchone()[0] == 2
 
 
-def test_unavailable_page_keeps_the_summary(httpserver: HTTPServer, config: Config) -> None:
-    config = replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
-    store = Store(config.database, config.dedup.minhash)
+def test_unavailable_page_keeps_the_summary(
+    httpserver: HTTPServer, store: Store, poller: Poller
+) -> None:
     feed = add_feed(store, httpserver.url_for("/teasers"), "Teasers", full_text="always")
     link = httpserver.url_for("/missing")
     httpserver.expect_request("/teasers").respond_with_data(
@@ -209,8 +226,7 @@ def test_unavailable_page_keeps_the_summary(httpserver: HTTPServer, config: Conf
         "</item></channel></rss>"
     )
     httpserver.expect_request("/missing").respond_with_data("gone", status=404)
-    with Poller(store, config) as poller:
-        outcome = poller.poll_one(find_feed(store, str(feed.id)), NOW)
+    outcome = poller.poll_one(find_feed(store, str(feed.id)), NOW)
     assert outcome.status == "ingested"
     assert outcome.error and "full text unavailable for 1 of 1 entries" in outcome.error
     assert "HTTP 404" in outcome.error
@@ -219,52 +235,37 @@ def test_unavailable_page_keeps_the_summary(httpserver: HTTPServer, config: Conf
     assert body == "The summary survives a missing page."
 
 
-JSON_FEED = json.dumps(
-    {
-        "version": "https://jsonfeed.org/version/1",
-        "title": "J",
-        "items": [{"id": "j1", "url": "https://j.example/1", "title": "Jay", "content_text": "Hi"}],
-    }
-).encode()
-
-
-@pytest.mark.parametrize(
-    ("document", "content_type", "expected"),
-    [
-        (
-            RSS20,
-            "application/rss+xml",
-            [
-                ("One", "https://wire.example/1", "First story"),
-                ("Two", "https://wire.example/2", "Second"),
-            ],
-        ),
-        (RSS10, "application/rdf+xml", [("A", "https://r.example/a", "Alpha")]),
-        (RSS091, "text/xml", [("Old one", "https://o.example/1", "x")]),
-        (ATOM10, "application/atom+xml", [("Entry", "https://a.example/1", "Body")]),
-        (ATOM03, "application/atom+xml", [("Zero three", "https://z.example/1", "Sum")]),
-        (JSON_FEED, "application/feed+json", [("Jay", "https://j.example/1", "Hi")]),
-    ],
-    ids=["rss2.0", "rss1.0", "rss0.91", "atom1.0", "atom0.3", "jsonfeed1.0"],
-)
-def test_every_feed_format_polled_gives_its_articles(
-    httpserver: HTTPServer,
-    setup: tuple[Store, Poller, int],
-    document: bytes,
-    content_type: str,
-    expected: list[tuple[str, str, str]],
+@pytest.mark.parametrize("encoding", ["identity", "gzip"])
+@pytest.mark.parametrize("name", feeddata.names())
+def test_every_feed_polled_gives_its_articles(
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int, name: str, encoding: str
 ) -> None:
-    store, poller, feed_id = setup
-    httpserver.expect_request("/feed").respond_with_data(document, content_type=content_type)
-    assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
+    """Each feed of tests/data/feeds, served over HTTP as is and gzip-compressed,
+    gives the articles its expected file lists, in feed order."""
+    want = feeddata.expected(name)
+    body = feeddata.document(name)
+    headers: dict[str, str] = {}
+    if encoding == "gzip":
+        body = gzip.compress(body)
+        headers["Content-Encoding"] = "gzip"
+    httpserver.expect_request("/feed").respond_with_data(
+        body, content_type=want["content_type"], headers=headers
+    )
+    outcome = poller.poll_one(find_feed(store, str(feed_id)), NOW)
+    assert (outcome.status, outcome.new) == ("ingested", len(want["entries"])), outcome.error
+    assert "gzip" in httpserver.log[-1][0].headers["Accept-Encoding"]
+    assert httpserver.log[-1][1].headers.get("Content-Encoding") == headers.get("Content-Encoding")
     rows = store.execute("SELECT title, location, body FROM articles ORDER BY id").fetchall()
-    assert rows == expected
+    feed_url = httpserver.url_for("/feed")
+    assert rows == [
+        (e["title"], urljoin(feed_url, e["link"] or ""), "\n\n".join(e["paragraphs"]))
+        for e in want["entries"]
+    ]
 
 
 def test_a_200_without_validators_clears_the_old_ones(
-    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int
 ) -> None:
-    store, poller, feed_id = setup
     httpserver.expect_ordered_request("/feed").respond_with_data(_rss(1), headers={"ETag": '"a"'})
     httpserver.expect_ordered_request("/feed").respond_with_data(_rss(2))
     assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
@@ -274,9 +275,8 @@ def test_a_200_without_validators_clears_the_old_ones(
 
 
 def test_a_gone_feed_added_again_is_enabled_and_polled(
-    httpserver: HTTPServer, setup: tuple[Store, Poller, int]
+    httpserver: HTTPServer, store: Store, poller: Poller, feed_id: int
 ) -> None:
-    store, poller, feed_id = setup
     httpserver.expect_ordered_request("/feed").respond_with_data("", status=410)
     httpserver.expect_ordered_request("/feed").respond_with_data(_rss(1))
     assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "gone"

@@ -8,18 +8,17 @@ from pathlib import Path
 
 from aggregator.config import Config
 from aggregator.reports import duplicate_rows, list_clusters
-from aggregator.store import Store
-from tests.conftest import AGGREGATOR, REPO, SEEDS, ingest
+from tests.conftest import AGGREGATOR, REPO, SEEDS, OpenStore, ingest
 
 
 def _seed_no(location: str) -> str:
     return Path(location).name[:3]
 
 
-def test_seeds_cluster_001_with_004_and_nothing_else(config: Config) -> None:
+def test_seeds_cluster_001_with_004_and_nothing_else(config: Config, open_store: OpenStore) -> None:
     outcomes = ingest(config, SEEDS)
     assert [o.status for o in outcomes] == ["new"] * 5
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     clusters = list_clusters(store)
     assert len(clusters) == 1
     members = sorted(_seed_no(a["location"]) for a in clusters[0]["articles"])
@@ -31,9 +30,9 @@ def test_seeds_cluster_001_with_004_and_nothing_else(config: Config) -> None:
     assert pairs == {frozenset(("001", "004"))}
 
 
-def test_seeds_duplicates_show_both_shared_passages(config: Config) -> None:
+def test_seeds_duplicates_show_both_shared_passages(config: Config, open_store: OpenStore) -> None:
     ingest(config, SEEDS)
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     rows = duplicate_rows(store)
     assert len(rows) == 2
     by_side = {_seed_no(r["location"]): r for r in rows}

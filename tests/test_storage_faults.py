@@ -21,7 +21,8 @@ from aggregator.errors import StoreError
 from aggregator.pipeline import Ingester
 from aggregator.schema import SCHEMA_V1, SCHEMA_VERSION
 from aggregator.store import Store, _params_meta
-from tests.conftest import AGGREGATOR, SEEDS, ingest, read_all
+from tests.conftest import AGGREGATOR, SEEDS, OpenStore, ingest, read_all
+from tests.daemons import Daemon, query, wait_for_progress, write_articles, write_config
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -50,8 +51,9 @@ def _half_written(store: Store) -> int:
 
 def test_disk_full_is_a_clear_error_and_ingest_resumes_when_space_returns(
     config: Config,
+    open_store: OpenStore,
 ) -> None:
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     ingester = Ingester(store, config)
     assert [o.status for o in ingester.ingest(read_all([_seed("001")], config))] == ["new"]
     pages = store.execute("PRAGMA page_count").fetchone()[0]
@@ -129,13 +131,13 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(seeded_db: Path
 
 
 def test_a_damaged_page_stops_the_daemon_at_start_and_is_left_alone(
-    seeded_db: Path, tmp_path: Path
+    seeded_db: Path, tmp_path: Path, open_store: OpenStore
 ) -> None:
     page = sqlite3.connect(seeded_db).execute("PRAGMA page_size").fetchone()[0]
     _corrupt(seeded_db, page * 3, page * 4)
     before = _digest(seeded_db)
     with pytest.raises(CorruptDatabaseError, match="corrupted"):
-        Store(seeded_db, MinHashParams()).check()
+        open_store(seeded_db, MinHashParams()).check()
     result = subprocess.run(
         [str(AGGREGATOR), "--db", str(seeded_db), "run"],
         capture_output=True,
@@ -149,7 +151,9 @@ def test_a_damaged_page_stops_the_daemon_at_start_and_is_left_alone(
     assert _digest(seeded_db) == before
 
 
-def test_an_old_schema_is_backed_up_then_migrated_in_place(tmp_path: Path) -> None:
+def test_an_old_schema_is_backed_up_then_migrated_in_place(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
     db = tmp_path / "old.db"
     with sqlite3.connect(db) as conn:
         for statement in _statements(SCHEMA_V1):
@@ -161,7 +165,7 @@ def test_an_old_schema_is_backed_up_then_migrated_in_place(tmp_path: Path) -> No
         )
         conn.execute("PRAGMA user_version = 1")
     conn.close()
-    store = Store(db, MinHashParams())
+    store = open_store(db, MinHashParams())
     assert store.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     assert store.execute("SELECT location FROM sources").fetchall() == [("/news",)]
     store.close()
@@ -171,7 +175,7 @@ def test_an_old_schema_is_backed_up_then_migrated_in_place(tmp_path: Path) -> No
         assert old.execute("SELECT location FROM sources").fetchall() == [("/news",)]
         assert "url" not in {r[1] for r in old.execute("PRAGMA table_info(sources)")}
     old.close()
-    Store(db, MinHashParams()).close()
+    open_store(db, MinHashParams()).close()
     assert sorted(p.name for p in tmp_path.glob("old.db.v*")) == ["old.db.v1.bak"], (
         "a migrated database is not backed up again"
     )
@@ -198,30 +202,26 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
 def test_the_daemon_survives_a_full_disk_and_catches_up_when_it_grows(
     small_disk: Path, tmp_path: Path
 ) -> None:
-    from tests.test_daemon import Daemon, _config, _query, _wait_for, _write_articles
-
     folder = tmp_path / "wire"
-    _write_articles(folder, 800, seed=21)
-    config = _config(
+    write_articles(folder, 800, seed=21)
+    config = write_config(
         small_disk / "agg.toml",
         f'folders = ["{folder}"]\n[daemon]\ntick_seconds = 0.5\nscan_minutes = 0.02\n',
     )
     daemon = Daemon(config)
     try:
         daemon.wait_started()
-        _wait_for(lambda: "disk full" in daemon.text(), 60, "the disk to fill up")
+        daemon.wait_for_log("disk full")
         assert daemon.process.poll() is None, "the daemon keeps running"
         stored = daemon.articles()
         assert 0 < stored < 800
         subprocess.run(["mount", "-o", "remount,size=200m", str(small_disk)], check=True)
-        _wait_for(lambda: daemon.articles() == 800, 60, f"catching up from {stored}")
+        wait_for_progress(daemon.articles, 800, daemon.said(f"catching up from {stored}"))
         assert daemon.stop() == 0
     finally:
-        if daemon.process.poll() is None:
-            daemon.process.kill()
-            daemon.process.wait()
+        daemon.kill()
     db = small_disk / "news.db"
-    assert _query(db, "PRAGMA integrity_check") == [("ok",)]
-    assert _query(db, "SELECT count(DISTINCT identity), count(*) FROM articles") == [(800, 800)]
+    assert query(db, "PRAGMA integrity_check") == [("ok",)]
+    assert query(db, "SELECT count(DISTINCT identity), count(*) FROM articles") == [(800, 800)]
     [line] = [x for x in daemon.text().splitlines() if "disk full" in x][:1]
     assert "job scan stopped: database" in line

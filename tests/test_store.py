@@ -16,24 +16,23 @@ from aggregator.config import Config, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
 from aggregator.model import Article, RawDocument, format_time, parse_time
 from aggregator.pipeline import Ingester
-from aggregator.store import Store
-from tests.conftest import AGGREGATOR, SEEDS, ingest, read_all
+from tests.conftest import AGGREGATOR, SEEDS, OpenStore, ingest, read_all
 
 SEED_001 = SEEDS / "001_a6bde1a4b5b05d85.txt"
 SEED_004 = SEEDS / "004_e5c7ce075aa33b3d.txt"
 
 
-def test_database_is_wal_with_foreign_keys(config: Config) -> None:
-    store = Store(config.database, config.dedup.minhash)
+def test_database_is_wal_with_foreign_keys(config: Config, open_store: OpenStore) -> None:
+    store = open_store()
     assert store.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert store.execute("PRAGMA foreign_keys").fetchone()[0] == 1
 
 
-def test_other_minhash_parameters_are_refused(config: Config) -> None:
+def test_other_minhash_parameters_are_refused(config: Config, open_store: OpenStore) -> None:
     ingest(config, SEED_001)
     other = replace(config.dedup.minhash, num_perm=64, bands=16)
     with pytest.raises(ParameterMismatchError, match=r"num_perm=128 \(config: 64\)"):
-        Store(config.database, other)
+        open_store(config.database, other)
 
 
 def test_other_parameters_are_one_line_error_in_the_cli(tmp_path: Path, config: Config) -> None:
@@ -50,21 +49,25 @@ def test_other_parameters_are_one_line_error_in_the_cli(tmp_path: Path, config: 
     assert "built with other MinHash parameters: shingle_words=2 (config: 3)" in result.stderr
 
 
-def test_newer_schema_and_foreign_databases_are_refused(tmp_path: Path) -> None:
+def test_newer_schema_and_foreign_databases_are_refused(
+    tmp_path: Path, open_store: OpenStore
+) -> None:
     newer = tmp_path / "newer.db"
     with sqlite3.connect(newer) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="schema version 99 is newer"):
-        Store(newer, MinHashParams())
+        open_store(newer, MinHashParams())
     foreign = tmp_path / "foreign.db"
     with sqlite3.connect(foreign) as conn:
         conn.execute("CREATE TABLE t (x)")
     with pytest.raises(StoreError, match="not an aggregator database"):
-        Store(foreign, MinHashParams())
+        open_store(foreign, MinHashParams())
 
 
-def test_second_process_finds_duplicates_against_the_first(config: Config) -> None:
-    store = Store(config.database, config.dedup.minhash)
+def test_second_process_finds_duplicates_against_the_first(
+    config: Config, open_store: OpenStore
+) -> None:
+    store = open_store()
     ingester = Ingester(store, config)  # index loaded now, while the database is empty
     subprocess.run(
         [str(AGGREGATOR), "--db", str(config.database), "ingest", str(SEED_001)],
@@ -78,10 +81,10 @@ def test_second_process_finds_duplicates_against_the_first(config: Config) -> No
 
 
 def test_a_failed_write_leaves_nothing_behind(
-    config: Config, monkeypatch: pytest.MonkeyPatch
+    config: Config, monkeypatch: pytest.MonkeyPatch, open_store: OpenStore
 ) -> None:
     ingest(config, SEED_001)
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     before = store.counts()
     ingester = Ingester(store, config)
 
@@ -98,7 +101,9 @@ def test_a_failed_write_leaves_nothing_behind(
     assert (outcome.status, outcome.passages) == ("new", 2)
 
 
-def test_an_edited_file_becomes_a_new_version(tmp_path: Path, config: Config) -> None:
+def test_an_edited_file_becomes_a_new_version(
+    tmp_path: Path, config: Config, open_store: OpenStore
+) -> None:
     folder = tmp_path / "wire"
     folder.mkdir()
     shutil.copy(SEED_001, folder / "story.txt")
@@ -107,7 +112,7 @@ def test_an_edited_file_becomes_a_new_version(tmp_path: Path, config: Config) ->
     story.write_text(story.read_text(encoding="utf-8") + "\nA new closing paragraph was added.")
     [outcome] = ingest(config, folder)
     assert outcome.status == "updated"
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     counts = store.counts()
     assert (counts["articles"], counts["article_versions"]) == (1, 2)
     version, body = store.execute("SELECT version, body FROM articles").fetchone()
@@ -119,9 +124,9 @@ def test_an_edited_file_becomes_a_new_version(tmp_path: Path, config: Config) ->
     assert other.passages == 2
 
 
-def test_full_text_search_finds_articles(config: Config) -> None:
+def test_full_text_search_finds_articles(config: Config, open_store: OpenStore) -> None:
     ingest(config, SEEDS)
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     rows = store.execute(
         "SELECT a.title FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
         "WHERE articles_fts MATCH ?",
@@ -169,13 +174,14 @@ def test_a_time_that_leaves_the_datetime_range_in_utc_is_clamped_to_its_end() ->
 
 def test_the_index_holds_only_the_newest_units_and_a_start_loads_only_those(
     config: Config,
+    open_store: OpenStore,
 ) -> None:
     """`dedup.index_max_units`: 001's units, stored first, are the ones left out, so 004
     no longer finds the passage it shares with 001 (found with room for everything)."""
     ingest(config, SEED_001)
     others = sorted(p for p in SEEDS.glob("*.txt") if p not in (SEED_001, SEED_004))
     ingest(config, *others)
-    store = Store(config.database, config.dedup.minhash)
+    store = open_store()
     try:
         [(of_001,)] = store.execute(
             "SELECT count(*) FROM units u JOIN articles a ON a.id = u.article_id "
