@@ -11,6 +11,7 @@ import shutil
 import sqlite3
 import subprocess
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -133,7 +134,8 @@ def test_a_file_that_is_not_a_database_is_refused_and_left_alone(seeded_db: Path
 def test_a_damaged_page_stops_the_daemon_at_start_and_is_left_alone(
     seeded_db: Path, tmp_path: Path, open_store: OpenStore
 ) -> None:
-    page = sqlite3.connect(seeded_db).execute("PRAGMA page_size").fetchone()[0]
+    with closing(sqlite3.connect(seeded_db)) as conn:
+        page = conn.execute("PRAGMA page_size").fetchone()[0]
     _corrupt(seeded_db, page * 3, page * 4)
     before = _digest(seeded_db)
     with pytest.raises(CorruptDatabaseError, match="corrupted"):

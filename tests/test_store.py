@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -53,12 +54,12 @@ def test_newer_schema_and_foreign_databases_are_refused(
     tmp_path: Path, open_store: OpenStore
 ) -> None:
     newer = tmp_path / "newer.db"
-    with sqlite3.connect(newer) as conn:
+    with closing(sqlite3.connect(newer)) as conn:
         conn.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="schema version 99 is newer"):
         open_store(newer, MinHashParams())
     foreign = tmp_path / "foreign.db"
-    with sqlite3.connect(foreign) as conn:
+    with closing(sqlite3.connect(foreign)) as conn:
         conn.execute("CREATE TABLE t (x)")
     with pytest.raises(StoreError, match="not an aggregator database"):
         open_store(foreign, MinHashParams())

@@ -246,7 +246,10 @@ def test_parses_in_flight_when_the_pool_is_killed_are_resubmitted(
     young_feed = add_feed(store, "https://young.example/feed", None)
     poller = Poller(store, replace(config, feeds=FeedsConfig(parse_workers=2)))
     try:
-        big = FetchResult("u", "https://x/feed", 200, {}, _huge_feed(), False, False, None, 0.0)
+        # 5,000 items: a parse of a few tenths of a second, far longer than the moment
+        # between submitting it and stopping the runaway one.
+        body = _huge_feed(5000)
+        big = FetchResult("u", "https://x/feed", 200, {}, body, False, False, None, 0.0)
         now = time.monotonic()
         running: dict[Future[Any], _Job] = {
             poller._parse(big): _Job(late_feed, "parse", result=big, started=now - 100),
@@ -256,7 +259,7 @@ def test_parses_in_flight_when_the_pool_is_killed_are_resubmitted(
         assert [(o.source_id, o.status) for o in failed] == [(late_feed.id, "error")]
         [(future, job)] = running.items()
         assert job.feed == young_feed
-        assert len(poller.parsers.result(future, "u").entries) == 40000
+        assert len(poller.parsers.result(future, "u").entries) == 5000
     finally:
         poller.close()
         store.close()
