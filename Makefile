@@ -45,11 +45,12 @@ $(CORPUS_STAMP): | $(STAMP)
 # The whole suite, on both cores (pytest-xdist). docs/testing.md says how it is kept
 # free of timing-dependent verdicts.
 test: $(STAMP) $(CORPUS_STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 # Everything but the long subprocess tests (@pytest.mark.slow): under a minute.
-test-fast: $(STAMP) $(CORPUS_STAMP)
-	$(BIN)/python -m pytest -q -n 2 -m "not slow"
+# A tenth of the fuzz budget (the recorded failures are still replayed).
+test-fast: $(STAMP)
+	FUZZ_BUDGET=0.1 $(BIN)/python -m pytest -q -n 2 --dist worksteal -m "not slow"
 
 # `make test` STRESS_RUNS times in a row beside `stress-ng --cpu 2 --io 1`;
 # STRESS_ARGS=--fresh runs them in a fresh clone of HEAD.

@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 
 from aggregator import __version__
 from aggregator.cli import cli
+from tests.clirun import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -54,16 +55,12 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
 
 
-def _run(*args: str | Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """The real console script; the repo's config is always given, with --db where it matters."""
-    return subprocess.run(
-        [str(AGGREGATOR), *(str(a) for a in args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env if env is not None else _env(),
-        check=False,
-    )
+def _run(
+    *args: str | Path, env: dict[str, str] | None = None, new_process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The console script's `main` (in this process unless `new_process`); the repo's
+    config is always given, with --db where it matters."""
+    return run_cli(*args, env=env if env is not None else _env(), new_process=new_process)
 
 
 def _invoke(*args: str | Path, env: dict[str, str] | None = None) -> Result:
@@ -123,7 +120,7 @@ def test_help_option_works_for_every_command(path: tuple[str, ...], command: cli
 
 
 def test_help_works_through_the_console_script() -> None:
-    result = _run("--help")
+    result = _run("--help", new_process=True)
     assert result.returncode == 0
     assert "ingest" in result.stdout
     assert result.stderr == ""

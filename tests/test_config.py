@@ -16,6 +16,7 @@ from aggregator.cli import cli
 from aggregator.config import Config
 from aggregator.configfile import find_config, load_config
 from aggregator.errors import ConfigError
+from tests.clirun import run_cli
 
 REPO = Path(__file__).resolve().parent.parent
 REPO_CONFIG = REPO / "config" / "aggregator.toml"
@@ -380,14 +381,12 @@ def test_config_show_escapes_quotes_and_backslashes_in_paths(tmp_path: Path) -> 
     assert tomllib.loads(_show(REPO_CONFIG, "--db", str(db)))["database"] == str(db)
 
 
-# -- through the console script ---------------------------------------------------------------
+# -- through the console script's main ----------------------------------------------------------
 
 
-def _run(*args: str) -> subprocess.CompletedProcess[str]:
+def _run(*args: str, new_process: bool = False) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
-    return subprocess.run(
-        [str(AGGREGATOR), *args], capture_output=True, text=True, timeout=60, env=env, check=False
-    )
+    return run_cli(*args, env=env, new_process=new_process)
 
 
 def test_cli_bad_config_key_is_one_line_and_exit_1(tmp_path: Path) -> None:
@@ -403,7 +402,9 @@ def test_cli_bad_config_key_is_one_line_and_exit_1(tmp_path: Path) -> None:
 
 def test_cli_unknown_config_key_is_one_line_without_traceback(tmp_path: Path) -> None:
     path = _write(tmp_path / "bad.toml", "[dedup]\njacard_threshold = 0.5\n")
-    result = _run("--config", str(path), "--db", str(tmp_path / "t.db"), "config", "show")
+    result = _run(
+        "--config", str(path), "--db", str(tmp_path / "t.db"), "config", "show", new_process=True
+    )
     assert result.returncode == 1
     lines = result.stderr.splitlines()
     assert len(lines) == 1
@@ -423,15 +424,7 @@ def test_cli_honours_aggregator_config_env(tmp_path: Path) -> None:
     path = _write(tmp_path / "env.toml", '[clusters]\ncanonical = "longest"\n')
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
     env["AGGREGATOR_CONFIG"] = str(path)
-    result = subprocess.run(
-        [str(AGGREGATOR), "--db", str(tmp_path / "t.db"), "config", "show"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        env=env,
-        cwd=tmp_path,
-        check=False,
-    )
+    result = run_cli("--db", str(tmp_path / "t.db"), "config", "show", env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert tomllib.loads(result.stdout)["clusters"]["canonical"] == "longest"
 

@@ -148,6 +148,7 @@ def _one_line(message: str | None) -> bool:
     return bool(message and message.strip() and len(message.splitlines()) == 1)
 
 
+@pytest.mark.slow  # about 20 s: the whole corpus through a real poll
 def test_every_corpus_feed_is_ingested_or_a_clear_error(
     httpserver: HTTPServer, config: Config, open_store: OpenStore
 ) -> None:

@@ -22,14 +22,13 @@ from aggregator.errors import StoreError
 from aggregator.pipeline import Ingester
 from aggregator.schema import SCHEMA_V1, SCHEMA_VERSION
 from aggregator.store import Store, _params_meta
+from tests.clirun import run_cli
 from tests.conftest import AGGREGATOR, SEEDS, OpenStore, ingest, read_all
 from tests.daemons import Daemon, query, wait_for_progress, write_articles, write_config
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(AGGREGATOR), *args], capture_output=True, text=True, timeout=60, check=False
-    )
+    return run_cli(*args)
 
 
 def _seed(prefix: str) -> Path:

@@ -78,12 +78,18 @@ _CI = settings(
 )
 
 
+# FUZZ_BUDGET=0.1 (`make test-fast`): a tenth of each CI budget, for quick feedback; the
+# recorded failures and the @examples are replayed all the same.
+BUDGET = float(os.environ.get("FUZZ_BUDGET", "1"))
+
+
 def fuzz(max_examples: int) -> settings:
     """The settings of one fuzz test: its CI budget, or the long profile."""
+    budget = max(10, round(max_examples * BUDGET))
     chosen = (
         settings(settings.get_profile("long"))
         if LONG
-        else settings(_CI, max_examples=max_examples, database=ReadOnlyDatabase(FUZZ_DB))
+        else settings(_CI, max_examples=budget, database=ReadOnlyDatabase(FUZZ_DB))
     )
     if not TOLERATE:  # what do the strategies find on their own, without the @examples?
         return settings(chosen, phases=[p for p in chosen.phases if p is not Phase.explicit])

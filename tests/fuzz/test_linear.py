@@ -14,6 +14,9 @@ from aggregator.model import RawDocument
 from .harness import HANG_SECONDS, call, xfail_if_known
 from .strategies_documents import raw_document
 
+# About 30 s in all: left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 QUADRATIC = "markdown-quadratic"
 SHAPES: list[tuple[str, str, bytes, str | None]] = [
     ("text/markdown", "comments", b"<!--", QUADRATIC),
