@@ -29,6 +29,9 @@ from tests.daemons import (
     write_config,
 )
 
+# Real daemons waiting on real ticks: seconds each, so all are left out of `make test-fast`.
+pytestmark = pytest.mark.slow
+
 
 @pytest.fixture
 def daemons() -> Iterator[list[Daemon]]:
@@ -191,7 +194,6 @@ def test_sigterm_during_a_large_ingest_exits_0_within_the_grace(
 FILES = 6000
 
 
-@pytest.mark.slow
 def test_kill_9_in_a_loop_loses_nothing_and_stores_nothing_twice(
     tmp_path: Path, daemons: list[Daemon]
 ) -> None:
@@ -291,7 +293,6 @@ def test_a_second_daemon_on_the_same_database_refuses(
     assert first.stop() == 0
 
 
-@pytest.mark.slow
 def test_cli_and_sqlite_utils_read_while_the_daemon_writes(
     tmp_path: Path, daemons: list[Daemon]
 ) -> None:

@@ -200,6 +200,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.slow  # a real daemon, filling a disk
 def test_the_daemon_survives_a_full_disk_and_catches_up_when_it_grows(
     small_disk: Path, tmp_path: Path
 ) -> None:
