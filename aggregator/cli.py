@@ -33,7 +33,16 @@ from aggregator.configfile import render_config
 from aggregator.errors import AggregatorError, SourceError
 from aggregator.model import RawDocument
 from aggregator.pipeline import Ingester
-from aggregator.reports import duplicate_rows, list_clusters, show_cluster, stats
+from aggregator.rematch import rematch
+from aggregator.reports import (
+    duplicate_rows,
+    last_carrier_id,
+    list_clusters,
+    match_counts,
+    passage_groups,
+    show_cluster,
+    stats,
+)
 from aggregator.sources.folder import FileTask, discover, read_file
 
 
@@ -98,8 +107,8 @@ def ingest(obj: Context, paths: tuple[Path, ...], quiet: bool) -> None:
     store = obj.open_store()
     try:
         ingester = Ingester(store, obj.config)
+        since = last_carrier_id(store)
         tally: Counter[str] = Counter()
-        passages = 0
         show_bar = sys.stderr.isatty() and len(tasks) > 20
         with click.progressbar(
             length=len(tasks), label="ingesting", file=sys.stderr if show_bar else _Null()
@@ -107,21 +116,50 @@ def ingest(obj: Context, paths: tuple[Path, ...], quiet: bool) -> None:
             for outcome in ingester.ingest(_read(tasks, obj.config.ingest.max_file_bytes)):
                 bar.update(1)
                 tally[outcome.status] += 1
-                passages += outcome.passages
                 if outcome.status == "failed":
                     click.echo(f"error: {outcome.location}: {outcome.error}", err=True)
                 elif not quiet and outcome.status in ("new", "updated") and not show_bar:
                     story = f" story {outcome.cluster_id}" if outcome.cluster_id else ""
                     click.echo(f"{outcome.status}: {outcome.location}{story}")
+        found = match_counts(store, since)
     finally:
         store.close()
     click.echo(
         f"{tally['new']} new, {tally['updated']} updated, {tally['unchanged']} unchanged, "
-        f"{tally['failed']} failed; {passages} shared passages found",
+        f"{tally['failed']} failed; {_matches(found)}",
         err=quiet,
     )
     if tally["failed"]:
         sys.exit(1)
+
+
+@cli.command(name="rematch")
+@pass_context
+def rematch_command(obj: Context) -> None:
+    """Decide every passage and story again from the stored signatures.
+
+    Run it after changing the [clusters] settings (the time window, the
+    boilerplate and background rules), to apply them to what is already
+    stored; new articles get them anyway. Nothing is read or signed again.
+    It runs in one transaction: interrupted, nothing changes. Story ids
+    change, but every old id still finds its story.
+
+    \b
+    Example:
+      aggregator rematch && aggregator clusters
+    """
+    store = obj.open_store()
+    try:
+        total = store.execute("SELECT count(*) FROM articles").fetchone()[0]
+        show_bar = sys.stderr.isatty() and total > 100
+        with click.progressbar(
+            length=total, label="deciding", file=sys.stderr if show_bar else _Null()
+        ) as bar:
+            done = rematch(store, obj.config, lambda n, _: bar.update(n - bar.pos))
+        found = match_counts(store)
+    finally:
+        store.close()
+    click.echo(f"{done['articles']} articles replayed; {_matches(found)}")
 
 
 class _Null(io.StringIO):
@@ -201,20 +239,43 @@ def cluster(obj: Context, cluster_id: int, as_json: bool) -> None:
 
 @cli.command()
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
-@click.option("--boilerplate", is_flag=True, help="Include passages judged boilerplate.")
+@click.option(
+    "--unlinked", is_flag=True, help="Also list matches that link no stories, with the reason."
+)
+@click.option("--boilerplate", "unlinked", is_flag=True, hidden=True)
+@click.option(
+    "--passages",
+    "by_passage",
+    is_flag=True,
+    help="One entry per passage with every article carrying it, instead of pairs.",
+)
 @pass_context
-def duplicates(obj: Context, as_json: bool, boilerplate: bool) -> None:
-    """List duplicated passages, one row per matched pair, both sides side by side.
+def duplicates(obj: Context, as_json: bool, unlinked: bool, by_passage: bool) -> None:
+    """List duplicated passages: each copy beside the earlier copy it matched.
 
     Each row names both articles (id, title, file path or URL), both passage
-    texts as printed, and the estimated similarity.
+    texts as printed, and the estimated similarity. A passage carried by N
+    articles gives N - 1 rows: each copy is matched to one earlier copy, and
+    together they join all N. Matches that link no stories (boilerplate,
+    outside the time window, background reused across stories) are left out
+    unless --unlinked, which names the reason.
 
     \b
     Examples:
       aggregator duplicates
-      aggregator duplicates --json > pairs.json
+      aggregator duplicates --unlinked --json > pairs.json
+      aggregator duplicates --passages     # each passage with all its carriers
     """
-    rows = obj.read(lambda store: duplicate_rows(store, include_boilerplate=boilerplate))
+    if by_passage:
+        groups = obj.read(lambda store: passage_groups(store, unlinked=unlinked))
+        if as_json:
+            click.echo(json.dumps(groups, indent=2))
+        elif not groups:
+            click.echo("no duplicated passages")
+        for group in groups if not as_json else []:
+            _print_group(group)
+        return
+    rows = obj.read(lambda store: duplicate_rows(store, unlinked=unlinked))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
@@ -225,12 +286,25 @@ def duplicates(obj: Context, as_json: bool, boilerplate: bool) -> None:
 
 
 def _count(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun}es" if noun.endswith("ch") else f"{n} {noun}s"
+
+
+def _matches(found: dict[str, Any]) -> str:
+    """'5 passage matches found, 3 linking stories (2 boilerplate)'."""
+    text = f"{_count(found['matches'], 'passage match')} found, {found['linked']} linking stories"
+    why = ", ".join(f"{n} {reason}" for reason, n in found["unlinked"].items() if n)
+    return text + (f" ({why})" if why else "")
+
+
+def _wrap() -> textwrap.TextWrapper:
+    return textwrap.TextWrapper(width=88, initial_indent="    ", subsequent_indent="    ")
 
 
 def _print_passage(row: dict[str, Any]) -> None:
-    wrap = textwrap.TextWrapper(width=88, initial_indent="    ", subsequent_indent="    ")
-    flag = " (boilerplate)" if row["boilerplate"] else ""
+    wrap = _wrap()
+    flag = "" if row["linked"] else f" (not linked: {row['reason']})"
     click.echo(f"similarity {row['similarity']:.2f}{flag}")
     for side in ("", "other_"):
         click.echo(
@@ -238,6 +312,25 @@ def _print_passage(row: dict[str, Any]) -> None:
             f"({row[side + 'location']}, paragraph {row[side + 'paragraph'] + 1})"
         )
         click.echo(wrap.fill(row[side + "passage"]))
+    click.echo()
+
+
+def _print_group(group: dict[str, Any]) -> None:
+    wrap = _wrap()
+    flag = " (background: links no stories)" if group["background"] else ""
+    carriers = group["carriers"]
+    click.echo(f"passage {group['passage_id']}: {_count(len(carriers), 'article')}{flag}")
+    for c in carriers:
+        if c["matched_article_id"] is None:
+            how = "first copy"
+        else:
+            how = f"matched [{c['matched_article_id']}] at {c['similarity']:.2f}"
+            how += "" if c["linked"] else f", not linked: {c['reason']}"
+        click.echo(
+            f"  [{c['article_id']}] {c['title']}  ({c['location']}, paragraph "
+            f"{c['paragraph'] + 1}; {how})"
+        )
+        click.echo(wrap.fill(c["passage"]))
     click.echo()
 
 
@@ -260,8 +353,10 @@ def stats_command(obj: Context, as_json: bool) -> None:
         click.echo(f"  {table:<18} {count:>10}")
     click.echo(
         f"stories: {result['live_clusters']} ({result['clustered_articles']} articles), "
-        f"unclustered articles: {result['unclustered_articles']}, "
-        f"boilerplate matches: {result['boilerplate_matches']}"
+        f"unclustered articles: {result['unclustered_articles']}"
+    )
+    click.echo(
+        f"passages: {result['passage_matches']['passages']}; {_matches(result['passage_matches'])}"
     )
 
 

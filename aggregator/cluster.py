@@ -8,55 +8,23 @@ Rules, and why:
   are kept as rows with `merged_into` set, so an id once shown keeps resolving.
   Ids never change as a cluster grows. Only articles with a partner are in a
   cluster; an article that shares nothing with anyone has none.
-* **Links are bounded in time.** A match between articles published more than
-  `window_days` apart is stored (it is still a shared passage) but does not
-  link, so a background paragraph reused for months cannot chain every story
-  on a subject into one.
-* **Boilerplate does not link.** A passage found in `boilerplate_min_articles`
-  or more articles of one source (bylines, "Reuters contributed to this
-  report", newsletter footers) says nothing about the story. The guard can
-  only see it from its Nth occurrence on, so when it fires it also retracts the
-  links the same passage made earlier between that source's articles, and the
-  clusters they touched are rebuilt from the links that remain (a cluster
-  split by this keeps its id for the part that holds its canonical article).
+* **Which passages link** is decided where they are recorded (passages.py:
+  the time window, boilerplate, background reused across stories). When a
+  passage is found to be background after it linked, its links are withdrawn
+  and the clusters they touched are rebuilt from the links that remain (a
+  cluster split by this keeps its id for the part that holds its canonical
+  article).
 * **Canonical article**: the earliest published (ties: the first stored), or
   with `canonical = "longest"` the one with the longest text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from datetime import timedelta
+from collections.abc import Iterable
 
 from aggregator.config import ClusterConfig
-from aggregator.match import UnitMatch
-from aggregator.model import parse_time, utcnow
-from aggregator.store import CandidateRows, Store
-
-
-def boilerplate_units(
-    matches: Sequence[UnitMatch], rows: CandidateRows, own_source_id: int, min_articles: int
-) -> tuple[set[int], set[int]]:
-    """Query units that repeat across `min_articles` articles of their own source.
-
-    Returns (query unit rows, stored unit ids they matched within that source).
-    """
-    same_source: dict[int, set[int]] = {}
-    for m in matches:
-        if int(rows.source_ids[m.candidate]) == own_source_id:
-            same_source.setdefault(m.query, set()).add(int(rows.article_ids[m.candidate]))
-    queries = {q for q, articles in same_source.items() if len(articles) + 1 >= min_articles}
-    stored = {
-        int(rows.unit_ids[m.candidate])
-        for m in matches
-        if m.query in queries and int(rows.source_ids[m.candidate]) == own_source_id
-    }
-    return queries, stored
-
-
-def within_window(published_at: str, other_published_at: str, config: ClusterConfig) -> bool:
-    gap = abs(parse_time(published_at) - parse_time(other_published_at))
-    return gap <= timedelta(days=config.window_days)
+from aggregator.model import utcnow
+from aggregator.store import Store
 
 
 class Clusterer:
@@ -125,32 +93,9 @@ class Clusterer:
             (row[0] if row else None, utcnow(), cluster_id),
         )
 
-    def retract_boilerplate(self, source_id: int, unit_ids: set[int]) -> None:
-        """Unlink earlier matches between `source_id`'s articles made by these units."""
-        if not unit_ids:
-            return
-        rows = self.store.execute(
-            "SELECT pm.id, pm.article_id, pm.first_unit_id, pm.last_unit_id, "
-            "pm.other_first_unit_id, pm.other_last_unit_id FROM passage_matches pm "
-            "JOIN articles a ON a.id = pm.article_id JOIN articles b ON b.id = pm.other_article_id "
-            "WHERE pm.boilerplate = 0 AND a.source_id = ? AND b.source_id = ?",
-            (source_id, source_id),
-        ).fetchall()
-        hit: list[int] = []
-        touched: set[int] = set()
-        for match_id, article_id, first, last, other_first, other_last in rows:
-            if any(first <= u <= last for u in unit_ids) and any(
-                other_first <= u <= other_last for u in unit_ids
-            ):
-                hit.append(match_id)
-                touched.add(article_id)
-        if not hit:
-            return
-        self.store.conn.executemany(
-            "UPDATE passage_matches SET boilerplate = 1, linked = 0 WHERE id = ?",
-            [(i,) for i in hit],
-        )
-        for cluster_id in sorted({c for a in touched if (c := self.cluster_of(a)) is not None}):
+    def rebuild_around(self, article_ids: Iterable[int]) -> None:
+        """Rebuild the clusters of these articles after some of their links were withdrawn."""
+        for cluster_id in sorted({c for a in article_ids if (c := self.cluster_of(a)) is not None}):
             self.rebuild(cluster_id)
 
     def rebuild(self, cluster_id: int) -> None:
@@ -163,8 +108,9 @@ class Clusterer:
         ]
         marks = ",".join("?" * len(members))
         edges = self.store.execute(
-            f"SELECT article_id, other_article_id FROM passage_matches WHERE linked = 1 "
-            f"AND article_id IN ({marks}) AND other_article_id IN ({marks})",
+            "SELECT c.article_id, m.article_id FROM passage_carriers c "
+            "JOIN passage_carriers m ON m.id = c.matched_id "
+            f"WHERE c.linked = 1 AND c.article_id IN ({marks}) AND m.article_id IN ({marks})",
             (*members, *members),
         ).fetchall()
         parent = {a: a for a in members}

@@ -46,6 +46,10 @@ class DedupConfig:
 
     minhash: MinHashParams = field(default_factory=MinHashParams)
     min_unit_words: int = 12
+    # Sentences of at least this many words end their merged unit and are matched
+    # on their own too (0: off), so that a copied sentence is found whatever it
+    # was merged with (segment.py).
+    min_sentence_words: int = 8
     jaccard_threshold: float = 0.5
     containment_threshold: float = 0.8
     min_shared_shingles: int = 8
@@ -56,6 +60,11 @@ class DedupConfig:
     def validate(self) -> None:
         self.minhash.validate()
         _require(3 <= self.min_unit_words <= 200, "dedup.min_unit_words", "must be 3..200")
+        _require(
+            self.min_sentence_words == 0 or 3 <= self.min_sentence_words <= 200,
+            "dedup.min_sentence_words",
+            "must be 0 (off) or 3..200",
+        )
         for name in ("jaccard_threshold", "containment_threshold"):
             value = getattr(self, name)
             _require(0.0 < value <= 1.0, f"dedup.{name}", "must be in (0, 1]")
@@ -65,11 +74,19 @@ class DedupConfig:
 
 @dataclass(frozen=True, slots=True)
 class ClusterConfig:
-    """When a passage match joins two articles into one story."""
+    """When a found passage joins two articles into one story (rules: passages.py)."""
 
     window_days: float = 3.0
     canonical: str = "earliest"
-    boilerplate_min_articles: int = 3
+    # Boilerplate: a near-identical passage at the edge of two articles of one outlet.
+    boilerplate_edge_paragraphs: int = 1
+    boilerplate_min_similarity: float = 0.9
+    # Background: a passage spread over this many otherwise unrelated stories,
+    # published at least this many hours apart, links none of them.
+    background_min_stories: int = 3
+    background_min_hours: float = 24.0
+    # No longer used (its count rule hid wire copy); accepted so old files load.
+    boilerplate_min_articles: int = field(default=0, compare=False)
 
     def validate(self) -> None:
         _require(self.window_days > 0, "clusters.window_days", "must be > 0")
@@ -78,7 +95,18 @@ class ClusterConfig:
             "clusters.canonical",
             "must be 'earliest' or 'longest'",
         )
-        _require(self.boilerplate_min_articles >= 2, "clusters.boilerplate_min_articles", ">= 2")
+        _require(
+            0 <= self.boilerplate_edge_paragraphs <= 10,
+            "clusters.boilerplate_edge_paragraphs",
+            "must be 0..10",
+        )
+        _require(
+            0.0 < self.boilerplate_min_similarity <= 1.0,
+            "clusters.boilerplate_min_similarity",
+            "must be in (0, 1]",
+        )
+        _require(self.background_min_stories >= 2, "clusters.background_min_stories", ">= 2")
+        _require(self.background_min_hours >= 0, "clusters.background_min_hours", ">= 0")
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ them the built-in defaults apply (no folders, `./aggregator.db`).
 from __future__ import annotations
 
 import json
+import logging
 import os
 import tomllib
 from dataclasses import fields
@@ -32,6 +33,7 @@ from aggregator.config import (
 from aggregator.errors import ConfigError
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 SEARCH_PATHS = (Path("config/aggregator.toml"), Path("/etc/aggregator/aggregator.toml"))
 
@@ -82,6 +84,12 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     )
     dedup = _build(DedupConfig, dedup_raw, "dedup", minhash=minhash)
     clusters = _section(raw, "clusters", ClusterConfig)
+    if clusters.boilerplate_min_articles:
+        log.warning(
+            "config %s: clusters.boilerplate_min_articles is no longer used (boilerplate is "
+            "told by where a passage sits: clusters.boilerplate_edge_paragraphs); remove it",
+            path or "(no file)",
+        )
     feeds = _section(raw, "feeds", FeedsConfig)
     daemon = _section(raw, "daemon", DaemonConfig)
     digest_raw = dict(_table(raw, "digest"))
@@ -198,6 +206,7 @@ def render_config(config: Config) -> str:
         f"seed = {mh.seed}",
         f"shingle_words = {mh.shingle_words}",
         f"min_unit_words = {config.dedup.min_unit_words}",
+        f"min_sentence_words = {config.dedup.min_sentence_words}",
         f"jaccard_threshold = {config.dedup.jaccard_threshold}",
         f"containment_threshold = {config.dedup.containment_threshold}",
         f"min_shared_shingles = {config.dedup.min_shared_shingles}",
@@ -206,7 +215,10 @@ def render_config(config: Config) -> str:
         "[clusters]",
         f"window_days = {config.clusters.window_days}",
         f"canonical = {quoted(config.clusters.canonical)}",
-        f"boilerplate_min_articles = {config.clusters.boilerplate_min_articles}",
+        f"boilerplate_edge_paragraphs = {config.clusters.boilerplate_edge_paragraphs}",
+        f"boilerplate_min_similarity = {config.clusters.boilerplate_min_similarity}",
+        f"background_min_stories = {config.clusters.background_min_stories}",
+        f"background_min_hours = {config.clusters.background_min_hours}",
         "",
         "[feeds]",
         "urls = [" + ", ".join(quoted(u) for u in config.feeds.urls) + "]",

@@ -214,11 +214,10 @@ def _coverage(store: Store, article_id: int, earlier: list[int]) -> dict[int, in
     marks = ",".join("?" * len(earlier))
     spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
     for paragraph, start, end in store.execute(
-        f"SELECT paragraph_id, char_start, char_end FROM passage_matches "
-        f"WHERE article_id = ? AND other_article_id IN ({marks}) "
-        f"UNION ALL SELECT other_paragraph_id, other_char_start, other_char_end "
-        f"FROM passage_matches WHERE other_article_id = ? AND article_id IN ({marks})",
-        (article_id, *earlier, article_id, *earlier),
+        "SELECT c.paragraph_id, c.char_start, c.char_end FROM passage_carriers c "
+        "WHERE c.article_id = ? AND EXISTS (SELECT 1 FROM passage_carriers o "
+        f"WHERE o.passage_id = c.passage_id AND o.article_id IN ({marks}))",
+        (article_id, *earlier),
     ):
         spans[paragraph].append((start, end))
     return {paragraph: _union_length(ranges) for paragraph, ranges in spans.items()}

@@ -14,6 +14,13 @@ Rules for plain text (`.txt`), also documented in the README:
   shortened to about 90 characters.
 * **Date.** Files carry none, so the file's modification time is used.
 
+**Outlet** (who published a saved article: a folder of saved pages often holds
+many, and boilerplate is told per outlet). First found wins: Markdown front
+matter `source:`, `outlet:`, `site_name:`, `publisher:`, then the host of its
+`canonical_url:`, `canonical:`, `url:` or `link:`; for HTML, the page's
+`og:site_name` (or `application-name`), then the host of its canonical URL.
+Plain text and feed entries have none: their source (folder or feed) stands in.
+
 Markdown is read by a CommonMark parser (markdown-it-py), with text indented by
 four spaces taken as prose, not code. YAML-style front matter (`title:`,
 `date:`) is honoured; a leading `#` heading is the title; list items and
@@ -35,6 +42,7 @@ import functools
 import re
 from datetime import datetime
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from aggregator.errors import ExtractError
 from aggregator.model import Article, RawDocument, parse_iso_date
@@ -47,6 +55,8 @@ if TYPE_CHECKING:
 # An HTML fragment from a feed entry: no page around it, so no trafilatura.
 FRAGMENT = "text/html-fragment"
 
+# Front matter keys naming the outlet, first found wins (then a URL's host).
+OUTLET_KEYS = ("source", "outlet", "site_name", "publisher")
 _BLANK_LINE = re.compile(r"\n[ \t\f\v]*\n")
 _MAX_HEADLINE_WORDS = 20
 
@@ -60,14 +70,15 @@ def extract(doc: RawDocument) -> Article:
         from aggregator import htmltext
 
         if doc.media_type == FRAGMENT:
-            title, published = "", None
+            title, published, outlet = "", None, None
             paragraphs = htmltext.fragment_paragraphs(doc.content)
         else:
-            title, published, paragraphs = htmltext.extract_html(doc.content, doc.location)
+            title, published, paragraphs, outlet = htmltext.extract_html(doc.content, doc.location)
     else:
         text = _decode(doc)
+        outlet = None
         if doc.media_type == "text/markdown":
-            title, published, paragraphs = _markdown(text)
+            title, published, paragraphs, outlet = _markdown(text)
         else:
             title, published, paragraphs = _plain(text)
     title = doc.title or title
@@ -85,6 +96,7 @@ def extract(doc: RawDocument) -> Article:
         title=title,
         published_at=published or doc.modified_at,
         paragraphs=tuple(paragraphs),
+        outlet=outlet if doc.source_kind == "folder" else None,
     )
 
 
@@ -150,7 +162,7 @@ def _markdown_parser() -> MarkdownIt:
     return MarkdownIt("commonmark").disable("code")
 
 
-def _markdown(text: str) -> tuple[str, datetime | None, list[str]]:
+def _markdown(text: str) -> tuple[str, datetime | None, list[str], str | None]:
     """Title, date and paragraphs of a Markdown file, by a CommonMark parser.
 
     markdown-it-py is linear on unclosed brackets, emphasis and comments, where
@@ -160,6 +172,7 @@ def _markdown(text: str) -> tuple[str, datetime | None, list[str]]:
     tags are dropped; an HTML block is read like a feed entry's HTML.
     """
     title, published = "", None
+    said: dict[str, str] = {}
     front = _FRONT_MATTER.match(text)
     if front:
         text = text[front.end() :]
@@ -170,6 +183,8 @@ def _markdown(text: str) -> tuple[str, datetime | None, list[str]]:
                 title = value
             elif key.strip() == "date":
                 published = parse_iso_date(value)
+            elif value:
+                said[key.strip().lower()] = " ".join(value.split())
     paragraphs: list[str] = []
     tokens = _markdown_parser().parse(text)
     for before, token in zip([None, *tokens], tokens, strict=False):
@@ -183,7 +198,19 @@ def _markdown(text: str) -> tuple[str, datetime | None, list[str]]:
             from aggregator import htmltext  # lxml, only for Markdown with HTML in it
 
             paragraphs.extend(htmltext.fragment_paragraphs(token.content.encode()))
-    return title, published, [p for p in paragraphs if p]
+    return title, published, [p for p in paragraphs if p], _front_matter_outlet(said)
+
+
+def _front_matter_outlet(said: dict[str, str]) -> str | None:
+    """Who published a saved article, by its front matter: a name, else its URL's host."""
+    for key in OUTLET_KEYS:
+        if said.get(key):
+            return said[key]
+    for key in ("canonical_url", "canonical", "url", "link"):
+        host = urlsplit(said.get(key, "")).hostname
+        if host:
+            return host.removeprefix("www.")
+    return None
 
 
 def _inline_text(children: list[Token]) -> str:

@@ -78,7 +78,7 @@ class FullTextFetcher:
             result = fetch(url, self.policy)
             if result.status != 200:
                 raise FetchError(url, f"HTTP {result.status}")
-            _, _, paragraphs = extract_html(result.content, url)
+            _, _, paragraphs, _ = extract_html(result.content, url)
         except (FetchError, ExtractError) as e:
             log.warning("full text unavailable, keeping the summary url=%s: %s", url, e)
             return entry, str(e)

@@ -53,6 +53,9 @@ class Article:
     title: str
     published_at: datetime
     paragraphs: tuple[str, ...]
+    # Who published it, as the article itself says (front matter, meta tags);
+    # None: the source (feed or folder) it came from is all that is known.
+    outlet: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +63,9 @@ class Unit:
     """A run of whole sentences inside one paragraph, the unit that is signed and matched.
 
     `start` and `end` are character offsets into the paragraph's original text,
-    so a match can be shown exactly as the article printed it.
+    so a match can be shown exactly as the article printed it. Units of one
+    paragraph may overlap (a merged run and a sentence inside it, segment.py);
+    `position` orders them by start and is unique within the paragraph.
     """
 
     paragraph: int

@@ -27,13 +27,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from aggregator.cluster import Clusterer, boilerplate_units, within_window
 from aggregator.config import Config
+from aggregator.decide import Matcher
 from aggregator.errors import AggregatorError, ExtractError, SourceError
 from aggregator.extract import extract
 from aggregator.index import BandIndex, self_join
-from aggregator.match import merge_passages, relocate, verify
-from aggregator.model import Article, RawDocument, Unit, format_time, utcnow
+from aggregator.model import Article, RawDocument, Unit, format_time
+from aggregator.passages import Host, outlet_key
+from aggregator.rematch import rematch, rematch_pending
 from aggregator.segment import segment
 from aggregator.signature import Signatures, Signer
 from aggregator.store import Store
@@ -51,7 +52,8 @@ class Outcome:
     status: str  # "new", "updated", "unchanged" or "failed"
     article_id: int | None = None
     cluster_id: int | None = None
-    passages: int = 0
+    passages: int = 0  # passage matches recorded (pairs: this article and an earlier copy)
+    linked: int = 0  # of which link two stories
     error: str | None = None
 
 
@@ -77,10 +79,17 @@ class Ingester:
     def __init__(
         self, store: Store, config: Config, batch_size: int = 64, index: BandIndex | None = None
     ) -> None:
-        """`index`: an index already loaded from this store (a reload keeps it)."""
+        """`index`: an index already loaded from this store (a reload keeps it).
+
+        A database upgraded to passage groups has its passages decided again
+        here first (rematch.py), since this is where the configuration is known.
+        """
         self.store = store
         self.config = config
         self.batch_size = batch_size
+        if rematch_pending(store):
+            log.warning("database %s: deciding passages again after an upgrade", store.path)
+            rematch(store, config)
         self.signer = Signer(config.dedup.minhash)
         limit = config.dedup.index_max_units
         if index is None:
@@ -88,7 +97,7 @@ class Ingester:
             index.add_chunks(store.units_since(store.unit_id_before_newest(limit)))
         index.max_units = limit  # a reload may change it
         self.index = index
-        self.clusterer = Clusterer(store, config.clusters)
+        self.matcher = Matcher(store, config)
 
     def ingest(
         self, items: Iterable[RawDocument | AggregatorError]
@@ -190,6 +199,7 @@ class Ingester:
                 item.content_hash,
                 existing,
                 doc.published_raw,
+                article.outlet,
             )
             unit_ids = self.store.save_units(
                 article_id,
@@ -200,99 +210,43 @@ class Ingester:
                 sig.minhash,
                 sig.band_keys,
             )
-            passages, cluster_id = self._match(
-                article_id, source_id, published, units, unit_ids, paragraph_ids, sig, hits
+            host = Host(
+                article_id,
+                outlet_key(article.outlet, source_id),
+                published,
+                paragraph_ids,
+                [u.paragraph for u in units],
+                [u.start for u in units],
+                [u.end for u in units],
+                unit_ids,
             )
+            passages, linked, cluster_id = self._match(host, units, sig, hits)
         # Writers are serialised, so every unit id below ours is already known;
         # ours enter the index when the batch ends.
         if unit_ids:
             self.index.max_unit_id = max(self.index.max_unit_id, unit_ids[-1])
         status = "new" if existing is None else "updated"
-        return Outcome(doc.location, status, article_id, cluster_id, passages), unit_ids
+        outcome = Outcome(doc.location, status, article_id, cluster_id, passages, linked)
+        return outcome, unit_ids
 
     def _match(
-        self,
-        article_id: int,
-        source_id: int,
-        published: str,
-        units: list[Unit],
-        unit_ids: list[int],
-        paragraph_ids: list[int],
-        sig: Signatures,
-        hits: tuple[I64, I64],
-    ) -> tuple[int, int | None]:
-        """Find, store and cluster the passages this article shares; (count, cluster id)."""
+        self, host: Host, units: list[Unit], sig: Signatures, hits: tuple[I64, I64]
+    ) -> tuple[int, int, int | None]:
+        """Find, record and cluster the passages this article shares.
+
+        Returns (passage matches, of which linked, cluster id).
+        """
         if not units:
-            return 0, self.clusterer.cluster_of(article_id)
+            return 0, 0, self.matcher.clusterer.cluster_of(host.article_id)
         query_rows, candidate_ids = _concat(hits, self.index.lookup_pending(sig.band_keys))
-        if len(candidate_ids) == 0:
-            return 0, self.clusterer.cluster_of(article_id)
-        signatures = self.store.candidate_signatures(np.unique(candidate_ids).tolist())
-        verified = verify(
-            sig.minhash,
-            sig.shingle_counts,
+        return self.matcher.decide(
+            host,
+            np.array([u.paragraph for u in units], dtype=np.int64),
+            np.array([u.position for u in units], dtype=np.int64),
+            sig,
             query_rows,
             candidate_ids,
-            signatures,
-            article_id,
-            self.config.dedup,
         )
-        if not verified:
-            return 0, self.clusterer.cluster_of(article_id)
-        matched = sorted({int(signatures.unit_ids[m.candidate]) for m in verified})
-        rows = self.store.candidate_rows(matched)
-        matches = relocate(verified, signatures, rows)
-        paragraphs = np.array([u.paragraph for u in units], dtype=np.int64)
-        positions = np.array([u.position for u in units], dtype=np.int64)
-        passages = merge_passages(matches, paragraphs, positions, rows)
-        boiler_queries, boiler_stored = boilerplate_units(
-            matches, rows, source_id, self.config.clusters.boilerplate_min_articles
-        )
-        now = utcnow()
-        partners: set[int] = set()
-        records = []
-        for p in passages:
-            boilerplate = all(q in boiler_queries for q in range(p.query_first, p.query_last + 1))
-            linked = not boilerplate and within_window(
-                published, p.other_published_at, self.config.clusters
-            )
-            if linked:
-                partners.add(p.other_article_id)
-            first, last = units[p.query_first], units[p.query_last]
-            records.append(
-                (
-                    article_id,
-                    paragraph_ids[first.paragraph],
-                    first.start,
-                    last.end,
-                    unit_ids[p.query_first],
-                    unit_ids[p.query_last],
-                    p.other_article_id,
-                    p.other_paragraph_id,
-                    p.other_char_start,
-                    p.other_char_end,
-                    p.other_first_unit_id,
-                    p.other_last_unit_id,
-                    p.similarity,
-                    int(boilerplate),
-                    int(linked),
-                    now,
-                )
-            )
-        self.store.conn.executemany(
-            "INSERT INTO passage_matches (article_id, paragraph_id, char_start, char_end, "
-            "first_unit_id, last_unit_id, other_article_id, other_paragraph_id, "
-            "other_char_start, other_char_end, other_first_unit_id, other_last_unit_id, "
-            "similarity, boilerplate, linked, found_at) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            records,
-        )
-        cluster_id = self.clusterer.link(article_id, partners)
-        if boiler_stored:
-            log.info("boilerplate passage article=%d units=%d", article_id, len(boiler_queries))
-            self.clusterer.retract_boilerplate(source_id, boiler_stored)
-            cluster_id = self.clusterer.cluster_of(article_id)
-        return len(passages), cluster_id
 
 
 def _by_row(rows: I64, found: I64) -> tuple[I64, I64]:

@@ -62,27 +62,28 @@ def resolve_cluster(store: Store, cluster_id: int) -> int:
 
 
 def show_cluster(store: Store, cluster_id: int) -> dict[str, Any]:
-    """One cluster: its articles and the passages they share."""
+    """One cluster: its articles and the passage matches between them."""
     live = resolve_cluster(store, cluster_id)
     found = list_clusters(store, live)
     if not found:
         raise AggregatorError(f"cluster {cluster_id}: has no articles (dissolved)")
     cluster = found[0]
     ids = [a["id"] for a in cluster["articles"]]
-    cluster["passages"] = duplicate_rows(store, include_boilerplate=True, among=ids)
+    cluster["passages"] = duplicate_rows(store, unlinked=True, among=ids)
     if live != cluster_id:
         cluster["merged_from"] = cluster_id
     return cluster
 
 
 def duplicate_rows(
-    store: Store, include_boilerplate: bool = False, among: list[int] | None = None
+    store: Store, unlinked: bool = False, among: list[int] | None = None
 ) -> list[dict[str, Any]]:
-    """One row per matched passage pair, both sides with id, title, location and text.
+    """One row per passage match: an article's copy and the earlier copy it matched.
 
-    With `among`, only pairs whose two articles are both in that list.
+    Only matches that link two stories, unless `unlinked`; with `among`, only
+    matches whose two articles are both in that list.
     """
-    conditions: list[str] = [] if include_boilerplate else ["boilerplate = 0"]
+    conditions: list[str] = [] if unlinked else ["linked = 1"]
     args: list[int] = []
     if among is not None:
         marks = ",".join("?" * len(among))
@@ -94,6 +95,82 @@ def duplicate_rows(
     cursor = store.execute(sql, args)
     names = [d[0] for d in cursor.description]
     return [dict(zip(names, row, strict=True)) for row in cursor]
+
+
+def passage_groups(store: Store, unlinked: bool = False) -> list[dict[str, Any]]:
+    """Each passage with every article that carries it, in the order they were found.
+
+    Only passages with a linking match, unless `unlinked`.
+    """
+    having = (
+        ""
+        if unlinked
+        else "WHERE EXISTS (SELECT 1 FROM passage_carriers l WHERE l.passage_id = g.id "
+        "AND l.linked = 1)"
+    )
+    cursor = store.execute(
+        "SELECT g.id, g.background, c.id, c.article_id, s.name, a.title, a.location, "
+        "p.position, substr(p.text, c.char_start + 1, c.char_end - c.char_start), "
+        "m.article_id, round(c.similarity, 3), c.linked, c.reason "
+        f"FROM (SELECT * FROM passages g {having}) g "
+        "JOIN passage_carriers c ON c.passage_id = g.id "
+        "JOIN articles a ON a.id = c.article_id JOIN sources s ON s.id = a.source_id "
+        "JOIN paragraphs p ON p.id = c.paragraph_id "
+        "LEFT JOIN passage_carriers m ON m.id = c.matched_id ORDER BY g.id, c.id"
+    )
+    groups: dict[int, dict[str, Any]] = {}
+    for row in cursor:
+        group = groups.setdefault(
+            row[0], {"passage_id": row[0], "background": bool(row[1]), "carriers": []}
+        )
+        group["carriers"].append(
+            dict(
+                zip(
+                    (
+                        "match_id",
+                        "article_id",
+                        "source",
+                        "title",
+                        "location",
+                        "paragraph",
+                        "passage",
+                        "matched_article_id",
+                        "similarity",
+                        "linked",
+                        "reason",
+                    ),
+                    row[2:],
+                    strict=True,
+                )
+            )
+        )
+    return list(groups.values())
+
+
+def match_counts(store: Store, after_id: int = 0) -> dict[str, Any]:
+    """Passage matches recorded after carrier row `after_id`: found, linked, and why not."""
+    reasons = dict(
+        store.execute(
+            "SELECT reason, count(*) FROM passage_carriers "
+            "WHERE id > ? AND matched_id IS NOT NULL GROUP BY reason",
+            (after_id,),
+        ).fetchall()
+    )
+    found = sum(reasons.values())
+    linked = reasons.pop("linked", 0)
+    return {
+        "passages": store.execute(
+            "SELECT count(DISTINCT passage_id) FROM passage_carriers WHERE id > ?", (after_id,)
+        ).fetchone()[0],
+        "matches": found,
+        "linked": linked,
+        "unlinked": {r: reasons.get(r, 0) for r in ("boilerplate", "window", "background")},
+    }
+
+
+def last_carrier_id(store: Store) -> int:
+    """The newest carrier row's id: where `match_counts` of a run starts."""
+    return int(store.execute("SELECT coalesce(max(id), 0) FROM passage_carriers").fetchone()[0])
 
 
 def stats(store: Store) -> dict[str, Any]:
@@ -111,7 +188,5 @@ def stats(store: Store) -> dict[str, Any]:
         "live_clusters": live,
         "clustered_articles": clustered,
         "unclustered_articles": counts["articles"] - clustered,
-        "boilerplate_matches": store.execute(
-            "SELECT count(*) FROM passage_matches WHERE boilerplate = 1"
-        ).fetchone()[0],
+        "passage_matches": match_counts(store),
     }

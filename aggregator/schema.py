@@ -9,7 +9,9 @@ as a description of the store:
   paragraphs (per version), units (sentence runs inside paragraphs);
 * unit_signatures: the MinHash signature and LSH band keys of every unit of a
   current version; this table is the persistent LSH index;
-* passage_matches: one row per duplicated passage between two articles;
+* passages and passage_carriers: one row per passage found in two or more
+  articles, and one row per article carrying it (pointing at the earlier copy
+  it was matched to, with the decision whether that match links the stories);
 * clusters and cluster_members: the story clusters;
 * views cluster_articles and duplicate_passages, and the FTS5 table
   articles_fts over articles' title and body (found by `sqlite-utils search`).
@@ -224,5 +226,88 @@ SCHEMA_V5 = """
 CREATE INDEX articles_first_seen ON articles(first_seen_at);
 """
 
-MIGRATIONS: tuple[str, ...] = (SCHEMA_V1, SCHEMA_V2, SCHEMA_V3, SCHEMA_V4, SCHEMA_V5)
+# Version 6: a passage carried by N articles is one `passages` row and N
+# `passage_carriers` rows, not N x N pairs (see passages.py for the decisions
+# each carrier row records). The old pairs are superseded: the first writer that
+# opens the database with its configuration re-decides every passage and story
+# from the stored signatures (`rematch.py`, marked pending in meta), so nothing
+# is re-read or re-signed. `articles.outlet` is who published an article as the
+# article itself says (front matter, meta tags), for folders that hold many.
+SCHEMA_V6 = """
+CREATE TABLE passages (
+    id INTEGER PRIMARY KEY,
+    created_at TEXT NOT NULL,
+    first_published_at TEXT NOT NULL,
+    last_published_at TEXT NOT NULL,
+    carriers INTEGER NOT NULL DEFAULT 0,
+    background INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE passage_carriers (
+    id INTEGER PRIMARY KEY,
+    passage_id INTEGER NOT NULL REFERENCES passages(id),
+    article_id INTEGER NOT NULL REFERENCES articles(id) ON DELETE CASCADE,
+    paragraph_id INTEGER NOT NULL REFERENCES paragraphs(id) ON DELETE CASCADE,
+    char_start INTEGER NOT NULL,
+    char_end INTEGER NOT NULL,
+    first_unit_id INTEGER NOT NULL,
+    last_unit_id INTEGER NOT NULL,
+    edge INTEGER NOT NULL,
+    matched_id INTEGER REFERENCES passage_carriers(id) ON DELETE SET NULL,
+    similarity REAL,
+    linked INTEGER NOT NULL DEFAULT 0,
+    reason TEXT NOT NULL
+        CHECK (reason IN ('origin', 'linked', 'boilerplate', 'window', 'background')),
+    found_at TEXT NOT NULL
+);
+CREATE INDEX passage_carriers_passage ON passage_carriers(passage_id);
+CREATE INDEX passage_carriers_article ON passage_carriers(article_id);
+CREATE INDEX passage_carriers_matched ON passage_carriers(matched_id);
+
+DROP VIEW duplicate_passages;
+DROP TABLE passage_matches;
+
+CREATE VIEW duplicate_passages AS
+SELECT
+    c.id AS match_id,
+    c.passage_id,
+    round(c.similarity, 3) AS similarity,
+    c.linked,
+    c.reason,
+    c.reason = 'boilerplate' AS boilerplate,
+    c.article_id,
+    sa.name AS source,
+    a.title,
+    a.location,
+    p.position AS paragraph,
+    substr(p.text, c.char_start + 1, c.char_end - c.char_start) AS passage,
+    m.article_id AS other_article_id,
+    sb.name AS other_source,
+    b.title AS other_title,
+    b.location AS other_location,
+    q.position AS other_paragraph,
+    substr(q.text, m.char_start + 1, m.char_end - m.char_start) AS other_passage
+FROM passage_carriers c
+JOIN passage_carriers m ON m.id = c.matched_id
+JOIN articles a ON a.id = c.article_id
+JOIN sources sa ON sa.id = a.source_id
+JOIN paragraphs p ON p.id = c.paragraph_id
+JOIN articles b ON b.id = m.article_id
+JOIN sources sb ON sb.id = b.source_id
+JOIN paragraphs q ON q.id = m.paragraph_id
+ORDER BY c.id;
+
+ALTER TABLE articles ADD COLUMN outlet TEXT;
+INSERT INTO meta (key, value) SELECT 'rematch', 'pending'
+    WHERE EXISTS (SELECT 1 FROM articles);
+"""
+
+MIGRATIONS: tuple[str, ...] = (
+    SCHEMA_V1,
+    SCHEMA_V2,
+    SCHEMA_V3,
+    SCHEMA_V4,
+    SCHEMA_V5,
+    SCHEMA_V6,
+)
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -62,6 +62,7 @@ class CandidateRows(CandidateSignatures):
     """Everything known about verified candidate units, row-aligned with `unit_ids`."""
 
     source_ids: npt.NDArray[np.int64]
+    outlets: list[str | None]
     published_at: list[str]
     paragraph_ids: npt.NDArray[np.int64]
     positions: npt.NDArray[np.int64]
@@ -221,6 +222,7 @@ class Store:
         content_hash: str,
         existing: StoredArticle | None,
         published_raw: str | None = None,
+        outlet: str | None = None,
     ) -> tuple[int, int, list[int]]:
         """Insert an article or a new version of one; return (article, version, paragraph ids).
 
@@ -236,6 +238,7 @@ class Store:
             "body": body,
             "published_at": published_at,
             "published_raw": published_raw,
+            "outlet": outlet,
             "updated_at": now,
             "content_hash": content_hash,
         }
@@ -374,7 +377,7 @@ class Store:
         """Signatures and context (article, source, paragraph, span) of indexed units."""
         rows = self._select_in(
             "SELECT s.unit_id, s.minhash, u.shingle_count, u.article_id, a.source_id, "
-            "a.published_at, u.paragraph_id, u.position, u.char_start, u.char_end "
+            "a.published_at, u.paragraph_id, u.position, u.char_start, u.char_end, a.outlet "
             "FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
             "JOIN articles a ON a.id = u.article_id WHERE s.unit_id IN ({})",
             unit_ids,
@@ -386,6 +389,7 @@ class Store:
             shingle_counts=columns[2],
             article_ids=columns[3],
             source_ids=columns[4],
+            outlets=[r[10] for r in rows],
             published_at=[r[5] for r in rows],
             paragraph_ids=columns[6],
             positions=columns[7],
@@ -414,7 +418,8 @@ class Store:
             "paragraphs",
             "units",
             "unit_signatures",
-            "passage_matches",
+            "passages",
+            "passage_carriers",
             "clusters",
             "cluster_members",
         )

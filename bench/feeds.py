@@ -483,7 +483,13 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
         )
     counts = {
         "articles": store.execute("SELECT count(*) FROM articles").fetchone()[0],
-        "passage_matches": store.execute("SELECT count(*) FROM passage_matches").fetchone()[0],
+        "passage_matches": store.execute(
+            "SELECT count(*) FROM passage_carriers"
+            if store.execute(
+                "SELECT 1 FROM sqlite_master WHERE name = 'passage_carriers'"
+            ).fetchone()
+            else "SELECT count(*) FROM passage_matches"
+        ).fetchone()[0],
         "multi_article_clusters": store.execute(
             "SELECT count(*) FROM (SELECT cluster_id FROM cluster_members "
             "GROUP BY cluster_id HAVING count(*) > 1)"

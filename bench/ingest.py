@@ -13,7 +13,8 @@ measurement only:
   cluster, one transaction per article). Reported: wall time, articles/s,
   milliseconds per article, peak RSS, database size, and the recall of the
   planted near-duplicate passages (a planted pair counts as found when a
-  `passage_matches` row joins the two articles);
+  found passage joins the two articles: a `passage_matches` row before schema 6,
+  two carriers of one `passages` group since);
 * **restart**: re-opening the finished database and building a new `Ingester`
   (which loads the band keys of every stored unit into the in-memory index);
 * **naive baseline** (for sizes up to `--baseline-max`): whole paragraphs,
@@ -119,14 +120,12 @@ def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[st
 
     conn = sqlite3.connect(db)
     ids = dict(conn.execute("SELECT identity, id FROM articles"))
-    found = {
-        (min(a, b), max(a, b))
-        for a, b in conn.execute("SELECT article_id, other_article_id FROM passage_matches")
-    }
+    found = _found_pairs(conn)
     counts = {
         t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
-        for t in ("articles", "paragraphs", "units", "passage_matches", "cluster_members")
+        for t in ("articles", "paragraphs", "units", "cluster_members")
     }
+    counts["passage_matches"] = _match_rows(conn)
     counts["clusters"] = conn.execute(
         "SELECT count(*) FROM clusters WHERE merged_into IS NULL"
     ).fetchone()[0]
@@ -502,3 +501,31 @@ def main(argv: list[str] | None = None) -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def _grouped(conn: sqlite3.Connection) -> bool:
+    """Is this a database with passage groups (schema 6+), not N x N pair rows?"""
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passage_carriers'"
+        ).fetchone()
+    )
+
+
+def _found_pairs(conn: sqlite3.Connection) -> set[tuple[int, int]]:
+    """Article pairs that share a found passage (every two carriers of one group)."""
+    if not _grouped(conn):
+        return {
+            (min(a, b), max(a, b))
+            for a, b in conn.execute("SELECT article_id, other_article_id FROM passage_matches")
+        }
+    groups: dict[int, set[int]] = {}
+    for passage, article in conn.execute("SELECT passage_id, article_id FROM passage_carriers"):
+        groups.setdefault(passage, set()).add(article)
+    return {(a, b) for members in groups.values() for a in members for b in members if a < b}
+
+
+def _match_rows(conn: sqlite3.Connection) -> int:
+    """Stored passage match rows: carrier rows (schema 6+) or pair rows (before)."""
+    table = "passage_carriers" if _grouped(conn) else "passage_matches"
+    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])

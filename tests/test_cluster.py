@@ -86,7 +86,8 @@ def test_matches_outside_the_window_are_stored_but_do_not_link(
     assert outcomes[1].cluster_id is None
     assert _members(config) == {}
     store = open_store()
-    assert store.execute("SELECT linked FROM passage_matches").fetchall() == [(0,)]
+    pairs = "SELECT linked, reason FROM passage_carriers WHERE matched_id IS NOT NULL"
+    assert store.execute(pairs).fetchall() == [(0, "window")]
 
 
 def test_boilerplate_footer_never_links_a_source_s_articles(
@@ -100,15 +101,16 @@ def test_boilerplate_footer_never_links_a_source_s_articles(
     ingest_docs(config, docs)
     assert _members(config) == {}, "articles sharing only a footer are no story"
     store = open_store()
-    flags = {row[0] for row in store.execute("SELECT boilerplate FROM passage_matches")}
-    assert flags == {1}
+    pairs = "SELECT reason FROM passage_carriers WHERE matched_id IS NOT NULL"
+    assert {row[0] for row in store.execute(pairs)} == {"boilerplate"}
     # A real shared passage between two of them still links them.
     story = _text(5)
     ingest_docs(
         config,
         [
-            _doc("paper", "s1", [story, _text(300), footer]),
-            _doc("paper", "s2", [story, _text(301), footer]),
+            # In the body: text in the first or last paragraph of both is the frame.
+            _doc("paper", "s1", [_text(300), story, _text(302), footer]),
+            _doc("paper", "s2", [_text(301), story, _text(303), footer]),
         ],
     )
     assert list(_members(config).values()) == [{"s1", "s2"}]

@@ -65,7 +65,18 @@ def test_default_values_match_the_documented_ones() -> None:
     assert config.ingest.max_file_bytes == 10 * 1024 * 1024
     assert config.clusters.window_days == 3.0
     assert config.clusters.canonical == "earliest"
-    assert config.clusters.boilerplate_min_articles == 3
+    assert config.clusters.boilerplate_edge_paragraphs == 1
+    assert config.clusters.boilerplate_min_similarity == 0.9
+    assert config.clusters.background_min_stories == 3
+    assert config.clusters.background_min_hours == 24.0
+
+
+def test_the_retired_boilerplate_count_still_loads_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = _write(tmp_path / "old.toml", "[clusters]\nboilerplate_min_articles = 3\n")
+    assert load_config(path).clusters == Config().clusters
+    assert "boilerplate_min_articles is no longer used" in caplog.text
 
 
 def test_empty_file_gives_the_defaults_with_database_beside_it(tmp_path: Path) -> None:
@@ -289,7 +300,10 @@ index_max_units = 250000
 [clusters]
 window_days = 1.5
 canonical = "longest"
-boilerplate_min_articles = 4
+boilerplate_edge_paragraphs = 2
+boilerplate_min_similarity = 0.95
+background_min_stories = 4
+background_min_hours = 12
 """
 
 
@@ -317,9 +331,17 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "jaccard_threshold": 0.6,
             "containment_threshold": 0.9,
             "min_shared_shingles": 5,
+            "min_sentence_words": 8,
             "index_max_units": 250_000,
         },
-        "clusters": {"window_days": 1.5, "canonical": "longest", "boilerplate_min_articles": 4},
+        "clusters": {
+            "window_days": 1.5,
+            "canonical": "longest",
+            "boilerplate_edge_paragraphs": 2,
+            "boilerplate_min_similarity": 0.95,
+            "background_min_stories": 4,
+            "background_min_hours": 12.0,
+        },
         "feeds": {
             "urls": [],
             "allow": [],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import warnings
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -390,3 +391,43 @@ def test_html_page_with_only_navigation_is_an_error() -> None:
 )
 def test_fragment_paragraphs(fragment: bytes, paragraphs: list[str]) -> None:
     assert fragment_paragraphs(fragment) == paragraphs
+
+
+# -- outlet: who published a saved article ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("front", "outlet"),
+    [
+        ("source: Reuters\npublisher: Ignored", "Reuters"),
+        ("outlet: The  Guardian", "The Guardian"),
+        ("site_name: BBC News", "BBC News"),
+        ("url: https://www.example-news.com/world/1", "example-news.com"),
+        ("canonical_url: https://wire.example.org/a", "wire.example.org"),
+        ("title: No outlet here", None),
+    ],
+)
+def test_markdown_front_matter_names_the_outlet(front: str, outlet: str | None) -> None:
+    article = _md(f"---\n{front}\n---\n\n# Headline\n\nThe first paragraph of the story.\n")
+    assert article.outlet == outlet
+
+
+def test_html_outlet_is_its_site_name_else_its_canonical_host() -> None:
+    head = (
+        '<meta property="og:site_name" content="The Harbour Times">'
+        '<link rel="canonical" href="https://www.harbour-times.example/news/1">'
+    )
+    page = ARTICLE_PAGE.replace(b"<head>", b"<head>" + head.encode(), 1)
+    assert b"og:site_name" in page
+    assert _html(page).outlet == "The Harbour Times"
+    hostname_only = page.replace(b'<meta property="og:site_name" content="The Harbour Times">', b"")
+    assert _html(hostname_only).outlet == "harbour-times.example"
+
+
+def test_plain_text_and_feed_entries_name_no_outlet() -> None:
+    assert _text("Storm hits coast\nFirst paragraph here.\n").outlet is None
+    page = ARTICLE_PAGE.replace(
+        b"<head>", b'<head><meta property="og:site_name" content="Elsewhere">', 1
+    )
+    entry = replace(_doc(page, "text/html", "https://feed.example/a"), source_kind="feed")
+    assert extract(entry).outlet is None  # a feed's own source is who published it

@@ -283,7 +283,9 @@ def test_reingest_reports_everything_unchanged(cli: Cli, news: Path) -> None:
     assert cli("ingest", news).returncode == 0
     result = cli("ingest", news)
     assert result.returncode == 0
-    assert result.stdout == "0 new, 0 updated, 5 unchanged, 0 failed; 0 shared passages found\n"
+    assert result.stdout == (
+        "0 new, 0 updated, 5 unchanged, 0 failed; 0 passage matches found, 0 linking stories\n"
+    )
     assert result.stderr == ""
 
 

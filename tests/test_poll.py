@@ -210,7 +210,7 @@ def test_summary_only_feed_gets_full_text_and_clusters_with_a_full_feed(
     assert outcome.status == "ingested"
     body = store.execute("SELECT body FROM articles WHERE title = 'Strikes'").fetchone()[0]
     assert "constructive partner" in body and "Copyright" not in body
-    passages = store.execute("SELECT count(*) FROM passage_matches WHERE linked = 1").fetchone()
+    passages = store.execute("SELECT count(*) FROM passage_carriers WHERE linked = 1").fetchone()
     assert passages[0] == 2
     assert store.execute("SELECT count(*) FROM cluster_members").fetchone()[0] == 2
 

@@ -50,7 +50,8 @@ def test_counts_recipe(make_run_db: Path) -> None:
     [recipe] = [r for r in _recipes() if "--counts" in r]
     counts = {row["table"]: row["count"] for row in json.loads(_run(recipe, make_run_db))}
     assert counts["articles"] == 5
-    assert counts["passage_matches"] == 2
+    # Two passages (constructive partner, Deir el-Zour), each carried by 001 and 004.
+    assert counts["passages"] == 2 and counts["passage_carriers"] == 4
 
 
 def test_cluster_recipe_lists_the_story(make_run_db: Path) -> None:

@@ -25,7 +25,7 @@ def test_seeds_cluster_001_with_004_and_nothing_else(config: Config, open_store:
     assert members == ["001", "004"]
     pairs = {
         frozenset((_seed_no(r["location"]), _seed_no(r["other_location"])))
-        for r in duplicate_rows(store, include_boilerplate=True)
+        for r in duplicate_rows(store, unlinked=True)
     }
     assert pairs == {frozenset(("001", "004"))}
 

@@ -106,6 +106,10 @@ CONFIG_KEYS: dict[str, dict[str, st.SearchStrategy[Any]]] = {
         "window_days": floats,
         "canonical": st.sampled_from(["earliest", "longest", "EARLIEST", ""]),
         "boilerplate_min_articles": ints,
+        "boilerplate_edge_paragraphs": ints,
+        "boilerplate_min_similarity": floats,
+        "background_min_stories": ints,
+        "background_min_hours": floats,
     },
     "feeds": {
         "urls": st.lists(

@@ -24,8 +24,9 @@ def test_html_pages(content: bytes, location: str) -> None:
     result = call(extract_html, content, location, allowed=(ExtractError,))
     if result is None:
         return
-    title, published, paragraphs = result
+    title, published, paragraphs, outlet = result
     assert isinstance(title, str) and "\n" not in title
+    assert outlet is None or (outlet.strip() == outlet and outlet and "\n" not in outlet)
     assert paragraphs and all(p.strip() and "\n" not in p for p in paragraphs)
     if published is not None:
         check_storable(published)
