@@ -50,7 +50,7 @@ def rematch(store: Store, config: Config, progress: Progress | None = None) -> d
     """Re-decide every passage and story; returns counts of what was replayed."""
     matcher = Matcher(store, config)
     params = config.dedup.minhash
-    index = BandIndex(params.bands)
+    index = BandIndex(params.bands, max_units=config.dedup.index_max_units)
     with store.write():
         old = store.execute(
             "SELECT id, canonical_article_id FROM clusters WHERE merged_into IS NULL"
@@ -75,6 +75,8 @@ def rematch(store: Store, config: Config, progress: Progress | None = None) -> d
             index.add(np.asarray(host.unit_ids, dtype=np.int64), sig.band_keys)
             if progress is not None:
                 progress(done, len(order))
+            elif done % 10_000 == 0:
+                log.info("rematch: %d of %d articles", done, len(order))
         now = utcnow()
         for cluster_id, canonical in old:
             found = matcher.clusterer.cluster_of(canonical) if canonical is not None else None

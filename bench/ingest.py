@@ -3,6 +3,7 @@
 Run from the repository root:
 
     python -m bench.ingest --sizes 1000,10000,100000 --out /tmp/ingest.md
+    python -m bench.ingest --sizes 10000 --compare 4911f45 --rounds 5 --out /tmp/cmp.md
 
 For every size N the benchmark generates the same deterministic synthetic corpus
 (seeded) and, each in a fresh subprocess so that peak RSS belongs to one
@@ -26,13 +27,37 @@ The corpus is generated while it is consumed (so it never sits in memory and
 does not inflate peak RSS); the time spent inside the generator is measured and
 subtracted from the wall time, so only the work of the system under test counts.
 
+The ingest worker also records its process CPU time (user + sys of all its
+threads, `time.process_time`) over the same span, minus the CPU time spent in the
+generator; the ingest runs in the worker's own process (no worker pools), so
+that is all the CPU it costs. The driver adds each worker's whole-process CPU
+time (start-up, corpus, ingest, counting) from `getrusage(RUSAGE_CHILDREN)`.
+
+**--compare REV** measures the cost of a change instead: `aggregator/` as of git
+revision REV ("old") against the working tree's ("new"), on the same corpus in
+the same run. Only the ingest runs (no restart, no baseline). For every size,
+each of `--rounds` rounds (default 5) ingests once with each version, each in a
+fresh process and a new database, alternating which version goes first (old
+first in odd rounds). Reported per version: CPU ms per article and wall ms per
+article (median over rounds, min-max), worker process CPU, peak RSS, stored
+match rows (`passage_matches` pair rows before schema 6, `passage_carriers`
+rows since; the table is named) and planted recall; then new / old of CPU per
+article, wall per article and peak RSS as the median of the per-round ratios
+(min-max), with whether CPU per article stays within +15% (issue 11). The
+machine (a shared, noisy one: hence rounds and per-round ratios) and the load
+average at the start and end of the run are printed with it.
+
 Workers run a copy of `aggregator/` and `bench/` taken when the run starts, so
 edits to the checkout during a long run cannot mix two versions in one table.
+With --compare, both copies hold the working tree's `bench/` (so both versions
+are counted by the same code, which reads either schema); only `aggregator/`
+differs, the old one extracted with `git archive`.
 """
 
 from __future__ import annotations
 
 import argparse
+import compileall
 import cProfile
 import hashlib
 import json
@@ -42,19 +67,22 @@ import re
 import resource
 import shutil
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 
 from bench.corpus import SEED, Corpus, Timed, location
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 
 
 def _peak_rss_mb() -> float:
@@ -83,7 +111,53 @@ def _context() -> dict[str, Any]:
     return {"code": code_version(), "load_start": os.getloadavg()[0]}
 
 
+def _grouped(conn: sqlite3.Connection) -> bool:
+    """Is this a database with passage groups (schema 6+), not N x N pair rows?"""
+    return bool(
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passage_carriers'"
+        ).fetchone()
+    )
+
+
+def _found_pairs(conn: sqlite3.Connection) -> set[tuple[int, int]]:
+    """Article pairs that share a found passage (every two carriers of one group)."""
+    if not _grouped(conn):
+        return {
+            (min(a, b), max(a, b))
+            for a, b in conn.execute("SELECT article_id, other_article_id FROM passage_matches")
+        }
+    groups: dict[int, set[int]] = {}
+    for passage, article in conn.execute("SELECT passage_id, article_id FROM passage_carriers"):
+        groups.setdefault(passage, set()).add(article)
+    return {(a, b) for members in groups.values() for a in members for b in members if a < b}
+
+
+def _match_rows(conn: sqlite3.Connection) -> int:
+    """Stored passage match rows: carrier rows (schema 6+) or pair rows (before)."""
+    table = "passage_carriers" if _grouped(conn) else "passage_matches"
+    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+
+
 # -- workers (each runs in its own process) ----------------------------------------------
+
+
+class CpuMeter:
+    """Adds up the process CPU time spent inside an iterator (the corpus generator)."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+
+    def wrap(self, inner: Iterator[T]) -> Iterator[T]:
+        while True:
+            started = time.process_time()
+            try:
+                item = next(inner)
+            except StopIteration:
+                return
+            finally:
+                self.seconds += time.process_time() - started
+            yield item
 
 
 def _db_bytes(db: Path) -> int:
@@ -101,17 +175,20 @@ def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[st
     ingester = Ingester(store, cfg)
     corpus = Corpus(size, seed=seed)
     docs = Timed(corpus.documents(), progress_every=size // 10 if size >= 20_000 else 0)
+    generator_cpu = CpuMeter()
     rss_before = _rss_mb()
     statuses: dict[str, int] = {}
     profiler = cProfile.Profile() if profile else None
+    cpu_started = time.process_time()
     started = time.perf_counter()
     if profiler:
         profiler.enable()
-    for outcome in ingester.ingest(docs):
+    for outcome in ingester.ingest(generator_cpu.wrap(docs)):
         statuses[outcome.status] = statuses.get(outcome.status, 0) + 1
     if profiler:
         profiler.disable()
     wall = time.perf_counter() - started
+    cpu = time.process_time() - cpu_started
     peak = _peak_rss_mb()
     index_size, index_runs = ingester.index.size, ingester.index.runs
     store.close()
@@ -126,6 +203,7 @@ def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[st
         for t in ("articles", "paragraphs", "units", "cluster_members")
     }
     counts["passage_matches"] = _match_rows(conn)
+    match_table = "passage_carriers" if _grouped(conn) else "passage_matches"
     counts["clusters"] = conn.execute(
         "SELECT count(*) FROM clusters WHERE merged_into IS NULL"
     ).fetchone()[0]
@@ -146,11 +224,14 @@ def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[st
         "load_end": os.getloadavg()[0],
         "seconds": wall - docs.seconds,
         "generator_seconds": docs.seconds,
+        "cpu_seconds": cpu - generator_cpu.seconds,
+        "generator_cpu_seconds": generator_cpu.seconds,
         "statuses": statuses,
         "rss_before_mb": rss_before,
         "peak_rss_mb": peak,
         "db_bytes": _db_bytes(db),
         "counts": counts,
+        "match_table": match_table,
         "unit_words": words,
         "index_size": index_size,
         "index_runs": index_runs,
@@ -245,22 +326,50 @@ def work_generate(size: int, seed: int) -> dict[str, Any]:
 # -- the driver -------------------------------------------------------------------------
 
 
-def snapshot(dest: Path) -> Path:
+def snapshot(dest: Path, ref: str | None = None) -> Path:
     """Copy the aggregator and bench sources, so that every worker runs the same code.
 
     Workers start with the copy as their working directory, which comes first on
     `sys.path`; edits made to the checkout during a long run do not reach them.
+    `bench/` always comes from the checkout; `aggregator/` too, or from git
+    revision `ref` when one is given.
     """
     skip = shutil.ignore_patterns("__pycache__", "*.pyc", "out", "*.db")
-    for package in ("aggregator", "bench"):
-        shutil.copytree(ROOT / package, dest / package, ignore=skip)
+    dest.mkdir(parents=True, exist_ok=True)
+    shutil.copytree(ROOT / "bench", dest / "bench", ignore=skip)
+    if ref is None:
+        shutil.copytree(ROOT / "aggregator", dest / "aggregator", ignore=skip)
+        return dest
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
     return dest
 
 
+def git_commit(ref: str) -> str:
+    """The short commit id `ref` names now (so that a moving HEAD cannot change it mid-run)."""
+    done = subprocess.run(
+        ["git", "-C", str(ROOT), "rev-parse", "--short", f"{ref}^{{commit}}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return done.stdout.strip()
+
+
 def _run_worker(args: list[str], source: Path) -> dict[str, Any]:
+    """Run one worker in a fresh process; add the CPU time (user + sys) that process used."""
     command = [sys.executable, "-m", "bench.ingest", "--worker", *args]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     done = subprocess.run(command, stdout=subprocess.PIPE, text=True, check=True, cwd=source)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    result["process_cpu_seconds"] = (after.ru_utime - before.ru_utime) + (
+        after.ru_stime - before.ru_stime
+    )
     return result
 
 
@@ -441,6 +550,156 @@ def _measure(
     return {"ingest": best, "ingest_runs": runs, "restart": _best(restarts)}
 
 
+# -- --compare: a git revision against the working tree, round by round ----------------
+
+VERSIONS = ("old", "new")
+LIMIT = 1.15  # issue 11: ingest CPU per article no worse than +15%
+
+
+def measure_compare(
+    size: int, seed: int, rounds: int, sources: dict[str, Path], tmp_root: Path | None
+) -> dict[str, Any]:
+    """Ingest `size` articles once per version per round, alternating which goes first."""
+    runs: dict[str, list[dict[str, Any]]] = {version: [] for version in VERSIONS}
+    order: list[list[str]] = []
+    for number in range(rounds):
+        first_old = number % 2 == 0
+        versions = list(VERSIONS) if first_old else list(reversed(VERSIONS))
+        order.append(versions)
+        for version in versions:
+            print(f"ingest {size:,} round {number + 1}/{rounds}: {version}", file=sys.stderr)
+            with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=tmp_root) as tmp:
+                db = Path(tmp) / "bench.db"
+                worker = ["ingest", "--size", str(size), "--db", str(db), "--seed", str(seed)]
+                runs[version].append(_run_worker(worker, sources[version]))
+    return {"runs": runs, "order": order}
+
+
+def _loads() -> str:
+    return " / ".join(f"{load:.2f}" for load in os.getloadavg())
+
+
+def _spread(values: list[float], digits: int = 2) -> str:
+    """Median (min-max) of `values`."""
+    return (
+        f"{statistics.median(values):.{digits}f} "
+        f"({min(values):.{digits}f}-{max(values):.{digits}f})"
+    )
+
+
+def _same(values: list[str]) -> str:
+    """The value every round gave, or all of them when the rounds disagree."""
+    distinct = list(dict.fromkeys(values))
+    return distinct[0] if len(distinct) == 1 else "varies: " + " / ".join(distinct)
+
+
+def _per_article_ms(run: dict[str, Any], key: str) -> float:
+    return 1000 * float(run[key]) / int(run["size"])
+
+
+def _ratios(result: dict[str, Any], key: str) -> list[float]:
+    """New / old of `key`, round by round."""
+    old, new = result["runs"]["old"], result["runs"]["new"]
+    return [float(n[key]) / float(o[key]) for o, n in zip(old, new, strict=True)]
+
+
+def render_compare(
+    results: dict[int, dict[str, Any]],
+    command: str,
+    info: dict[str, str],
+) -> str:
+    """The Markdown report of a --compare run: each version per size, then new / old."""
+    rounds = max(len(r["order"]) for r in results.values())
+
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['ram']} RAM, "
+        f"Python {info['python']}, SQLite {info['sqlite']}, NumPy {info['numpy']}, "
+        f"{info['platform']}  ",
+        f"Old: `aggregator/` from git {info['old_ref']} = {info['old_commit']} "
+        f"(sources digest {info['old_code']})  ",
+        f"New: `aggregator/` of the working tree at commit {info['commit']} "
+        f"({info['aggregator_changes']}; sources digest {info['new_code']})  ",
+        "Both ran the same `bench/` (the working tree's), copied when the run started.  ",
+        f"Run at: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}  ",
+        f"Load average (1 / 5 / 15 min): {info['load_start']} at the start, "
+        f"{info['load_end']} at the end",
+        "",
+        f"{rounds} rounds per size; each round ingests the same corpus once with each version, "
+        "each in a fresh process and a new database, the old version first in odd rounds and "
+        "the new first in even ones. CPU: the worker process's CPU time (user + sys, all "
+        "threads) during `Ingester.ingest`, with the CPU spent generating the corpus "
+        "subtracted; wall: the same span's wall time, generator time subtracted. "
+        "Median over rounds (min-max).",
+        "",
+        "| Articles | Version | CPU ms/article | Wall ms/article | Worker process CPU s "
+        "| Peak RSS MB | Match rows (table) | Planted recall (own para/spliced) |",
+        "|---:|---|---:|---:|---:|---:|---:|---|",
+    ]
+    label = {"old": f"old ({info['old_commit']})", "new": "new (working tree)"}
+    for size, r in results.items():
+        for version in VERSIONS:
+            runs = r["runs"][version]
+            matches = _same(
+                [f"{w['counts']['passage_matches']:,} ({w['match_table']})" for w in runs]
+            )
+            lines.append(
+                f"| {size:,} | {label[version]} "
+                f"| {_spread([_per_article_ms(w, 'cpu_seconds') for w in runs], 3)} "
+                f"| {_spread([_per_article_ms(w, 'seconds') for w in runs], 3)} "
+                f"| {_spread([w['process_cpu_seconds'] for w in runs], 1)} "
+                f"| {statistics.median(w['peak_rss_mb'] for w in runs):,.0f} "
+                f"| {matches} | {_same([_recall(w) for w in runs])} |"
+            )
+    lines += [
+        "",
+        "New / old, the median of the per-round ratios (min-max):",
+        "",
+        "| Articles | CPU per article | Wall per article | Peak RSS | CPU within +15% |",
+        "|---:|---:|---:|---:|---|",
+    ]
+    for size, r in results.items():
+        cpu = _ratios(r, "cpu_seconds")
+        verdict = "yes" if statistics.median(cpu) <= LIMIT else "**NO**"
+        lines.append(
+            f"| {size:,} | {_spread(cpu)} | {_spread(_ratios(r, 'seconds'))} "
+            f"| {_spread(_ratios(r, 'peak_rss_mb'))} | {verdict} |"
+        )
+    expected = {"old": info["old_code"], "new": info["new_code"]}
+    for version in VERSIONS:
+        seen = {w["code"] for r in results.values() for w in r["runs"][version]}
+        if seen != {expected[version]}:
+            lines.append(
+                f"\n**WARNING: the {version} workers ran aggregator sources with digests "
+                f"{', '.join(sorted(seen))}, not {expected[version]}.**"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def run_compare(
+    rev: str, sizes: list[int], rounds: int, seed: int, tmp_root: Path | None
+) -> tuple[dict[int, dict[str, Any]], dict[str, str]]:
+    """--compare: both snapshots taken first, then the rounds of every size."""
+    info = machine()
+    info["load_start"] = _loads()
+    info["old_ref"] = rev
+    info["old_commit"] = git_commit(rev)  # HEAD may move during the run
+    results: dict[int, dict[str, Any]] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-src-", dir=tmp_root) as src:
+        sources = {
+            "old": snapshot(Path(src) / "old", info["old_commit"]),
+            "new": snapshot(Path(src) / "new"),
+        }
+        for version, source in sources.items():
+            info[f"{version}_code"] = code_version(source)
+            # Byte-compile up front, so that the first round does not pay for it.
+            compileall.compile_dir(source, quiet=1)
+        for size in sizes:
+            results[size] = measure_compare(size, seed, rounds, sources, tmp_root)
+    info["load_end"] = _loads()
+    return results, info
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated article counts")
@@ -453,6 +712,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="runs per size; the fastest counts")
     parser.add_argument("--tmp", type=Path, help="folder for the temporary databases")
     parser.add_argument("--profile", type=Path, help="cProfile the ingest (one size only)")
+    parser.add_argument(
+        "--compare",
+        metavar="REV",
+        help="compare the ingest of aggregator/ as of git REV with the working tree's",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=5, help="with --compare: rounds per size (default 5)"
+    )
     parser.add_argument("--worker", choices=["ingest", "restart", "baseline", "generate"])
     parser.add_argument("--size", type=int, default=1000, help=argparse.SUPPRESS)
     parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
@@ -473,59 +740,39 @@ def main(argv: list[str] | None = None) -> int:
     sizes = [int(s.replace("_", "")) for s in args.sizes.split(",") if s.strip()]
     if args.profile and len(sizes) != 1:
         parser.error("--profile needs exactly one size")
+    if args.compare and args.profile:
+        parser.error("--compare does not profile")
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     command = "python -m bench.ingest " + " ".join(argv if argv is not None else sys.argv[1:])
     tmp_root = args.tmp.resolve() if args.tmp else None
-    profile = ["--profile", str(args.profile.resolve())] if args.profile else []
-    info = machine()
-    results: dict[int, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory(prefix="bench-src-", dir=tmp_root) as src:
-        source = snapshot(Path(src))
-        info["code"] = code_version(source)
-        for size in sizes:
-            results[size] = _measure(size, args.seed, args.repeat, source, tmp_root, profile)
-            if size <= args.baseline_max:
-                print(f"naive baseline {size:,}", file=sys.stderr)
-                baselines = [
-                    _run_worker(["baseline", "--size", str(size), "--seed", str(args.seed)], source)
-                    for _ in range(args.repeat)
-                ]
-                results[size]["baseline"] = _best(baselines)
-    report = render(results, command, info)
+    if args.compare:
+        results, info = run_compare(args.compare, sizes, args.rounds, args.seed, tmp_root)
+        report = render_compare(results, command, info)
+        raw: dict[str, Any] = {"machine": info, "compare": results}
+    else:
+        profile = ["--profile", str(args.profile.resolve())] if args.profile else []
+        info = machine()
+        results = {}
+        with tempfile.TemporaryDirectory(prefix="bench-src-", dir=tmp_root) as src:
+            source = snapshot(Path(src))
+            info["code"] = code_version(source)
+            for size in sizes:
+                results[size] = _measure(size, args.seed, args.repeat, source, tmp_root, profile)
+                if size <= args.baseline_max:
+                    print(f"naive baseline {size:,}", file=sys.stderr)
+                    worker = ["baseline", "--size", str(size), "--seed", str(args.seed)]
+                    baselines = [_run_worker(worker, source) for _ in range(args.repeat)]
+                    results[size]["baseline"] = _best(baselines)
+        report = render(results, command, info)
+        raw = {"machine": info, "results": results}
     if args.out:
         args.out.write_text(report, encoding="utf-8")
     if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=1))
+        args.json.write_text(json.dumps(raw, indent=1))
     print(report)
     return 0
 
 
 if __name__ == "__main__":
     sys.exit(main())
-
-
-def _grouped(conn: sqlite3.Connection) -> bool:
-    """Is this a database with passage groups (schema 6+), not N x N pair rows?"""
-    return bool(
-        conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passage_carriers'"
-        ).fetchone()
-    )
-
-
-def _found_pairs(conn: sqlite3.Connection) -> set[tuple[int, int]]:
-    """Article pairs that share a found passage (every two carriers of one group)."""
-    if not _grouped(conn):
-        return {
-            (min(a, b), max(a, b))
-            for a, b in conn.execute("SELECT article_id, other_article_id FROM passage_matches")
-        }
-    groups: dict[int, set[int]] = {}
-    for passage, article in conn.execute("SELECT passage_id, article_id FROM passage_carriers"):
-        groups.setdefault(passage, set()).add(article)
-    return {(a, b) for members in groups.values() for a in members for b in members if a < b}
-
-
-def _match_rows(conn: sqlite3.Connection) -> int:
-    """Stored passage match rows: carrier rows (schema 6+) or pair rows (before)."""
-    table = "passage_carriers" if _grouped(conn) else "passage_matches"
-    return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
