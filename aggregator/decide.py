@@ -67,7 +67,14 @@ class Matcher:
         matched = sorted({int(signatures.unit_ids[m.candidate]) for m in verified})
         rows = self.store.candidate_rows(matched)
         matches = relocate(verified, signatures, rows)
-        passages = merge_passages(matches, paragraphs, positions, rows)
+        passages = merge_passages(
+            matches,
+            paragraphs,
+            positions,
+            rows,
+            query_starts=np.asarray(host.unit_starts, dtype=np.int64),
+            query_ends=np.asarray(host.unit_ends, dtype=np.int64),
+        )
         outlets = {
             int(a): outlet_key(o, int(s))
             for a, o, s in zip(rows.article_ids, rows.outlets, rows.source_ids, strict=True)

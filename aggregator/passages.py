@@ -164,11 +164,12 @@ class PassageRecorder:
     # -- grouping -------------------------------------------------------------
 
     def _span(self, host: Host, piece: Passage) -> tuple[int, int, int]:
-        units = range(piece.query_first, piece.query_last + 1)
+        """(paragraph, start, end) of a piece in the host: its first unit's start to its
+        last unit's end (units between them may overlap beyond; match.py)."""
         return (
             host.unit_paragraphs[piece.query_first],
-            min(host.unit_starts[u] for u in units),
-            max(host.unit_ends[u] for u in units),
+            host.unit_starts[piece.query_first],
+            host.unit_ends[piece.query_last],
         )
 
     def _groups(self, host: Host, pieces: Sequence[Passage]) -> list[list[Passage]]:

@@ -133,7 +133,8 @@ class Ingester:
                 reason = f"extraction failed unexpectedly: {type(e).__name__}: {e}"
                 yield Outcome(doc.location, "failed", error=" ".join(reason.split()))
                 continue
-            units = segment(article.paragraphs, self.config.dedup.min_unit_words)
+            dedup = self.config.dedup
+            units = segment(article.paragraphs, dedup.min_unit_words, dedup.min_sentence_words)
             prepared.append(_Prepared(doc, content_hash, article, units))
         if not prepared:
             return

@@ -2,25 +2,29 @@
 
 `verify` accepts a candidate pair by estimated Jaccard or by estimated containment of
 the smaller unit in the larger (with a minimum of shared shingles); `merge_passages`
-joins matched units that are consecutive in the same paragraph on both sides into
-one passage per stored article. Texts are chosen with an exact set-based oracle;
-thresholds are probed with hand-built signatures whose Jaccard estimate is exact.
+joins matched units that touch (overlap, or are adjacent) within one paragraph on both
+sides into one passage per stored article, on character spans; a caller that gives no
+spans for the new article gets consecutive positions as adjacency there. Texts are
+chosen with an exact set-based oracle; thresholds are probed with hand-built signatures
+whose Jaccard estimate is exact.
 """
 
 from __future__ import annotations
 
 import itertools
+from dataclasses import fields
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
 from aggregator.config import DedupConfig
-from aggregator.match import Passage, UnitMatch, merge_passages, verify
-from aggregator.segment import tokenise
+from aggregator.match import ADJACENT_GAP, Passage, UnitMatch, merge_passages, verify
+from aggregator.segment import segment_paragraph, split_sentences, tokenise
 from aggregator.signature import Signer, estimate_jaccard
 from aggregator.store import CandidateRows, CandidateSignatures
 
+CANDIDATE_FIELDS = {f.name for f in fields(CandidateRows)}
 CONFIG = DedupConfig(jaccard_threshold=0.5, containment_threshold=0.8, min_shared_shingles=8)
 PERM = CONFIG.minhash.num_perm
 
@@ -142,6 +146,82 @@ def test_units_of_the_querying_article_itself_are_never_matched() -> None:
     assert verify(built, counts, one, one + 500, rows, 9, CONFIG) == []
 
 
+# -- found whatever the neighbours (issue 11): through segmentation and verify ------------
+
+# An exact copy of two sentences (9 and 10 words) between other sentences: merged
+# with different neighbours on each side, the unit pairs fall below both thresholds.
+TWO_COPIED = (
+    "The convoy reached the northern border crossing on Friday. "
+    "Aid workers said the road beyond it was still closed."
+)
+FIRST_HOST = f"Aid agencies had waited weeks. {TWO_COPIED} Nobody was hurt in the attack."
+SECOND_HOST = (
+    f"Rain fell across the region overnight. {TWO_COPIED} "
+    "More convoys are due next week, officials said."
+)
+
+
+def verify_paragraphs(
+    original: str, copy: str, sentence_words: int | None = None
+) -> list[tuple[str, str, float]]:
+    """Every unit of `copy` verified against every unit of `original`: (copy text,
+    original text, similarity) of the accepted pairs."""
+    words = {} if sentence_words is None else {"sentence_words": sentence_words}
+    stored = list(segment_paragraph(original, 0, CONFIG.min_unit_words, **words))
+    query = list(segment_paragraph(copy, 0, CONFIG.min_unit_words, **words))
+    signed = Signer(CONFIG.minhash).sign([u.tokens for u in stored + query])
+    n = len(stored)
+    rows = CandidateSignatures(
+        unit_ids=np.arange(500, 500 + n, dtype=np.int64),
+        minhash=signed.minhash[:n],
+        shingle_counts=signed.shingle_counts[:n],
+        article_ids=np.full(n, 9, dtype=np.int64),
+    )
+    query_rows = np.repeat(np.arange(len(query), dtype=np.int64), n)
+    candidates = np.tile(np.arange(500, 500 + n, dtype=np.int64), len(query))
+    matches = verify(
+        signed.minhash[n:], signed.shingle_counts[n:], query_rows, candidates, rows, 1, CONFIG
+    )
+    return [
+        (
+            copy[query[m.query].start : query[m.query].end],
+            original[stored[m.candidate].start : stored[m.candidate].end],
+            m.similarity,
+        )
+        for m in matches
+    ]
+
+
+def test_an_exact_copy_between_other_neighbours_is_found_sentence_by_sentence() -> None:
+    assert verify_paragraphs(FIRST_HOST, SECOND_HOST, sentence_words=0) == []  # merged only
+    found = verify_paragraphs(FIRST_HOST, SECOND_HOST)
+    first, second = (TWO_COPIED[slice(*span)] for span in split_sentences(TWO_COPIED))
+    assert (first, first, 1.0) in found
+    assert (second, second, 1.0) in found
+    # Identical tokens, identical signatures: a candidate in every band, whatever the layout.
+    assert len(tokenise(first)) == 9
+
+
+# A boundary lost by an edit: "trail at night. reportedly ..." is one sentence to the
+# segmenter, so the copy's unit holds two of the original's units.
+FIRST = "The rebels moved the hostages along a narrow mountain trail at night in small groups."
+SECOND = (
+    "Reportedly they were taken by truck to a small village near the Turkish border on Tuesday."
+)
+THIRD = "The army said it had no information about the hostages or the route they took."
+LOST = f"{FIRST} {SECOND[0].lower()}{SECOND[1:]}"
+
+
+def test_a_unit_that_lost_a_boundary_is_caught_by_containment() -> None:
+    (match,) = verify_texts(FIRST, LOST)  # the merged unit against the original sentence
+    assert match.similarity < CONFIG.jaccard_threshold  # accepted by containment alone
+    found = verify_paragraphs(f"{FIRST} {SECOND} {THIRD}", f"{LOST} {THIRD}")
+    # ...and the pieces cut at the lost boundary are the original sentences exactly.
+    assert (FIRST, FIRST, 1.0) in found
+    assert (LOST[len(FIRST) + 1 :], SECOND, 1.0) in found
+    assert (LOST, FIRST, match.similarity) in found
+
+
 # Stored units: (article, paragraph, position); unit id 100 + row, chars 10*pos .. 10*pos + 9.
 STORED = [(1, 0, 0), (1, 0, 1), (1, 0, 2), (1, 0, 3), (1, 1, 4), (2, 0, 1), (1, 0, 5)]
 
@@ -150,7 +230,10 @@ def stored_rows(units: list[tuple[int, int, int]]) -> CandidateRows:
     def col(values: list[int]) -> npt.NDArray[np.int64]:
         return np.array(values, dtype=np.int64)
 
+    # `outlets` arrives with the passage-rules rewrite; fill it when the field exists.
+    later = {"outlets": [None] * len(units)} if "outlets" in CANDIDATE_FIELDS else {}
     return CandidateRows(
+        **later,
         unit_ids=col([100 + i for i in range(len(units))]),
         minhash=np.zeros((len(units), PERM), dtype=np.uint32),
         shingle_counts=col([20] * len(units)),
@@ -245,3 +328,127 @@ def test_the_best_stored_unit_per_query_unit_and_article_is_kept() -> None:
     (passage,) = merge(matches, QUERY)
     assert spans([passage]) == [(1, 0, 1, 100, 101)]
     assert passage.similarity == pytest.approx(0.825)
+
+
+# -- overlapping units: passages are merged on character spans --------------------------
+
+# Stored: (article, paragraph, start, end); unit id 100 + row. Article 1, paragraph 7
+# holds a merged unit (300-420) and its two sentences, then the next merged unit.
+SPANNED = [
+    (1, 7, 300, 420),
+    (1, 7, 300, 350),
+    (1, 7, 352, 420),
+    (1, 7, 422, 500),
+    (1, 8, 0, 80),
+    (2, 0, 0, 50),
+]
+# The new article, in `segment`'s order: merged unit 0-120 and its sentences, the next
+# merged unit, a unit of another paragraph. (paragraph, start, end)
+QUERY_SPANS = [(0, 0, 120), (0, 0, 50), (0, 52, 120), (0, 122, 200), (1, 0, 80)]
+
+
+def spanned_rows(units: list[tuple[int, int, int, int]]) -> CandidateRows:
+    def col(values: list[int]) -> npt.NDArray[np.int64]:
+        return np.array(values, dtype=np.int64)
+
+    later = {"outlets": [None] * len(units)} if "outlets" in CANDIDATE_FIELDS else {}
+    return CandidateRows(
+        **later,
+        unit_ids=col([100 + i for i in range(len(units))]),
+        minhash=np.zeros((len(units), PERM), dtype=np.uint32),
+        shingle_counts=col([20] * len(units)),
+        article_ids=col([u[0] for u in units]),
+        source_ids=col([10 * u[0] for u in units]),
+        published_at=[f"2026-01-0{u[0]}T00:00:00Z" for u in units],
+        paragraph_ids=col([u[1] for u in units]),
+        positions=col(list(range(len(units)))),  # deliberately meaningless
+        char_starts=col([u[2] for u in units]),
+        char_ends=col([u[3] for u in units]),
+    )
+
+
+def merge_spans(
+    matches: list[UnitMatch], query: list[tuple[int, int, int]] = QUERY_SPANS
+) -> list[Passage]:
+    def col(i: int) -> npt.NDArray[np.int64]:
+        return np.array([u[i] for u in query], dtype=np.int64)
+
+    return merge_passages(
+        matches,
+        col(0),
+        np.arange(len(query), dtype=np.int64),
+        spanned_rows(SPANNED),
+        query_starts=col(1),
+        query_ends=col(2),
+    )
+
+
+def test_overlapping_unit_matches_merge_into_one_passage_spanning_them() -> None:
+    matches = [
+        UnitMatch(0, 1, 0.55),  # merged unit -> a stored sentence (by containment)
+        UnitMatch(1, 1, 1.0),  # sentence -> the same sentence
+        UnitMatch(2, 0, 0.6),  # sentence -> the stored merged unit
+        UnitMatch(3, 3, 0.9),  # the next merged unit, 2 characters on, on both sides
+    ]
+    (passage,) = merge_spans(matches)
+    assert passage == Passage(
+        other_article_id=1,
+        other_source_id=10,
+        other_published_at="2026-01-01T00:00:00Z",
+        query_first=0,  # starts first (0), the longer of the two starting there
+        query_last=3,  # ends last (200)
+        other_paragraph_id=7,
+        other_first_unit_id=100,
+        other_last_unit_id=103,
+        other_char_start=300,
+        other_char_end=500,
+        similarity=passage.similarity,
+    )
+    assert passage.similarity == pytest.approx((0.55 + 1.0 + 0.6 + 0.9) / 4)
+    for order in itertools.permutations(matches):
+        assert merge_spans(list(order)) == [passage]
+
+
+def test_the_span_of_a_passage_comes_from_its_first_and_last_units() -> None:
+    # Only the two sentences match: the passage is 0-120 and 300-420, and
+    # query_first/query_last are the sentences, not the merged unit around them.
+    (passage,) = merge_spans([UnitMatch(1, 1, 1.0), UnitMatch(2, 2, 0.8)])
+    assert (passage.query_first, passage.query_last) == (1, 2)
+    assert (passage.other_char_start, passage.other_char_end) == (300, 420)
+    assert (passage.other_first_unit_id, passage.other_last_unit_id) == (101, 102)
+
+
+def test_spans_not_positions_decide_adjacency() -> None:
+    # Consecutive positions, but 10 characters apart in the new article: two passages.
+    query = [(0, 0, 50), (0, 60, 120)]
+    matches = [UnitMatch(0, 1, 1.0), UnitMatch(1, 2, 1.0)]
+    assert spans(merge_spans(matches, query)) == [(1, 0, 0, 101, 101), (1, 1, 1, 102, 102)]
+    # ADJACENT_GAP characters apart: one.
+    query = [(0, 0, 50), (0, 50 + ADJACENT_GAP, 120)]
+    assert spans(merge_spans(matches, query)) == [(1, 0, 1, 101, 102)]
+    # Adjacent in the new article, but the stored units are 72 characters apart.
+    assert len(merge_spans([UnitMatch(1, 1, 1.0), UnitMatch(2, 3, 1.0)])) == 2
+
+
+def test_a_match_touching_two_runs_joins_them() -> None:
+    # A and B overlap in the new article but their stored units do not touch; C
+    # touches both of theirs (300-420 against 300-350 and 422-500): one passage.
+    query = [(0, 0, 100), (0, 10, 60), (0, 60, 110)]
+    matches = [UnitMatch(0, 1, 1.0), UnitMatch(1, 3, 1.0), UnitMatch(2, 0, 1.0)]
+    assert len(merge_spans(matches[:2], query)) == 2
+    for order in itertools.permutations(matches):
+        (passage,) = merge_spans(list(order), query)
+        assert (passage.query_first, passage.query_last) == (0, 2)
+        assert (passage.other_char_start, passage.other_char_end) == (300, 500)
+
+
+def test_overlapping_matches_never_merge_across_paragraphs_or_articles() -> None:
+    matches = [UnitMatch(0, 0, 0.9), UnitMatch(1, 4, 0.9), UnitMatch(2, 5, 0.9)]
+    assert spans(merge_spans(matches)) == [
+        (1, 0, 0, 100, 100),
+        (1, 1, 1, 104, 104),  # paragraph 8 of the stored article
+        (2, 2, 2, 105, 105),
+    ]
+    # Paragraph 1 of the new article, at the same offsets: its own passage.
+    matches = [UnitMatch(1, 1, 0.9), UnitMatch(4, 2, 0.9)]
+    assert spans(merge_spans(matches)) == [(1, 1, 1, 101, 101), (1, 4, 4, 102, 102)]
