@@ -30,9 +30,9 @@ carrier is bounded however widely a passage is carried.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from datetime import timedelta
 
+from aggregator.cluster import components
 from aggregator.config import ClusterConfig
 from aggregator.model import parse_time
 from aggregator.store import Store
@@ -69,7 +69,7 @@ class Background:
                 (passage, SAMPLE),
             )
         ]
-        return _stories(sample, self._other_links(passage, sample)) >= wanted
+        return len(components(set(sample), self._other_links(passage, sample))) >= wanted
 
     def _other_links(self, passage: int, articles: list[int]) -> list[tuple[int, int]]:
         """Linking pairs that touch `articles` through passages other than `passage`."""
@@ -104,19 +104,3 @@ class Background:
             (passage,),
         )
         return joined
-
-
-def _stories(articles: Iterable[int], links: Iterable[tuple[int, int]]) -> int:
-    """How many stories `articles` fall into when joined by `links` (union-find)."""
-    parent: dict[int, int] = {}
-
-    def find(a: int) -> int:
-        parent.setdefault(a, a)
-        while parent[a] != a:
-            parent[a] = parent[parent[a]]
-            a = parent[a]
-        return a
-
-    for a, b in links:
-        parent[find(a)] = find(b)
-    return len({find(a) for a in articles})

@@ -27,6 +27,29 @@ from aggregator.model import utcnow
 from aggregator.store import Store
 
 
+def components(nodes: Iterable[int], edges: Iterable[tuple[int, int]]) -> list[list[int]]:
+    """The connected parts of `nodes` when joined by `edges` (union-find), in node order.
+
+    Edges may name nodes outside `nodes`: they connect through them, but only
+    `nodes` are returned.
+    """
+    parent: dict[int, int] = {}
+
+    def find(a: int) -> int:
+        parent.setdefault(a, a)
+        while parent[a] != a:
+            parent[a] = parent[parent[a]]
+            a = parent[a]
+        return a
+
+    for a, b in edges:
+        parent[find(a)] = find(b)
+    groups: dict[int, list[int]] = {}
+    for a in nodes:
+        groups.setdefault(find(a), []).append(a)
+    return list(groups.values())
+
+
 class Clusterer:
     """Applies the clustering rules to the store, inside the caller's transaction."""
 
@@ -113,19 +136,7 @@ class Clusterer:
             f"WHERE c.linked = 1 AND c.article_id IN ({marks}) AND m.article_id IN ({marks})",
             (*members, *members),
         ).fetchall()
-        parent = {a: a for a in members}
-
-        def find(a: int) -> int:
-            while parent[a] != a:
-                parent[a] = parent[parent[a]]
-                a = parent[a]
-            return a
-
-        for a, b in edges:
-            parent[find(a)] = find(b)
-        groups: dict[int, list[int]] = {}
-        for a in members:
-            groups.setdefault(find(a), []).append(a)
+        groups = components(members, edges)
         if len(groups) == 1 and len(members) > 1:
             return
         self.store.execute("DELETE FROM cluster_members WHERE cluster_id = ?", (cluster_id,))
@@ -134,7 +145,7 @@ class Clusterer:
         ).fetchone()[0]
         # The part holding the canonical article keeps the id; if it fell apart,
         # the largest part does.
-        parts = sorted(groups.values(), key=lambda g: (canonical not in g, -len(g), min(g)))
+        parts = sorted(groups, key=lambda g: (canonical not in g, -len(g), min(g)))
         now = utcnow()
         for index, part in enumerate(parts):
             if len(part) < 2:

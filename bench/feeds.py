@@ -65,7 +65,6 @@ import os
 import platform
 import random
 import resource
-import shutil
 import statistics
 import subprocess
 import sys
@@ -645,22 +644,6 @@ def _git_commit(ref: str) -> str:
     return done.stdout.strip()
 
 
-def snapshot(dest: Path, ref: str | None) -> Path:
-    """Copy `aggregator/` (from the checkout or from git revision `ref`) and `bench/`."""
-    skip = shutil.ignore_patterns("__pycache__", "*.pyc", "out", "*.db")
-    shutil.copytree(ROOT / "bench", dest / "bench", ignore=skip)
-    if ref is None:
-        shutil.copytree(ROOT / "aggregator", dest / "aggregator", ignore=skip)
-        return dest
-    archive = subprocess.run(
-        ["git", "-C", str(ROOT), "archive", "--format=tar", ref, "aggregator"],
-        capture_output=True,
-        check=True,
-    ).stdout
-    subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
-    return dest
-
-
 def reader_python(path: Path) -> tuple[str | None, str]:
     """The interpreter to run reader with, or None and why not."""
     if not path.exists():
@@ -970,7 +953,7 @@ def main(argv: list[str] | None = None) -> int:
             for w in reader_workers
         ]
     info = machine()
-    from bench.ingest import code_version
+    from bench.ingest import code_version, snapshot
 
     tmp_root = args.tmp.resolve() if args.tmp else None
     rounds: list[dict[str, dict[str, Any]]] = []

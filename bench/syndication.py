@@ -722,7 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
 
-    from bench.feeds import _git_commit, machine, snapshot
+    from bench.feeds import _git_commit, machine
+    from bench.ingest import snapshot
 
     command = "python -m bench.syndication " + " ".join(argv if argv is not None else sys.argv[1:])
     variants = [True, False] if args.compare else [not args.no_pool]

@@ -5,6 +5,7 @@ which `filterwarnings = error` turns into a failure)."""
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
@@ -22,6 +23,8 @@ from aggregator.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
+# A third outlet republishing seed 001's "constructive partner" paragraph (issue 11).
+THIRD_OUTLET = REPO / "tests" / "data" / "third-outlet.txt"
 AGGREGATOR = Path(sys.executable).parent / "aggregator"
 
 
@@ -99,3 +102,12 @@ def text_doc(
         content=(title + "\n" + "\n".join(paragraphs)).encode(),
         modified_at=when or datetime(2026, 11, 1, tzinfo=UTC),
     )
+
+
+@pytest.fixture
+def seeds_and_third(tmp_path: Path) -> Path:
+    """A folder of saved articles: the seeds plus a third outlet carrying 001's passage."""
+    folder = tmp_path / "saved"
+    shutil.copytree(SEEDS, folder)
+    shutil.copy(THIRD_OUTLET, folder)
+    return folder

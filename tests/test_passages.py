@@ -12,7 +12,6 @@ from __future__ import annotations
 import json
 import random
 import re
-import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -27,11 +26,10 @@ from aggregator.parse import parse_feed
 from aggregator.passages import is_edge
 from aggregator.reports import list_clusters, match_counts
 from tests.clirun import run_cli
-from tests.conftest import REPO, SEEDS, OpenStore, ingest, ingest_docs, text_doc
+from tests.conftest import SEEDS, THIRD_OUTLET, OpenStore, ingest, ingest_docs, text_doc
 
 START = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 FEED = "https://wire.example/feed.xml"
-THIRD = REPO / "tests" / "data" / "third-outlet.txt"
 
 
 def _seed(name: str) -> list[str]:
@@ -130,12 +128,9 @@ def test_two_hundred_carriers_are_one_story_at_one_row_each_per_paragraph(
 
 
 def test_seeds_and_a_third_outlet_are_one_story_with_both_passages(
-    config: Config, tmp_path: Path, open_store: OpenStore
+    config: Config, seeds_and_third: Path, open_store: OpenStore
 ) -> None:
-    folder = tmp_path / "saved"
-    shutil.copytree(SEEDS, folder)
-    shutil.copy(THIRD, folder)
-    ingest(config, folder)
+    ingest(config, seeds_and_third)
     [story] = list_clusters(open_store())
     assert sorted(Path(a["location"]).name[:3] for a in story["articles"]) == ["001", "004", "thi"]
     store = open_store()
@@ -150,13 +145,10 @@ def test_seeds_and_a_third_outlet_are_one_story_with_both_passages(
 
 
 def test_counts_agree_across_ingest_stats_duplicates_and_clusters(
-    config: Config, tmp_path: Path
+    config: Config, seeds_and_third: Path
 ) -> None:
-    folder = tmp_path / "saved"
-    shutil.copytree(SEEDS, folder)
-    shutil.copy(THIRD, folder)
     db = ["--db", str(config.database)]
-    ingested = run_cli(*db, "ingest", str(folder))
+    ingested = run_cli(*db, "ingest", str(seeds_and_third))
     assert "3 passage matches found, 3 linking stories" in ingested.stdout
     stats = json.loads(run_cli(*db, "stats", "--json").stdout)
     assert stats["passage_matches"]["matches"] == 3 and stats["passage_matches"]["linked"] == 3
@@ -257,19 +249,16 @@ def test_background_reused_across_unrelated_stories_does_not_chain_them(
 
 
 def test_the_digest_of_the_three_article_story_shows_the_passage_once(
-    config: Config, tmp_path: Path, open_store: OpenStore
+    config: Config, seeds_and_third: Path, open_store: OpenStore
 ) -> None:
-    folder = tmp_path / "saved"
-    shutil.copytree(SEEDS, folder)
-    shutil.copy(THIRD, folder)
-    ingest(config, folder)
+    ingest(config, seeds_and_third)
     store = open_store()
     digest = build_digest(store, START - timedelta(days=3650), START + timedelta(days=3650))
     [story] = [s for s in digest.stories if len(s.articles) == 3]
     additions = {Path(a.entry.location).name[:3]: a for a in story.additions}
     shown = "\n".join([*story.opening, *(p for a in story.additions for p in a.paragraphs)])
     assert shown.count("constructive partner") == 1
-    third = THIRD.read_text(encoding="utf-8").splitlines()
+    third = THIRD_OUTLET.read_text(encoding="utf-8").splitlines()
     own = [p for p in third[1:] if "constructive partner" not in p]
     assert list(additions["thi"].paragraphs) == own
     assert additions["thi"].repeated == 1

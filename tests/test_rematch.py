@@ -22,7 +22,7 @@ from aggregator.pipeline import Ingester
 from aggregator.reports import list_clusters, match_counts, resolve_cluster
 from aggregator.store import Store
 from tests.clirun import run_cli
-from tests.conftest import REPO, SEEDS, OpenStore, ingest
+from tests.conftest import REPO, OpenStore, ingest
 
 OLD = REPO / "tests" / "data" / "schema-v5-seeds-third.db"
 
@@ -127,12 +127,9 @@ def test_an_interrupted_rematch_changes_nothing(
 
 
 def test_rematch_replays_ingest_exactly(
-    config: Config, tmp_path: Path, open_store: OpenStore
+    config: Config, seeds_and_third: Path, open_store: OpenStore
 ) -> None:
-    folder = tmp_path / "saved"
-    shutil.copytree(SEEDS, folder)
-    shutil.copy(REPO / "tests" / "data" / "third-outlet.txt", folder)
-    ingest(config, folder)
+    ingest(config, seeds_and_third)
     store = open_store()
     before = (_stories(store), _carrier_sets(store), match_counts(store))
     assert run_cli("--db", str(config.database), "rematch").returncode == 0
@@ -140,12 +137,9 @@ def test_rematch_replays_ingest_exactly(
 
 
 def test_rematch_applies_changed_settings(
-    config: Config, tmp_path: Path, open_store: OpenStore
+    config: Config, seeds_and_third: Path, tmp_path: Path, open_store: OpenStore
 ) -> None:
-    folder = tmp_path / "saved"
-    shutil.copytree(SEEDS, folder)
-    shutil.copy(REPO / "tests" / "data" / "third-outlet.txt", folder)
-    ingest(config, folder)
+    ingest(config, seeds_and_third)
     # Stricter: a passage in two otherwise unrelated stories, at any distance, is background.
     settings = tmp_path / "strict.toml"
     settings.write_text(
