@@ -111,13 +111,28 @@ class ClusterConfig:
 
 @dataclass(frozen=True, slots=True)
 class IngestConfig:
-    """Limits on what the folder source will read."""
+    """Limits on what the folder source will read, and on one article from any source.
+
+    The article caps apply after extraction to every article, from a file or a
+    feed (pipeline.py cuts and says so in a warning), so that no headline or
+    body, however large its source, reaches the database unbounded. The
+    defaults sit far above real news: headlines run to a few hundred
+    characters, a long-form piece to about 100,000 characters in a few hundred
+    paragraphs; what exceeds them is a broken or hostile source, not an article.
+    """
 
     max_file_bytes: int = 10 * 1024 * 1024
     extensions: tuple[str, ...] = (".txt", ".md", ".markdown", ".html", ".htm")
+    max_title_chars: int = 1_000
+    max_paragraphs: int = 2_000
+    # The stored text: paragraphs joined by blank lines (about 170,000 words).
+    max_text_chars: int = 1024 * 1024
 
     def validate(self) -> None:
         _require(self.max_file_bytes >= 1024, "ingest.max_file_bytes", "must be >= 1024")
+        _require(self.max_title_chars >= 20, "ingest.max_title_chars", "must be >= 20")
+        _require(self.max_paragraphs >= 1, "ingest.max_paragraphs", "must be >= 1")
+        _require(self.max_text_chars >= 1024, "ingest.max_text_chars", "must be >= 1024")
         unknown = [e for e in self.extensions if e.lower() not in MEDIA_TYPES]
         _require(
             not unknown,

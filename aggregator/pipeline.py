@@ -15,21 +15,46 @@ Order of work for a batch of documents:
 
 Batching only steps 2-3 keeps the per-article transaction (all or nothing)
 while the NumPy work runs over thousands of units at a time.
+
+What it decides about oversized and unstorable articles (issue 12):
+
+* **Caps, in one place.** Every article, from a file or a feed, is cut to the
+  `[ingest]` caps right after extraction (`cap_article`): a title longer than
+  `max_title_chars`, more than `max_paragraphs` paragraphs, a text longer than
+  `max_text_chars`. The text is cut at a paragraph boundary, or at a space
+  inside the paragraph that crosses the cap when 200 characters or more of
+  room are left there; a cut title or paragraph ends in "…". The article is
+  stored cut, with a one-line warning on its outcome (and in the log) saying
+  what was cut, from how much to how much; a poll records it on the feed
+  (`last_warning`). So a 10 MB headline never reaches segmentation, signing
+  or SQLite, and no single document costs the database more than the caps
+  allow.
+* **The database refusing one article is that article's failure.** SQLite's
+  errors about the values of one article (too big, a constraint, too many
+  variables; a string or integer SQLite cannot hold) roll back that article's
+  transaction and give it a failed outcome with `refused` set; the next
+  documents go on. A poll records such a failure as the feed's error (backed
+  off). Faults of the store itself (disk full, read-only, corrupt, I/O, locked,
+  or anything not known to be about one article) still leave as `StoreError`
+  and stop the run: every later article would fail the same way.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
+import sqlite3
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 
-from aggregator.config import Config
+from aggregator.config import Config, IngestConfig
+from aggregator.dbfile import describe
 from aggregator.decide import Matcher
-from aggregator.errors import AggregatorError, ExtractError, SourceError
+from aggregator.errors import AggregatorError, ExtractError, SourceError, StoreError
 from aggregator.extract import extract
 from aggregator.index import BandIndex, self_join
 from aggregator.model import Article, RawDocument, Unit, format_time
@@ -55,6 +80,8 @@ class Outcome:
     passages: int = 0  # passage matches recorded (pairs: this article and an earlier copy)
     linked: int = 0  # of which link two stories
     error: str | None = None
+    warning: str | None = None  # what of the article was cut to the caps (stored cut)
+    refused: bool = False  # failed because the database refused this article's values
 
 
 def _content_hash(doc: RawDocument) -> str:
@@ -71,6 +98,7 @@ class _Prepared:
     content_hash: str
     article: Article
     units: list[Unit]
+    warning: str | None
 
 
 class Ingester:
@@ -119,7 +147,11 @@ class Ingester:
         prepared: list[_Prepared] = []
         for doc in docs:
             content_hash = _content_hash(doc)
-            existing = self.store.find_article(doc.source_location, doc.identity)
+            try:
+                existing = self.store.find_article(doc.source_location, doc.identity)
+            except sqlite3.Error as e:  # outside a write, so not yet one of ours
+                yield _refused(doc, e, self.store.path)
+                continue
             if existing is not None and existing.content_hash == content_hash:
                 yield Outcome(doc.location, "unchanged", article_id=existing.id)
                 continue
@@ -133,9 +165,12 @@ class Ingester:
                 reason = f"extraction failed unexpectedly: {type(e).__name__}: {e}"
                 yield Outcome(doc.location, "failed", error=" ".join(reason.split()))
                 continue
+            article, warning = cap_article(article, self.config.ingest)
+            if warning:
+                log.warning("article cut to the caps: %s: %s", _shown(doc.location), warning)
             dedup = self.config.dedup
             units = segment(article.paragraphs, dedup.min_unit_words, dedup.min_sentence_words)
-            prepared.append(_Prepared(doc, content_hash, article, units))
+            prepared.append(_Prepared(doc, content_hash, article, units, warning))
         if not prepared:
             return
         signatures = self.signer.sign([u.tokens for p in prepared for u in p.units])
@@ -168,7 +203,11 @@ class Ingester:
                         _rows_between(run_hits, lo, hi),
                         (earlier_rows[known], row_ids[earlier[known]]),
                     )
-                    outcome, unit_ids = self._store(item, part, hits)
+                    try:
+                        outcome, unit_ids = self._store(item, part, hits)
+                    except (StoreError, UnicodeEncodeError, OverflowError) as e:
+                        # Rolled back; raised again unless it is about this article alone.
+                        outcome, unit_ids = _refused(item.doc, e, self.store.path), []
                     if unit_ids:
                         row_ids[lo:hi] = unit_ids
                     yield outcome
@@ -227,7 +266,9 @@ class Ingester:
         if unit_ids:
             self.index.max_unit_id = max(self.index.max_unit_id, unit_ids[-1])
         status = "new" if existing is None else "updated"
-        outcome = Outcome(doc.location, status, article_id, cluster_id, passages, linked)
+        outcome = Outcome(
+            doc.location, status, article_id, cluster_id, passages, linked, warning=item.warning
+        )
         return outcome, unit_ids
 
     def _match(
@@ -269,3 +310,124 @@ def _failed(error: AggregatorError) -> Outcome:
     location = error.location if isinstance(error, SourceError) else ""
     reason = error.reason if isinstance(error, SourceError) else str(error)
     return Outcome(location, "failed", error=reason)
+
+
+# SQLite's verdicts on the values of one statement, not on the store: SQLITE_TOOBIG
+# (a string or blob over SQLITE_LIMIT_LENGTH), constraints, type mismatch, a
+# parameter index out of range. Extended codes (SQLITE_CONSTRAINT_UNIQUE) match
+# by prefix.
+_ARTICLE_CODES = ("SQLITE_TOOBIG", "SQLITE_CONSTRAINT", "SQLITE_MISMATCH", "SQLITE_RANGE")
+# Generic SQLITE_ERRORs that are limits on one statement's size ("too many SQL
+# variables", "Expression tree is too large", "too many terms in compound SELECT").
+_ARTICLE_MESSAGES = ("too big", "too many", "too large")
+
+
+def refusal(error: BaseException) -> str | None:
+    """Why the database refused one article's values, or None for a fault of the store.
+
+    `error` is what a write raised: a StoreError made from a sqlite3 error (its
+    cause), a sqlite3 error, or the UnicodeEncodeError (a lone surrogate) or
+    OverflowError (an integer over 64 bits) of a value SQLite cannot hold.
+    Anything not known to concern one article's values is the store's: stopping
+    is the safe answer to an unknown fault, since every later write would meet it.
+    """
+    if isinstance(error, UnicodeEncodeError | OverflowError):
+        return f"{type(error).__name__}: {error}"
+    cause = error.__cause__ if isinstance(error, StoreError) else error
+    if not isinstance(cause, sqlite3.Error):
+        return None
+    text = " ".join(str(cause).split())
+    name = getattr(cause, "sqlite_errorname", None) or ""
+    if isinstance(cause, sqlite3.DataError | sqlite3.IntegrityError) or name.startswith(
+        _ARTICLE_CODES
+    ):
+        return text
+    if name == "SQLITE_ERROR" and any(m in text.lower() for m in _ARTICLE_MESSAGES):
+        return text
+    return None
+
+
+def _refused(doc: RawDocument, error: Exception, path: Path) -> Outcome:
+    """The failed outcome of an article the database refused; raises `error` instead
+    (a sqlite3 error as our StoreError) when it is a fault of the store."""
+    why = refusal(error)
+    if why is None:
+        if isinstance(error, sqlite3.Error):
+            raise describe(error, path) from error
+        raise error
+    log.warning("database refused the article %s: %s", _shown(doc.location), why)
+    return Outcome(doc.location, "failed", error=f"database refused it: {why}", refused=True)
+
+
+def _shown(location: str, limit: int = 300) -> str:
+    """A location short enough for a log line (a feed's link can be any length)."""
+    return location if len(location) <= limit else location[: limit - 1] + "…"
+
+
+def cap_article(article: Article, caps: IngestConfig) -> tuple[Article, str | None]:
+    """`article` within the caps, and a one-line account of what was cut (None: nothing).
+
+    The paragraph cap keeps the first paragraphs; the text cap (the stored body:
+    paragraphs joined by blank lines) then keeps whole paragraphs while they
+    fit and cuts the next one at a space (`_cut`) when at least
+    `_MIN_PIECE` characters of room are left, else stops at the paragraph
+    boundary. An article always keeps some text (the cap is at least 1 KiB).
+    Each part of the message gives the original and the stored size.
+    """
+    cuts: list[str] = []
+    title = article.title
+    if len(title) > caps.max_title_chars:
+        title = _cut(title, caps.max_title_chars)
+        cuts.append(f"title cut from {len(article.title):,} to {len(title):,} characters")
+    paragraphs = article.paragraphs[: caps.max_paragraphs]
+    before = _text_length(paragraphs)
+    if before > caps.max_text_chars:
+        paragraphs = _cut_text(paragraphs, caps.max_text_chars)
+    if len(article.paragraphs) > caps.max_paragraphs:
+        cuts.append(f"paragraphs cut from {len(article.paragraphs):,} to {len(paragraphs):,}")
+    if before > caps.max_text_chars:
+        cuts.append(
+            f"text cut from {_text_length(article.paragraphs):,} to "
+            f"{_text_length(paragraphs):,} characters"
+        )
+    if not cuts:
+        return article, None
+    capped = Article(title, article.published_at, paragraphs, article.outlet)
+    return capped, "; ".join(cuts)
+
+
+_MIN_PIECE = 200  # characters: below this, a cut paragraph adds a fragment, not text
+_ELLIPSIS = "…"
+
+
+def _text_length(paragraphs: tuple[str, ...]) -> int:
+    """Characters of the stored body: the paragraphs joined by blank lines."""
+    return sum(map(len, paragraphs)) + 2 * max(len(paragraphs) - 1, 0)
+
+
+def _cut_text(paragraphs: tuple[str, ...], limit: int) -> tuple[str, ...]:
+    kept: list[str] = []
+    used = 0
+    for paragraph in paragraphs:
+        joint = 2 if kept else 0
+        if used + joint + len(paragraph) <= limit:
+            kept.append(paragraph)
+            used += joint + len(paragraph)
+            continue
+        room = limit - used - joint
+        if room >= _MIN_PIECE or not kept:
+            kept.append(_cut(paragraph, room))
+        break
+    return tuple(kept)
+
+
+def _cut(text: str, limit: int) -> str:
+    """`text` in at most `limit` characters, ending in "…": at the last space when that
+    keeps four fifths of the room, else inside a word (a run of text with no spaces)."""
+    room = limit - len(_ELLIPSIS)
+    head = text[:room]
+    if not text[room].isspace():
+        space = head.rfind(" ")
+        if space >= room * 4 // 5:
+            head = head[:space]
+    return head.rstrip(" ,;:") + _ELLIPSIS

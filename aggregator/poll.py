@@ -9,6 +9,14 @@ What it decides:
   429 and 503 wait for Retry-After (or the back-off); other 4xx/5xx, fetch
   and parse failures are errors recorded on the source (message and count),
   never raised: one bad feed never stops a poll.
+* **One article is never the poll's problem.** Entries cut to the article
+  caps are stored cut and named in the feed's `last_warning`. An entry the
+  database refuses (`Outcome.refused`: its values, not the store, are at
+  fault) makes the poll of its feed an error, recorded and backed off like
+  any other, while the feed's other entries stay stored; its body hash is
+  not kept, so the refused entry is tried again at the next (later) check.
+  Only a fault of the store itself (disk full, read-only, corrupt, I/O,
+  locked) leaves as `StoreError` and stops the poll: every feed would hit it.
 * **Next check**: see `feeds.success_interval` and `feeds.error_interval`.
 """
 
@@ -279,7 +287,12 @@ class Poller:
         outcomes = list(self.ingester.ingest(docs))
         new = sum(o.status in ("new", "updated") for o in outcomes)
         warnings = [parsed.warning] if parsed.warning else []
-        if skipped := [o for o in outcomes if o.status == "failed"]:
+        if cut := [o for o in outcomes if o.warning]:
+            warnings.append(
+                f"{len(cut)} of {len(outcomes)} entries cut to the article caps, "
+                f"last: {cut[-1].warning}"
+            )
+        if skipped := [o for o in outcomes if o.status == "failed" and not o.refused]:
             warnings.append(
                 f"{len(skipped)} of {len(outcomes)} entries skipped, last: {skipped[-1].error}"
             )
@@ -293,6 +306,13 @@ class Poller:
             log.warning(
                 "feed parsed with problems source=%d url=%s: %s", feed.id, feed.url, parsed.warning
             )
+        if refused := [o for o in outcomes if o.refused]:
+            reason = (
+                f"{len(refused)} of {len(outcomes)} entries refused by the database, "
+                f"last: {refused[-1].error}"
+            )
+            failed = self._failed(feed, now, reason, last_warning=warning)
+            return replace(failed, entries=len(outcomes), new=new)
         outcome = self._succeeded(
             feed, now, result, parsed.ttl_minutes, "ingested", job.body_hash, warning
         )
@@ -340,8 +360,15 @@ class Poller:
         return PollOutcome(feed.id, feed.url, status, next_check_at=next_check)
 
     def _failed(
-        self, feed: FeedSource, now: datetime, reason: str, wait: float | None = None
+        self,
+        feed: FeedSource,
+        now: datetime,
+        reason: str,
+        wait: float | None = None,
+        **columns: object,
     ) -> PollOutcome:
+        """Record an error on the feed and back off; `columns`: more source columns
+        to set with it (an ingest that stored some entries sets `last_warning`)."""
         errors = feed.error_count + 1
         delay = wait if wait is not None else error_interval(errors, self.config, self.rng)
         next_check = format_time(now + timedelta(seconds=delay))
@@ -352,5 +379,6 @@ class Poller:
             last_error=reason,
             error_count=errors,
             next_check_at=next_check,
+            **columns,
         )
         return PollOutcome(feed.id, feed.url, "error", error=reason, next_check_at=next_check)

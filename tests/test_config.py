@@ -320,7 +320,13 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
     assert shown == {
         "database": str(base / "db" / "news.db"),
         "folders": [str(base / "wire"), "/srv/feeds"],
-        "ingest": {"max_file_bytes": 2048, "extensions": [".txt", ".md"]},
+        "ingest": {
+            "max_file_bytes": 2048,
+            "extensions": [".txt", ".md"],
+            "max_title_chars": 1000,
+            "max_paragraphs": 2000,
+            "max_text_chars": 1024 * 1024,
+        },
         "dedup": {
             "num_perm": 64,
             "bands": 16,
