@@ -287,6 +287,16 @@ class Poller:
         outcomes = list(self.ingester.ingest(docs))
         new = sum(o.status in ("new", "updated") for o in outcomes)
         warnings = [parsed.warning] if parsed.warning else []
+        cap = self.config.feeds.max_entries_per_poll
+        if len(parsed.entries) > cap:
+            # Decided (issue 12): the cut is recorded, not carried over. A feed lists its
+            # newest entries first, and one longer than the cap is an archive (a podcast's
+            # 730 episodes): the rest would arrive as old news, and carrying them over
+            # would need the body re-parsed at every poll until they all were taken.
+            warnings.append(
+                f"{len(parsed.entries) - cap} of {len(parsed.entries)} entries not taken: "
+                f"only the first {cap} in feed order are (feeds.max_entries_per_poll)"
+            )
         if cut := [o for o in outcomes if o.warning]:
             warnings.append(
                 f"{len(cut)} of {len(outcomes)} entries cut to the article caps, "

@@ -287,3 +287,18 @@ def test_a_gone_feed_added_again_is_enabled_and_polled(
     assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
     with pytest.raises(SourceConfigError, match="already subscribed as source"):
         add_feed(store, httpserver.url_for("/feed"))
+
+
+def test_entries_past_the_per_poll_cap_are_a_recorded_warning(
+    httpserver: HTTPServer, feeds_config: Config, feed_id: int
+) -> None:
+    config = replace(feeds_config, feeds=replace(feeds_config.feeds, max_entries_per_poll=3))
+    httpserver.expect_request("/feed").respond_with_data(_rss(8))
+    with Store(config.database, config.dedup.minhash) as store, Poller(store, config) as poller:
+        outcome = poller.poll_one(find_feed(store, str(feed_id)), NOW)
+        assert (outcome.status, outcome.new) == ("ingested", 3)
+        titles = [r[0] for r in store.execute("SELECT title FROM articles ORDER BY title")]
+        assert titles == ["Item 0", "Item 1", "Item 2"]  # the first in feed order
+        warning = find_feed(store, str(feed_id)).last_warning
+    assert warning is not None and "5 of 8 entries not taken" in warning
+    assert "feeds.max_entries_per_poll" in warning
