@@ -161,13 +161,15 @@ def test_external_entity_is_refused() -> None:
         parse_feed(document, {}, "https://evil.example/feed")
 
 
-def test_small_plain_entity_is_allowed() -> None:
+def test_small_plain_entity_is_refused() -> None:
+    """Any entity declaration is refused (issue 12), however small: see aggregator.parse."""
     document = (
         b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY co "Company">]>'
         b'<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>&co; news</title>'
         b"</item></channel></rss>"
     )
-    assert parse_feed(document, {}, "u").entries[0].guid == "g"
+    with pytest.raises(ParseError, match=r"refused: declares XML entities \(1; none are allowed\)"):
+        parse_feed(document, {}, "u")
 
 
 def test_html_page_is_a_clear_error() -> None:

@@ -30,6 +30,7 @@ The modules:
     test_config.py           configuration files, OPML
     test_urls.py             normalise_url, Retry-After, next-check intervals
     test_bombs.py            entity bombs; refuse_entities is linear
+    test_encodings.py        feeds in fifteen encodings: entities refused, text read as in UTF-8
     test_linear.py           pathological input is processed in linear time
     test_reproductions.py    a reproduction of every bug found; the harness's own checks
 
