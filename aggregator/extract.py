@@ -30,10 +30,15 @@ and comments are dropped; HTML blocks are read like a feed entry's HTML.
 HTML goes to trafilatura (the only module that imports it), which finds the
 main text, the title and the date; a page with no main text is an error.
 
-A feed entry's HTML fragment is split into paragraphs directly. An entry with
-a title and no text (a headline-only feed) keeps its title as its only
-paragraph: readers of such feeds expect the headline, and a short paragraph
-never matches anything (it is below the unit size).
+A feed entry's HTML fragment is split into paragraphs directly; a feed's
+entries arrive already split (`RawDocument.paragraphs`, read in the parse
+worker, see entrytext.py), and those paragraphs are taken as they are. An
+entry with a title and no text (a headline-only feed) keeps its title as its
+only paragraph: readers of such feeds expect the headline, and a short
+paragraph never matches anything (it is below the unit size).
+
+All HTML, pages and fragments, first goes through the linear limits of
+htmllimits.py; what they cut is logged with the document's location.
 """
 
 from __future__ import annotations
@@ -65,20 +70,23 @@ def extract(doc: RawDocument) -> Article:
     """Title, date and paragraphs of one document; ExtractError if there is no text."""
     if b"\x00" in doc.content[:8192]:
         raise ExtractError(doc.location, "binary file (contains NUL bytes)")
-    if doc.media_type in ("text/html", FRAGMENT):
+    if doc.media_type == FRAGMENT and doc.paragraphs is not None:
+        title, published, outlet = "", None, None
+        paragraphs = list(doc.paragraphs)
+    elif doc.media_type in ("text/html", FRAGMENT):
         # trafilatura is slow to import; only pay for it when there is HTML.
         from aggregator import htmltext
 
         if doc.media_type == FRAGMENT:
             title, published, outlet = "", None, None
-            paragraphs = htmltext.fragment_paragraphs(doc.content)
+            paragraphs = htmltext.fragment_paragraphs(doc.content, doc.location)
         else:
             title, published, paragraphs, outlet = htmltext.extract_html(doc.content, doc.location)
     else:
         text = _decode(doc)
         outlet = None
         if doc.media_type == "text/markdown":
-            title, published, paragraphs, outlet = _markdown(text)
+            title, published, paragraphs, outlet = _markdown(text, doc.location)
         else:
             title, published, paragraphs = _plain(text)
     title = doc.title or title
@@ -162,7 +170,7 @@ def _markdown_parser() -> MarkdownIt:
     return MarkdownIt("commonmark").disable("code")
 
 
-def _markdown(text: str) -> tuple[str, datetime | None, list[str], str | None]:
+def _markdown(text: str, location: str = "") -> tuple[str, datetime | None, list[str], str | None]:
     """Title, date and paragraphs of a Markdown file, by a CommonMark parser.
 
     markdown-it-py is linear on unclosed brackets, emphasis and comments, where
@@ -197,7 +205,7 @@ def _markdown(text: str) -> tuple[str, datetime | None, list[str], str | None]:
         elif token.type == "html_block" and not token.content.lstrip().startswith("<!--"):
             from aggregator import htmltext  # lxml, only for Markdown with HTML in it
 
-            paragraphs.extend(htmltext.fragment_paragraphs(token.content.encode()))
+            paragraphs.extend(htmltext.fragment_paragraphs(token.content.encode(), location))
     return title, published, [p for p in paragraphs if p], _front_matter_outlet(said)
 
 

@@ -44,6 +44,10 @@ class RawDocument:
     # The date as the source wrote it, when `published_at` is not that date
     # (it was in the future and clamped, or could not be read).
     published_raw: str | None = None
+    # The paragraphs of `content` when they were read already: a feed entry's
+    # HTML, read in a parse worker (entrytext.py) so that the thread extracting
+    # documents never parses feed HTML; `extract` takes them as they are.
+    paragraphs: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True, slots=True)

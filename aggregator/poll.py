@@ -105,7 +105,7 @@ class Poller:
             allow=config.feeds.allow,
         )
         self.rng = random.Random()
-        self.full_text = FullTextFetcher(self.policy)
+        self.full_text = FullTextFetcher(self.policy, workers=config.feeds.parse_workers)
         self.parsers = ParsePool(config.feeds.parse_workers)
         self.parse_deadline = PARSE_DEADLINE
         self._threads: ThreadPoolExecutor | None = None
@@ -127,6 +127,7 @@ class Poller:
         if self._threads is not None:
             self._threads.shutdown(wait=wait, cancel_futures=True)
             self._threads = None
+        self.full_text.close(wait)
         if wait:
             self.parsers.close()
         else:
@@ -276,6 +277,7 @@ class Poller:
     ) -> PollOutcome:
         feed, result = job.feed, job.result
         assert result is not None
+        collisions: list[str] = []
         docs = entry_documents(
             parsed.entries,
             result.final_url,
@@ -283,10 +285,12 @@ class Poller:
             now,
             limit=self.config.feeds.max_entries_per_poll,
             source_location=feed.location,
+            warnings=collisions,
         )
         outcomes = list(self.ingester.ingest(docs))
         new = sum(o.status in ("new", "updated") for o in outcomes)
         warnings = [parsed.warning] if parsed.warning else []
+        warnings += collisions
         cap = self.config.feeds.max_entries_per_poll
         if len(parsed.entries) > cap:
             # Decided (issue 12): the cut is recorded, not carried over. A feed lists its

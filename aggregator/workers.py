@@ -23,29 +23,54 @@ What it decides, and why:
   rebuilt and the next document goes to the new one. A parse that runs past
   `PARSE_DEADLINE` is stopped by killing the pool (`kill`); the poller fails
   that feed and resubmits the others that were in flight.
+* **Entry HTML is read in the same task.** The pool runs
+  `entrytext.read_feed`: feedparser, then each entry's HTML into paragraphs
+  (lxml, after the linear limits of `htmllimits.py`), so the deadline covers
+  both and the poller's thread, which writes the database, never parses feed
+  HTML.
+* **Full-text pages use a pool of their own** (`call`, from the full-text
+  threads; `fulltext.py`): a killable worker and a deadline each, like a feed.
+  Its own, so that killing a runaway page never fails a feed parse in flight
+  (nor a runaway feed a page); `call` is safe from many threads, lets at most
+  `workers` calls run at once (so a call's deadline is its own running time,
+  not a wait in the queue), and a call whose worker was killed because
+  *another* call overran is simply run again.
 """
 
 from __future__ import annotations
 
 import multiprocessing
 import os
+import threading
 import warnings
 import weakref
 from collections import Counter, deque
 from collections.abc import Callable, Hashable, Iterable
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import CancelledError, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Generic, TypeVar
+from multiprocessing.process import BaseProcess
+from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit
 
-from aggregator.errors import ParseError
-from aggregator.parse import ParsedFeed, parse_feed
+from aggregator.entrytext import read_feed
+from aggregator.errors import AggregatorError, ParseError
+from aggregator.parse import ParsedFeed
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 
 TASKS_PER_WORKER = 1000
 PARSE_DEADLINE = 60.0
+CALL_ATTEMPTS = 3  # runs of one `call` whose worker other calls' deadlines killed
+
+
+class WorkerError(AggregatorError):
+    """A `call` that did not finish: past its deadline, or its worker died; `reason`
+    reads after the work's name ("reading the page took longer than 60 s; stopped")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
 
 
 def host_key(url: str) -> str:
@@ -96,7 +121,8 @@ class HostQueue(Generic[T, K]):
 
 
 class ParsePool:
-    """Parses feed documents in worker processes, created on first use."""
+    """Runs work in worker processes, created on first use: feed parses (`submit`,
+    from the poller's thread) or any call with a deadline (`call`, from any thread)."""
 
     def __init__(self, workers: int = 0) -> None:
         self.workers = workers or os.cpu_count() or 1
@@ -104,29 +130,28 @@ class ParsePool:
         self._submitted = 0  # to the current pool
         # Which pool ran a future: a failure of an old, broken pool must not
         # reset the new one.
-        self._owner: weakref.WeakKeyDictionary[Future[ParsedFeed], ProcessPoolExecutor] = (
+        self._owner: weakref.WeakKeyDictionary[Future[Any], ProcessPoolExecutor] = (
             weakref.WeakKeyDictionary()
         )
+        self._lock = threading.RLock()  # the pool's state, for `call` from many threads
+        self._slots = threading.BoundedSemaphore(self.workers)
+        self._killed: weakref.WeakSet[ProcessPoolExecutor] = weakref.WeakSet()
+        # Pools replaced while work was in flight, with their processes (a shut down
+        # executor forgets them), so that `kill` reaches a runaway among them too.
+        self._retired: list[tuple[ProcessPoolExecutor, list[BaseProcess]]] = []
+        self._closed = False
 
     def submit(self, content: bytes, headers: dict[str, str], url: str) -> Future[ParsedFeed]:
-        """A future of `parse_feed(content, headers, url)`; ParseError on failure."""
+        """A future of `read_feed(content, headers, url)`; ParseError on failure."""
         if self.workers == 1:
             future: Future[ParsedFeed] = Future()
             try:
-                future.set_result(parse_feed(content, headers, url))
+                future.set_result(read_feed(content, headers, url))
             except Exception as e:  # a crash is reported per document, like a pool's
                 future.set_exception(e)
             return future
-        if self._submitted >= TASKS_PER_WORKER * self.workers:
-            self._retire()
-        try:
-            future = self._executor().submit(parse_feed, content, headers, url)
-        except BrokenProcessPool:
-            self._reset()
-            future = self._executor().submit(parse_feed, content, headers, url)
-        self._submitted += 1
-        self._owner[future] = self._executor()
-        return future
+        with self._lock:
+            return self._submit(read_feed, content, headers, url)
 
     def result(self, future: Future[ParsedFeed], url: str) -> ParsedFeed:
         """The parsed feed, or ParseError (also for a worker that died or crashed)."""
@@ -135,29 +160,90 @@ class ParsePool:
         except ParseError:
             raise
         except BrokenProcessPool as e:
-            if self._owner.get(future) is self._pool:
-                self._reset()
+            with self._lock:
+                if self._owner.get(future) is self._pool:
+                    self._reset()
             raise ParseError(url, "the parser process died (out of memory or killed)") from e
         except Exception as e:
             raise ParseError(url, f"parser crashed: {type(e).__name__}: {e}") from e
 
+    def call(self, fn: Callable[..., T], *args: Any, deadline: float) -> T:
+        """`fn(*args)` in a worker, at most `deadline` seconds of it; from any thread.
+
+        Raises what `fn` raises, or WorkerError: past the deadline (the pool is
+        killed, so the work really stops), or the worker died. A call stopped
+        because another call's deadline killed the pool runs again, in the new
+        pool, up to CALL_ATTEMPTS times. `workers=1` runs it inline, unbounded.
+        """
+        if self.workers == 1:
+            return fn(*args)
+        for _ in range(CALL_ATTEMPTS):
+            with self._slots:
+                with self._lock:
+                    if self._closed:
+                        raise WorkerError("was stopped: the worker pool was closed")
+                    future = self._submit(fn, *args)
+                    pool = self._pool
+                try:
+                    return future.result(timeout=deadline)
+                except TimeoutError:
+                    self.kill()  # its pool, or a retired one: every worker, to be sure
+                    raise WorkerError(f"took longer than {deadline:g} s; stopped") from None
+                except CancelledError:
+                    raise WorkerError("was stopped: the worker pool was closed") from None
+                except BrokenProcessPool as e:
+                    with self._lock:
+                        if self._closed:
+                            raise WorkerError("was stopped: the worker pool was closed") from e
+                        if pool not in self._killed:  # died by itself: this call's doing
+                            if self._pool is pool:
+                                self._reset()
+                            raise WorkerError(
+                                "was stopped: its worker process died (out of memory or killed)"
+                            ) from e
+        raise WorkerError("was stopped again and again by other calls past their deadlines")
+
     def kill(self) -> None:
-        """Stop every worker now (a runaway parse); the next submit starts a new pool."""
-        if self._pool is not None:
-            # Python 3.14 has kill_workers(); before it, the executor's own table.
-            for process in list(self._pool._processes.values()):
-                process.kill()
+        """Stop every worker now (a runaway parse), those of retired pools still
+        finishing their documents too; the next submit starts a new pool."""
+        with self._lock:
+            pools = self._retired
+            if self._pool is not None:
+                pools = [*pools, (self._pool, list(self._pool._processes.values()))]
+            for pool, processes in pools:
+                self._killed.add(pool)
+                for process in processes:
+                    process.kill()
+            self._retired = []
             self._reset()
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers: after the work in flight, or (`wait=False`) at once."""
+        with self._lock:
+            self._closed = True
+            if not wait:
+                self.kill()
+            elif self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
+                self._pool = None
 
     def __del__(self) -> None:
         # Worker processes outlive a pool nobody closed, until the interpreter exits.
         if getattr(self, "_pool", None) is not None:
             warnings.warn("unclosed parse pool", ResourceWarning, stacklevel=2, source=self)
+
+    def _submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        """Hand `fn(*args)` to the current pool (a new one when it is due or broken)."""
+        if self._submitted >= TASKS_PER_WORKER * self.workers:
+            self._retire()
+        try:
+            future = self._executor().submit(fn, *args)
+        except BrokenProcessPool:
+            self._reset()
+            future = self._executor().submit(fn, *args)
+        self._submitted += 1
+        self._owner[future] = self._executor()
+        return future
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
@@ -168,6 +254,8 @@ class ParsePool:
     def _retire(self) -> None:
         """Start a fresh pool; the old one completes its documents, then its workers exit."""
         if self._pool is not None:
+            self._retired = [(p, ps) for p, ps in self._retired if any(x.is_alive() for x in ps)]
+            self._retired.append((self._pool, list(self._pool._processes.values())))
             self._pool.shutdown(wait=False)
             self._pool = None
 
@@ -178,12 +266,13 @@ class ParsePool:
 
 
 def _context() -> multiprocessing.context.BaseContext:
-    """A fork server with the parser preloaded where there is one, else spawn.
+    """A fork server with the parser and lxml preloaded where there is one, else spawn.
 
-    Not plain fork: the poller forks from a process that runs threads.
+    Not plain fork: the poller forks from a process that runs threads. Not
+    trafilatura (0.3 s): only workers that read pages pay for it, once each.
     """
     if "forkserver" in multiprocessing.get_all_start_methods():
         context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["aggregator.parse"])
+        context.set_forkserver_preload(["aggregator.entrytext", "aggregator.htmltext"])
         return context
     return multiprocessing.get_context("spawn")
