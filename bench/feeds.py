@@ -634,16 +634,6 @@ def run_worker(client: Client, source: Path, common: list[str]) -> dict[str, Any
     return result
 
 
-def _git_commit(ref: str) -> str:
-    done = subprocess.run(
-        ["git", "-C", str(ROOT), "rev-parse", "--short", f"{ref}^{{commit}}"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return done.stdout.strip()
-
-
 def reader_python(path: Path) -> tuple[str | None, str]:
     """The interpreter to run reader with, or None and why not."""
     if not path.exists():
@@ -953,13 +943,13 @@ def main(argv: list[str] | None = None) -> int:
             for w in reader_workers
         ]
     info = machine()
-    from bench.ingest import code_version, snapshot
+    from bench.ingest import code_version, git_commit, snapshot
 
     tmp_root = args.tmp.resolve() if args.tmp else None
     rounds: list[dict[str, dict[str, Any]]] = []
     loads = [os.getloadavg()[0]]
     started = datetime.now(UTC)
-    ref = _git_commit(args.ref) if args.ref else None  # HEAD may move during the run
+    ref = git_commit(args.ref) if args.ref else None  # HEAD may move during the run
     with tempfile.TemporaryDirectory(prefix="bench-feeds-", dir=tmp_root) as tmp:
         source = snapshot(Path(tmp) / "src", ref)
         info["code"] = code_version(source)

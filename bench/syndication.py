@@ -722,8 +722,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds < 1:
         parser.error("--rounds must be >= 1")
 
-    from bench.feeds import _git_commit, machine
-    from bench.ingest import snapshot
+    from bench.feeds import machine
+    from bench.ingest import git_commit, snapshot
 
     command = "python -m bench.syndication " + " ".join(argv if argv is not None else sys.argv[1:])
     variants = [True, False] if args.compare else [not args.no_pool]
@@ -738,7 +738,7 @@ def main(argv: list[str] | None = None) -> int:
         for path, body in corpus.feeds.items()
     }
     info = machine()
-    ref = _git_commit(args.ref) if args.ref else None
+    ref = git_commit(args.ref) if args.ref else None
     if ref:
         info["commit"] = ref
         info["aggregator_changes"] = f"taken from git {args.ref}"

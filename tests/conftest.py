@@ -13,11 +13,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+from pytest_httpserver import HTTPServer
 
-from aggregator.config import Config, MinHashParams
+from aggregator.config import Config, FeedsConfig, MinHashParams
 from aggregator.errors import SourceError
 from aggregator.model import RawDocument
 from aggregator.pipeline import Ingester, Outcome
+from aggregator.poll import Poller
 from aggregator.sources.folder import discover, read_file
 from aggregator.store import Store
 
@@ -111,3 +113,19 @@ def seeds_and_third(tmp_path: Path) -> Path:
     shutil.copytree(SEEDS, folder)
     shutil.copy(THIRD_OUTLET, folder)
     return folder
+
+
+@pytest.fixture
+def feeds_config(httpserver: HTTPServer, config: Config) -> Config:
+    """The test configuration, allowed to fetch from the loopback server."""
+    return replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
+
+
+@pytest.fixture
+def poller(store: Store, feeds_config: Config) -> Iterator[Poller]:
+    """A poller on `store`; closing it stops its fetch threads and parse processes."""
+    poller = Poller(store, feeds_config)
+    try:
+        yield poller
+    finally:
+        poller.close()

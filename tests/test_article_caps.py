@@ -10,15 +10,13 @@ from __future__ import annotations
 import logging
 import re
 import sqlite3
-from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aggregator.config import Config, FeedsConfig, IngestConfig
+from aggregator.config import Config, IngestConfig
 from aggregator.configfile import load_config
 from aggregator.errors import ConfigError, StoreError
 from aggregator.feeds import add_feed, due_feeds, find_feed
@@ -54,29 +52,6 @@ def _normal(guid: str, line: int) -> str:
 
 def _words(count: int, start: int = 0) -> str:
     return " ".join(f"w{i}" for i in range(start, start + count))
-
-
-@pytest.fixture
-def feeds_config(httpserver: HTTPServer, config: Config) -> Config:
-    return replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
-
-
-@pytest.fixture
-def store(feeds_config: Config) -> Iterator[Store]:
-    store = Store(feeds_config.database, feeds_config.dedup.minhash)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@pytest.fixture
-def poller(store: Store, feeds_config: Config) -> Iterator[Poller]:
-    poller = Poller(store, feeds_config)
-    try:
-        yield poller
-    finally:
-        poller.close()
 
 
 def _titles(store: Store, feed_id: int) -> dict[str, tuple[int, str, int]]:

@@ -12,7 +12,6 @@ whose Jaccard estimate is exact.
 from __future__ import annotations
 
 import itertools
-from dataclasses import fields
 
 import numpy as np
 import numpy.typing as npt
@@ -24,7 +23,6 @@ from aggregator.segment import segment_paragraph, split_sentences, tokenise
 from aggregator.signature import Signer, estimate_jaccard
 from aggregator.store import CandidateRows, CandidateSignatures
 
-CANDIDATE_FIELDS = {f.name for f in fields(CandidateRows)}
 CONFIG = DedupConfig(jaccard_threshold=0.5, containment_threshold=0.8, min_shared_shingles=8)
 PERM = CONFIG.minhash.num_perm
 
@@ -227,23 +225,9 @@ STORED = [(1, 0, 0), (1, 0, 1), (1, 0, 2), (1, 0, 3), (1, 1, 4), (2, 0, 1), (1, 
 
 
 def stored_rows(units: list[tuple[int, int, int]]) -> CandidateRows:
-    def col(values: list[int]) -> npt.NDArray[np.int64]:
-        return np.array(values, dtype=np.int64)
-
-    # `outlets` arrives with the passage-rules rewrite; fill it when the field exists.
-    later = {"outlets": [None] * len(units)} if "outlets" in CANDIDATE_FIELDS else {}
-    return CandidateRows(
-        **later,
-        unit_ids=col([100 + i for i in range(len(units))]),
-        minhash=np.zeros((len(units), PERM), dtype=np.uint32),
-        shingle_counts=col([20] * len(units)),
-        article_ids=col([a for a, _, _ in units]),
-        source_ids=col([10 * a for a, _, _ in units]),
-        published_at=[f"2026-01-0{a}T00:00:00Z" for a, _, _ in units],
-        paragraph_ids=col([p for _, p, _ in units]),
-        positions=col([pos for _, _, pos in units]),
-        char_starts=col([10 * pos for _, _, pos in units]),
-        char_ends=col([10 * pos + 9 for _, _, pos in units]),
+    return spanned_rows(
+        [(a, p, 10 * pos, 10 * pos + 9) for a, p, pos in units],
+        positions=[pos for _, _, pos in units],
     )
 
 
@@ -347,13 +331,14 @@ SPANNED = [
 QUERY_SPANS = [(0, 0, 120), (0, 0, 50), (0, 52, 120), (0, 122, 200), (1, 0, 80)]
 
 
-def spanned_rows(units: list[tuple[int, int, int, int]]) -> CandidateRows:
+def spanned_rows(
+    units: list[tuple[int, int, int, int]], positions: list[int] | None = None
+) -> CandidateRows:
     def col(values: list[int]) -> npt.NDArray[np.int64]:
         return np.array(values, dtype=np.int64)
 
-    later = {"outlets": [None] * len(units)} if "outlets" in CANDIDATE_FIELDS else {}
     return CandidateRows(
-        **later,
+        outlets=[None] * len(units),
         unit_ids=col([100 + i for i in range(len(units))]),
         minhash=np.zeros((len(units), PERM), dtype=np.uint32),
         shingle_counts=col([20] * len(units)),
@@ -361,7 +346,8 @@ def spanned_rows(units: list[tuple[int, int, int, int]]) -> CandidateRows:
         source_ids=col([10 * u[0] for u in units]),
         published_at=[f"2026-01-0{u[0]}T00:00:00Z" for u in units],
         paragraph_ids=col([u[1] for u in units]),
-        positions=col(list(range(len(units)))),  # deliberately meaningless
+        # Unless given, deliberately meaningless: adjacency is decided on spans.
+        positions=col(positions if positions is not None else list(range(len(units)))),
         char_starts=col([u[2] for u in units]),
         char_ends=col([u[3] for u in units]),
     )

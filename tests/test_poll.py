@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gzip
 import random
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin
@@ -12,7 +11,7 @@ from urllib.parse import urljoin
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aggregator.config import Config, FeedsConfig
+from aggregator.config import Config
 from aggregator.feeds import (
     SourceConfigError,
     add_feed,
@@ -39,31 +38,6 @@ def _rss(items: int = 2) -> bytes:
         for i in range(items)
     )
     return f'<rss version="2.0"><channel><title>W</title>{body}</channel></rss>'.encode()
-
-
-@pytest.fixture
-def feeds_config(httpserver: HTTPServer, config: Config) -> Config:
-    """The test configuration, allowed to fetch from the loopback server."""
-    return replace(config, feeds=FeedsConfig(allow=(f"localhost:{httpserver.port}",)))
-
-
-@pytest.fixture
-def store(feeds_config: Config) -> Iterator[Store]:
-    store = Store(feeds_config.database, feeds_config.dedup.minhash)
-    try:
-        yield store
-    finally:
-        store.close()
-
-
-@pytest.fixture
-def poller(store: Store, feeds_config: Config) -> Iterator[Poller]:
-    """A poller on `store`; closing it stops its fetch threads and parse processes."""
-    poller = Poller(store, feeds_config)
-    try:
-        yield poller
-    finally:
-        poller.close()
 
 
 @pytest.fixture

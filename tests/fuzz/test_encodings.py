@@ -14,7 +14,6 @@ and an HTTP charset that are honest, absent, unusable or lying. Two properties:
 
 from __future__ import annotations
 
-import codecs
 import re
 from dataclasses import dataclass
 
@@ -24,17 +23,10 @@ from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
 from aggregator.parse import ParsedFeed, parse_feed
+from tests.test_encodings import BOMS, URL
 
 from .harness import call, fuzz
 
-URL = "https://feed.example/rss"
-BOMS = {
-    "utf-8": codecs.BOM_UTF8,
-    "utf-16-le": codecs.BOM_UTF16_LE,
-    "utf-16-be": codecs.BOM_UTF16_BE,
-    "utf-32-le": codecs.BOM_UTF32_LE,
-    "utf-32-be": codecs.BOM_UTF32_BE,
-}
 WIDE = ("utf-16-le", "utf-16-be", "utf-32-le", "utf-32-be")
 EBCDIC = ("cp037", "cp500")
 ASCII_BASED = (
