@@ -39,6 +39,7 @@ from aggregator.entrytext import with_text
 from aggregator.errors import ExtractError, FetchError
 from aggregator.fetch import FetchPolicy, fetch
 from aggregator.htmltext import clean_paragraphs, read_page
+from aggregator.pageclean import drop_title_repeats
 from aggregator.parse import FeedEntry
 from aggregator.urls import normalise_url
 from aggregator.workers import PARSE_DEADLINE, ParsePool, WorkerError
@@ -147,8 +148,9 @@ class FullTextFetcher:
         warning = f"page HTML: {page.warning}" if page.warning else None
         if warning:
             log.warning("page HTML over the limits url=%s: %s", url, page.warning)
-        # As `read_fragment` would read them back from the body, without parsing it.
-        paragraphs = tuple(clean_paragraphs(page.paragraphs))
+        # As `read_fragment` would read them back from the body, without parsing it;
+        # a headline repeated as the lead is the entry's title too (pageclean.py).
+        paragraphs = drop_title_repeats(clean_paragraphs(page.paragraphs), [entry.title])
         body = "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
         return with_text(replace(entry, content=body), paragraphs, body, warning), None
 

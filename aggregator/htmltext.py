@@ -38,6 +38,7 @@ from lxml import etree
 from aggregator.errors import ExtractError
 from aggregator.htmllimits import MAX_DEPTH, limit_html
 from aggregator.model import parse_iso_date
+from aggregator.pageclean import drop_title_repeats, prune_page
 
 log = logging.getLogger(__name__)
 logging.getLogger("trafilatura").setLevel(logging.ERROR)
@@ -72,8 +73,11 @@ def extract_html(
     return page.title, page.published, list(page.paragraphs), page.outlet
 
 
-def read_page(content: bytes, location: str) -> Page:
-    """The main text of an HTML page, after `limit_html`; ExtractError if it has none."""
+def read_page(content: bytes, location: str, clean: bool = True) -> Page:
+    """The main text of an HTML page, after `limit_html`; ExtractError if it has none.
+
+    `clean=False` reads it as trafilatura alone does, without `pageclean.py`
+    (for bench/pages.py, which measures what that stage changes)."""
     # Imported on first use: trafilatura costs about 0.2 s to import, which commands
     # that never read a page (status, clusters, digest) should not pay.
     import trafilatura
@@ -86,29 +90,55 @@ def read_page(content: bytes, location: str) -> Page:
             limited = limit_html(content, flatten=True)
             lost = _parse_limits(limited.content)
     warning = _with_lost(limited.warning, lost)
-    try:
-        result: Any = trafilatura.bare_extraction(
-            limited.content,
-            url=location if location.startswith(("http://", "https://")) else None,
-            with_metadata=True,
-            include_comments=False,
-            include_tables=False,
-        )
-    except Exception as e:  # trafilatura raises assorted lxml/ValueError types on bad markup
-        raise ExtractError(location, f"HTML extraction failed: {type(e).__name__}: {e}") from e
-    text = getattr(result, "text", None) or ""
-    paragraphs = [" ".join(line.split()) for line in text.split("\n")]
-    paragraphs = [p for p in paragraphs if p]
-    if not any(len(p.split()) >= MIN_PROSE_WORDS for p in paragraphs):
+    result, paragraphs, pruned = _extract(trafilatura, limited.content, location, prune=clean)
+    if pruned and not _has_prose(paragraphs):
+        # What pageclean.py took for comments or ads was the story: read the page as it is.
+        result, paragraphs, _ = _extract(trafilatura, limited.content, location, prune=False)
+    if not _has_prose(paragraphs):
         reason = "no article text found in HTML"
         raise ExtractError(location, f"{reason} ({warning})" if warning else reason)
+    title = " ".join((getattr(result, "title", None) or "").split())
     return Page(
-        " ".join((getattr(result, "title", None) or "").split()),
+        title,
         parse_iso_date(date) if isinstance(date := getattr(result, "date", None), str) else None,
         tuple(paragraphs),
         _outlet(getattr(result, "sitename", None)),
         warning,
     )
+
+
+def _extract(
+    trafilatura: Any, content: bytes, location: str, prune: bool
+) -> tuple[Any, list[str], bool]:
+    """trafilatura's result for the page (None if it found nothing), its paragraphs
+    (the title's repeat dropped if `prune`), and whether comment threads or ads were
+    removed first (only if `prune`)."""
+    try:
+        tree = trafilatura.load_html(content)
+        if tree is None:
+            raise ExtractError(location, "no HTML document found")
+        pruned = bool(prune_page(tree)) if prune else False
+        result: Any = trafilatura.bare_extraction(
+            tree,
+            url=location if location.startswith(("http://", "https://")) else None,
+            with_metadata=True,
+            include_comments=False,
+            include_tables=False,
+        )
+    except ExtractError:
+        raise
+    except Exception as e:  # trafilatura raises assorted lxml/ValueError types on bad markup
+        raise ExtractError(location, f"HTML extraction failed: {type(e).__name__}: {e}") from e
+    lines = (" ".join(line.split()) for line in (getattr(result, "text", None) or "").split("\n"))
+    title = getattr(result, "title", None) or ""
+    paragraphs = [line for line in lines if line]
+    if prune:
+        paragraphs = list(drop_title_repeats(paragraphs, [title]))
+    return result, paragraphs, pruned
+
+
+def _has_prose(paragraphs: list[str]) -> bool:
+    return any(len(p.split()) >= MIN_PROSE_WORDS for p in paragraphs)
 
 
 def _parse_limits(content: bytes) -> list[str]:
