@@ -122,6 +122,9 @@ def digest_command(
         click.echo(f"mailed to {', '.join(obj.config.digest.mail_to)}", err=True)
 
 
+FAILING_SHOWN = 10  # failing feeds listed by name in the text status
+
+
 def describe(report: Status, now: datetime) -> list[str]:
     """The status as lines of text."""
     running = f"running (pid {report.pid})" if report.running else "not running"
@@ -137,6 +140,13 @@ def describe(report: Status, now: datetime) -> list[str]:
     lines.append(
         f"feeds: {report.feeds} enabled, {report.feeds_due} due, {report.feeds_failing} failing"
     )
+    for feed in report.failing_feeds[:FAILING_SHOWN]:
+        times = "once" if feed.error_count == 1 else f"{feed.error_count} times in a row"
+        lines.append(f"  feed {feed.id} {feed.name} ({feed.location}) failed {times}:")
+        lines.append(f"    {feed.last_error}")
+    if len(report.failing_feeds) > FAILING_SHOWN:
+        more = len(report.failing_feeds) - FAILING_SHOWN
+        lines.append(f"  ... and {more} more failing (aggregator status --json lists all)")
     counts = ", ".join(f"{n} {table}" for table, n in report.counts.items())
     lines.append(f"database: {report.database} ({report.database_bytes / 2**20:.1f} MiB)")
     lines.append(f"  {counts}")

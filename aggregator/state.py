@@ -35,6 +35,19 @@ def read_state(store: Store) -> dict[str, str]:
 
 
 @dataclass(frozen=True, slots=True)
+class FailingFeed:
+    """An enabled feed whose last poll failed: its one-line error, and since when
+    it last succeeded."""
+
+    id: int
+    name: str
+    location: str
+    error_count: int
+    last_error: str
+    last_success_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Status:
     """What `aggregator status` shows."""
 
@@ -48,6 +61,7 @@ class Status:
     feeds: int
     feeds_due: int
     feeds_failing: int
+    failing_feeds: list[FailingFeed]  # the most recently failed first
     database: str
     database_bytes: int
     counts: dict[str, int]
@@ -64,6 +78,14 @@ def status(store: Store, database: Path, now: datetime | None = None) -> Status:
         "FROM sources WHERE kind = 'feed' AND enabled = 1",
         (stamp,),
     ).fetchone()
+    failing_feeds = [
+        FailingFeed(int(i), name, location, int(count), error or "", success)
+        for i, name, location, count, error, success in store.execute(
+            "SELECT id, name, location, error_count, last_error, last_success_at "
+            "FROM sources WHERE kind = 'feed' AND enabled = 1 AND error_count > 0 "
+            "ORDER BY last_checked_at DESC, id"
+        )
+    ]
     size = sum(
         p.stat().st_size
         for p in (database, Path(f"{database}-wal"), Path(f"{database}-shm"))
@@ -80,6 +102,7 @@ def status(store: Store, database: Path, now: datetime | None = None) -> Status:
         feeds=int(feeds),
         feeds_due=int(due),
         feeds_failing=int(failing),
+        failing_feeds=failing_feeds,
         database=str(database),
         database_bytes=size,
         counts=store.counts(),

@@ -60,3 +60,43 @@ def test_poll_reports_each_feed_and_list_shows_their_state(
 
     assert _run(config, "sources", "remove", "1")[0] == 0
     assert "Wire: disabled" in _run(config, "sources", "list")[1], "it has an article"
+
+
+def test_status_names_the_failing_feeds_with_their_errors(
+    httpserver: HTTPServer, tmp_path: Path
+) -> None:
+    """Twelve failing feeds: the text lists the ten that failed last, each with its
+    error, and says how many more; --json lists them all."""
+    config = tmp_path / "aggregator.toml"
+    config.write_text(
+        f'database = "news.db"\n[feeds]\nallow = ["localhost:{httpserver.port}"]\n',
+        encoding="utf-8",
+    )
+    httpserver.expect_request("/good").respond_with_data(RSS, content_type="application/rss+xml")
+    assert _run(config, "sources", "add", httpserver.url_for("/good"), "--name", "Wire")[0] == 0
+    for n in range(12):
+        httpserver.expect_request(f"/bad{n}").respond_with_data("", status=500 + n % 4)
+        url = httpserver.url_for(f"/bad{n}")
+        assert _run(config, "sources", "add", url, "--name", f"Broken {n}")[0] == 0
+    assert _run(config, "poll")[0] == 1
+
+    code, out, _ = _run(config, "status")
+    assert code == 0
+    assert "feeds: 13 enabled, 0 due, 12 failing" in out
+    named = [line for line in out.splitlines() if line.startswith("  feed ")]
+    assert len(named) == 10
+    for line in named:
+        number = int(line.split()[1])  # feed ids 2..13 are Broken 0..11
+        url = httpserver.url_for(f"/bad{number - 2}")
+        assert line == f"  feed {number} Broken {number - 2} ({url}) failed once:"
+        assert f"{line}\n    HTTP {500 + (number - 2) % 4}\n" in out
+    assert "  ... and 2 more failing (aggregator status --json lists all)" in out
+
+    report = json.loads(_run(config, "status", "--json")[1])
+    assert report["feeds_failing"] == 12
+    assert sorted(f["name"] for f in report["failing_feeds"]) == sorted(
+        f"Broken {n}" for n in range(12)
+    )
+    assert all(
+        f["error_count"] == 1 and f["last_success_at"] is None for f in report["failing_feeds"]
+    )

@@ -239,5 +239,14 @@ def test_the_daemon_keeps_ticking_through_hostile_feeds_and_status_shows_them(
         )
         assert "daemon: running" in shown.stdout, shown.stdout
         assert "10 failing" in shown.stdout, shown.stdout
+        failing = query(
+            tmp_path / "news.db",
+            "SELECT id, name, location, last_error FROM sources WHERE error_count > 0",
+        )
+        entity_feeds = {f"quadratic-{name}" for name in ENCODINGS} | {"entity-50mb"}
+        assert {name for _, name, _, _ in failing} == entity_feeds
+        for feed_id, name, location, error in failing:  # each named, with its error
+            assert f"  feed {feed_id} {name} ({location}) failed " in shown.stdout
+            assert f"\n    {error}\n" in shown.stdout, shown.stdout
     finally:
         assert daemon.stop() == 0, daemon.text()[-4000:]
