@@ -37,7 +37,14 @@ class Context:
         return self._config
 
     def open_store(self, readonly: bool = False) -> Store:
-        return Store(self.config.database, self.config.dedup.minhash, readonly=readonly)
+        """The store; the folder of the configured database is created if missing,
+        never that of a --db path (`Store`)."""
+        return Store(
+            self.config.database,
+            self.config.dedup.minhash,
+            readonly=readonly,
+            create_folder=self.db is None,
+        )
 
     def read(self, query: Callable[[Store], T]) -> T:
         """Run one read-only query against the database and close it."""

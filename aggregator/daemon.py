@@ -96,6 +96,8 @@ class Daemon:
 
     def run(self) -> int:
         config = self.config
+        if self.database is None:  # the configured database: its folder is the service's
+            config.database.parent.mkdir(parents=True, exist_ok=True)
         lock = DatabaseLock(config.database)
         lock.acquire()
         self.store = Store(config.database, config.dedup.minhash, shared=True)

@@ -83,8 +83,17 @@ def render(digest: Digest, fmt: str, store: Store) -> str:
     return RENDERERS[fmt](digest)
 
 
-def write_atomically(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_atomically(path: Path, text: str, create_folder: bool = False) -> None:
+    """Write `text` to `path` whole or not at all (a temporary file renamed over it).
+
+    Its folder must exist, unless `create_folder` (the configured digest folder,
+    the service's own; never a path typed with --out, where a missing folder is a
+    typo): `DigestError` then, naming the path.
+    """
+    if create_folder:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    elif not path.parent.is_dir():
+        raise DigestError(f"{path}: folder {path.parent} does not exist (create it first)")
     handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         # mkstemp makes the file private; the result gets what the umask allows.
@@ -109,7 +118,7 @@ def publish_day(store: Store, config: Config, day: date) -> list[Path]:
     written = []
     for fmt in config.digest.formats:
         path = directory / f"digest-{day.isoformat()}.{SUFFIX[fmt]}"
-        write_atomically(path, render(digest, fmt, store))
+        write_atomically(path, render(digest, fmt, store), create_folder=True)
         written.append(path)
     written.append(write_stories_feed(store, config, end))
     _prune(directory, config.digest.keep)
@@ -135,7 +144,7 @@ def write_stories_feed(store: Store, config: Config, now: datetime) -> Path:
         start = max(start, parse_time(nth_newest[0]))
     recent = build_digest(store, start, end)
     path = config.digest.directory / config.digest.atom_file
-    write_atomically(path, to_atom(recent, feed_id(store)))
+    write_atomically(path, to_atom(recent, feed_id(store)), create_folder=True)
     return path
 
 

@@ -25,7 +25,7 @@ import sys
 from pathlib import Path
 from typing import IO
 
-from aggregator.errors import AggregatorError
+from aggregator.errors import AggregatorError, StoreError
 
 
 class AlreadyRunningError(AggregatorError):
@@ -83,7 +83,11 @@ class DatabaseLock:
         self._file: IO[str] | None = None
 
     def acquire(self) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        if not self.path.parent.is_dir():
+            raise StoreError(
+                f"database {self.path.with_suffix('')}: folder {self.path.parent} "
+                "does not exist (create it first)"
+            )
         handle = self.path.open("a+", encoding="utf-8")  # held open: it is the lock
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)

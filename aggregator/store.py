@@ -84,17 +84,32 @@ class Store:
     """A connection to one aggregator database."""
 
     def __init__(
-        self, path: Path, params: MinHashParams, *, readonly: bool = False, shared: bool = False
+        self,
+        path: Path,
+        params: MinHashParams,
+        *,
+        readonly: bool = False,
+        shared: bool = False,
+        create_folder: bool = False,
     ) -> None:
         """Open (creating and migrating) a database; `shared`: usable from another thread,
         for a caller that lets only one thread at a time near it (the daemon's job thread).
+
+        Only the database file is created: its folder must exist, unless
+        `create_folder` (the configured database, whose folder the owner of the
+        configuration means to have; never a path typed with --db, where a
+        missing folder is a typo).
         """
         self.path = path
         self.params = params
         if readonly and not path.exists():
             raise StoreError(f"database {path}: does not exist (run `aggregator ingest` first)")
+        if not readonly and not create_folder and not path.parent.is_dir():
+            raise StoreError(
+                f"database {path}: folder {path.parent} does not exist (create it first)"
+            )
         try:
-            if not readonly:
+            if not readonly and create_folder:
                 path.parent.mkdir(parents=True, exist_ok=True)
             self.conn = sqlite3.connect(
                 path, isolation_level=None, timeout=30.0, check_same_thread=not shared

@@ -194,6 +194,50 @@ def test_reading_a_missing_database_is_a_one_line_error(
     assert not db.exists()
 
 
+# -- typo'd paths: only the configured database's folder is created ----------------------------
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("ingest", SEEDS), ("rematch",), ("poll",)],
+    ids=lambda a: str(a[0]),
+)
+def test_a_db_path_in_a_missing_folder_is_refused_and_nothing_created(
+    tmp_path: Path, args: tuple[str | Path, ...]
+) -> None:
+    db = tmp_path / "nonexistent" / "dir" / "x.db"
+    for how in (("--db", db), ()):
+        env = _env() if how else _env() | {"AGGREGATOR_DB": str(db)}
+        result = _run("--config", REPO_CONFIG, *how, *args, env=env)
+        assert result.returncode == 1, result.stderr
+        assert result.stderr == (
+            f"aggregator: error: database {db}: folder {db.parent} does not exist "
+            "(create it first)\n"
+        )
+        assert not (tmp_path / "nonexistent").exists()
+
+
+def test_the_configured_database_gets_its_folder(tmp_path: Path) -> None:
+    """The folder the configuration names is its owner's: created (as `make run` needs)."""
+    config = tmp_path / "aggregator.toml"
+    config.write_text('database = "var/state/news.db"\n', encoding="utf-8")
+    result = _run("--config", config, "ingest", SEEDS)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "var" / "state" / "news.db").is_file()
+
+
+def test_digest_out_in_a_missing_folder_is_refused(tmp_path: Path, seeded_db: Path) -> None:
+    out = tmp_path / "nonexistent" / "dir" / "d.html"
+    result = _run(
+        "--config", REPO_CONFIG, "--db", seeded_db, "digest", "--format", "html", "--out", out
+    )
+    assert result.returncode == 1
+    assert result.stderr == (
+        f"aggregator: error: {out}: folder {out.parent} does not exist (create it first)\n"
+    )
+    assert not (tmp_path / "nonexistent").exists()
+
+
 # -- JSON output after ingesting the seeds ------------------------------------------------------
 
 
