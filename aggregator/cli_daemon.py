@@ -25,7 +25,7 @@ from aggregator.publish import (
     write_atomically,
 )
 from aggregator.service import configure_logging
-from aggregator.state import Status, status
+from aggregator.state import Status, exit_code, status
 
 
 @click.command()
@@ -62,18 +62,28 @@ def run(obj: Context) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 @pass_context
 def status_command(obj: Context, as_json: bool) -> None:
-    """Show whether the daemon runs, what it last did, and what the database holds.
+    """Show whether the daemon runs, how its jobs last ended, the failing feeds,
+    and what the database holds.
+
+    Exit status, for a health check: 0 running and healthy; 3 not running; 4
+    running but degraded (a job's last run failed, or no feed tick finished
+    for three ticks and a tick budget); 1 the status could not be read.
 
     \b
-    Example:
+    Examples:
+      aggregator status
       aggregator status --json
+      aggregator status >/dev/null || echo "aggregator needs attention"
     """
-    report = obj.read(lambda store: status(store, obj.config.database))
+    report = obj.read(lambda store: status(store, obj.config.database, obj.config.daemon))
     if as_json:
         click.echo(json.dumps(asdict(report), indent=2))
-        return
-    for line in describe(report, datetime.now(UTC)):
-        click.echo(line)
+    else:
+        for line in describe(report, datetime.now(UTC)):
+            click.echo(line)
+    code = exit_code(report)
+    if code:
+        raise SystemExit(code)
 
 
 @click.command(name="digest")
@@ -127,14 +137,19 @@ FAILING_SHOWN = 10  # failing feeds listed by name in the text status
 
 def describe(report: Status, now: datetime) -> list[str]:
     """The status as lines of text."""
-    running = f"running (pid {report.pid})" if report.running else "not running"
+    running = f"running (pid {report.pid}), {report.health}" if report.running else "not running"
     lines = [f"daemon: {running}"]
+    lines.extend(f"  problem: {problem}" for problem in report.problems)
     if report.started_at:
         lines.append(f"  started {_ago(report.started_at, now)}")
-    lines.append(
-        f"  last tick {_ago(report.last_tick_at, now)}"
-        + (f": {report.last_tick}" if report.last_tick else "")
-    )
+    for name, outcome in report.jobs.items():
+        if outcome is None:
+            lines.append(f"  job {name}: not run yet")
+        elif outcome.ok:
+            detail = f": {report.last_tick}" if name == "tick" and report.last_tick else ""
+            lines.append(f"  job {name}: ok {_ago(outcome.at, now)}{detail}")
+        else:
+            lines.append(f"  job {name}: FAILED {_ago(outcome.at, now)}: {outcome.error}")
     lines.append(f"  last folder scan {_ago(report.last_scan_at, now)}")
     lines.append(f"  last digest {_ago(report.last_digest_at, now)}")
     lines.append(

@@ -34,11 +34,10 @@ import logging
 import signal
 import threading
 import time
-import zoneinfo
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
 
@@ -51,12 +50,12 @@ from aggregator.config import Config
 from aggregator.configfile import find_config, load_config
 from aggregator.errors import AggregatorError, StoreError
 from aggregator.feeds import due_feeds, sync_config_feeds
-from aggregator.model import format_time
+from aggregator.model import format_time, parse_time
 from aggregator.pipeline import Ingester
 from aggregator.poll import Poller
-from aggregator.publish import publish_day, write_stories_feed
-from aggregator.service import DatabaseLock, Notifier
-from aggregator.state import write_state
+from aggregator.publish import digest_due, publish_day, write_stories_feed
+from aggregator.service import DatabaseLock, Notifier, owned_by_service
+from aggregator.state import JobOutcome, one_line, read_state, write_state
 from aggregator.store import Store
 from aggregator.watch import FolderWatcher
 
@@ -98,6 +97,7 @@ class Daemon:
         config = self.config
         if self.database is None:  # the configured database: its folder is the service's
             config.database.parent.mkdir(parents=True, exist_ok=True)
+        _make_owned_folders(config)
         lock = DatabaseLock(config.database)
         lock.acquire()
         self.store = Store(config.database, config.dedup.minhash, shared=True)
@@ -212,43 +212,66 @@ class Daemon:
     def _schedule(self, config: Config, first: bool = False) -> None:
         d = config.daemon
         hour, minute = (int(part) for part in d.digest_time.split(":"))
-        jobs: dict[str, tuple[Callable[[], None], IntervalTrigger | CronTrigger]] = {
+        now = datetime.now(UTC)
+        last = read_state(self.store).get("last_digest_at")
+        missed = not last or parse_time(last) < digest_due(now, d.digest_time, d.timezone)[0]
+        jobs: dict[str, tuple[Callable[[], str | None], IntervalTrigger | CronTrigger]] = {
             "tick": (self._tick, IntervalTrigger(seconds=d.tick_seconds)),
             "scan": (self._scan, IntervalTrigger(seconds=d.scan_minutes * 60)),
             "digest": (self._digest, CronTrigger(hour=hour, minute=minute, timezone=d.timezone)),
         }
         for name, (work, trigger) in jobs.items():
             if first:
-                # The interval jobs start at once; the digest waits for its time.
-                start = {} if name == "digest" else {"next_run_time": datetime.now(UTC)}
+                # The interval jobs start at once; the digest waits for its time, unless
+                # the last one due was never written (the daemon was down): then at once.
+                start = {} if name == "digest" and not missed else {"next_run_time": now}
                 self.scheduler.add_job(self._job(name, work), trigger, id=name, name=name, **start)
             else:
                 self.scheduler.reschedule_job(name, trigger=trigger)
 
-    def _job(self, name: str, work: Callable[[], None]) -> Callable[[], None]:
+    def _job(self, name: str, work: Callable[[], str | None]) -> Callable[[], None]:
+        """`work` as a scheduled job: its failure logged, never raised into the
+        scheduler, and its outcome (ok, or failed with one line) recorded for
+        `status`. `work` returns a problem it went on past (a configured folder
+        that is missing), which counts as a failure too."""
+
         def run() -> None:
             if self.stopping.is_set():
                 return
             self._idle.clear()
-            self._busy = (name, time.monotonic())
+            started = time.monotonic()
+            self._busy = (name, started)
+            problem: str | None = None
             try:
                 self._apply_pending()
-                work()
+                problem = work()
             except StoreError as e:
                 # Disk full, read-only, I/O: nothing half-written; the job runs again
                 # next time, and the watcher forgets what it saw so nothing is skipped.
                 log.error("job %s stopped: %s", name, e)
                 self.notifier.status(f"error: {e}")
                 self.watcher = self._new_watcher(self.config)
-            except Exception:  # a job's failure is logged; the schedule goes on
+                problem = str(e)
+            except Exception as e:  # a job's failure is logged; the schedule goes on
                 log.exception("job %s failed", name)
                 if name == "scan":  # files handed on but maybe not stored: read them again
                     self.watcher = self._new_watcher(self.config)
+                problem = one_line(f"{type(e).__name__}: {e}")
             finally:
                 self._busy = None
+                self._record(name, problem, time.monotonic() - started)
                 self._idle.set()
 
         return run
+
+    def _record(self, name: str, problem: str | None, seconds: float) -> None:
+        """The job's outcome in service_state, for `status`; a store that cannot take
+        it (disk full) leaves the last one, and the job's age says the rest."""
+        outcome = JobOutcome(format_time(datetime.now(UTC)), problem is None, problem, seconds)
+        try:
+            write_state(self.store, **{f"job_{name}": outcome.to_json()})
+        except StoreError as e:
+            log.warning("job %s: its outcome could not be recorded: %s", name, e)
 
     def _apply_pending(self) -> None:
         config, self._pending = self._pending, None
@@ -259,6 +282,7 @@ class Daemon:
         # The index in memory is kept: it depends on the database, not the config.
         ingester = Ingester(self.store, config, index=self.poller.ingester.index)
         self.poller = Poller(self.store, config, ingester, self.stopping)
+        _make_owned_folders(config)
         self.watcher.configure(
             config.folders, config.ingest.extensions, config.ingest.max_file_bytes
         )
@@ -266,7 +290,7 @@ class Daemon:
 
     # -- the jobs --------------------------------------------------------------------------
 
-    def _tick(self) -> None:
+    def _tick(self) -> str | None:
         """Poll due feeds, a batch at a time, each at most once, within the tick budget."""
         d = self.config.daemon
         started = time.monotonic()
@@ -294,9 +318,11 @@ class Daemon:
             write_stories_feed(self.store, self.config, datetime.now(UTC))
         write_state(self.store, last_tick_at=format_time(datetime.now(UTC)), last_tick=summary)
         self.notifier.status(f"idle; last tick: {summary}")
+        return None  # a failing feed is that feed's problem (status lists them), not the tick's
 
-    def _scan(self) -> None:
-        """Ingest new and changed files of the configured folders."""
+    def _scan(self) -> str | None:
+        """Ingest new and changed files of the configured folders; a configured folder
+        that cannot be read is the scan's problem (a bad file is that file's)."""
         new = failed = 0
         with closing(self.poller.ingester.ingest(self.watcher.scan())) as outcomes:
             for outcome in outcomes:
@@ -314,10 +340,23 @@ class Daemon:
         if new:
             write_stories_feed(self.store, self.config, datetime.now(UTC))
         write_state(self.store, last_scan_at=format_time(datetime.now(UTC)))
+        missing = self.watcher.failing_folders
+        if missing:
+            return "; ".join(f"{e.location}: {e.reason}" for e in missing)
+        return None
 
-    def _digest(self) -> None:
-        """The digest of the local day before today: its files, the stories feed, the mail."""
-        day = datetime.now(zoneinfo.ZoneInfo(self.config.daemon.timezone)).date()
-        written = publish_day(self.store, self.config, day - timedelta(days=1))
+    def _digest(self) -> str | None:
+        """The digest last due (of the local day before): files, stories feed, mail."""
+        d = self.config.daemon
+        _, day = digest_due(datetime.now(UTC), d.digest_time, d.timezone)
+        written = publish_day(self.store, self.config, day)
         log.info("digest written: %s", ", ".join(str(p) for p in written))
         write_state(self.store, last_digest_at=format_time(datetime.now(UTC)))
+        return None
+
+
+def _make_owned_folders(config: Config) -> None:
+    """Create the configured folders that lie in the service's state directory."""
+    for folder in config.folders:
+        if owned_by_service(folder):
+            folder.mkdir(parents=True, exist_ok=True)

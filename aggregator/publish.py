@@ -56,6 +56,19 @@ def day_period(day: date, zone: str) -> tuple[datetime, datetime]:
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
+def digest_due(now: datetime, digest_time: str, zone: str) -> tuple[datetime, date]:
+    """When the daily digest was last due (`digest_time` in `zone`, not after `now`),
+    in UTC, and the local day it covers: the day before. A daemon that was not
+    running then (a restart, a new install) writes it late rather than never."""
+    tz = zoneinfo.ZoneInfo(zone)
+    local = now.astimezone(tz)
+    hour, minute = (int(part) for part in digest_time.split(":"))
+    due = datetime.combine(local.date(), time(hour, minute), tz)
+    if due > local:
+        due = datetime.combine(local.date() - timedelta(days=1), time(hour, minute), tz)
+    return due.astimezone(UTC), due.date() - timedelta(days=1)
+
+
 def since_period(duration: str, now: datetime) -> tuple[datetime, datetime]:
     match = _DURATION.match(duration)
     if not match:

@@ -10,6 +10,10 @@
 * **One daemon per database**: an exclusive `flock` on `DATABASE.lock`. The
   kernel drops it when the process ends, however it ends (`kill -9`
   included), so a crash never leaves a stale lock to clean up by hand.
+* **Folders the service owns**: systemd names the unit's state directory in
+  `STATE_DIRECTORY`; configured folders inside it (the inbox) are created at
+  start, like the digest folder. Any other configured folder must exist: a
+  missing one is a typo to report, not a folder to make.
 * **Logs** go to stderr. Under journald (`JOURNAL_STREAM` set) each line
   carries a `<N>` syslog priority prefix and no timestamp, so `journalctl -p
   warning` filters it; in a terminal lines get a time instead.
@@ -155,3 +159,9 @@ def configure_logging(level: int, stream: IO[str] | None = None) -> None:
     # trafilatura logs ERROR for pages it cannot extract; the full-text stage
     # reports those itself (and keeps the summary).
     logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+
+
+def owned_by_service(path: Path) -> bool:
+    """Whether `path` lies inside the state directory systemd gave the service."""
+    roots = [Path(p) for p in os.environ.get("STATE_DIRECTORY", "").split(":") if p]
+    return any(path.is_relative_to(root) for root in roots)

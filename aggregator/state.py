@@ -9,11 +9,13 @@ up after itself) but from the database lock, which the kernel releases.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aggregator.model import format_time, utcnow
+from aggregator.config import DaemonConfig
+from aggregator.model import format_time, parse_time, utcnow
 from aggregator.service import DatabaseLock
 from aggregator.store import Store
 
@@ -32,6 +34,42 @@ def write_state(store: Store, **values: str) -> None:
 
 def read_state(store: Store) -> dict[str, str]:
     return dict(store.execute("SELECT key, value FROM service_state").fetchall())
+
+
+JOBS = ("tick", "scan", "digest")
+
+# `aggregator status` exit codes (documented in its help and the README), so that it
+# can back a health check: 0 running and healthy, 3 not running (as LSB's
+# `status`), 4 running but degraded (a job's last run failed, or the feed tick is
+# overdue). Errors reading the status at all exit 1, like every command.
+EXIT_HEALTHY, EXIT_NOT_RUNNING, EXIT_DEGRADED = 0, 3, 4
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: what a job's failure is recorded and shown as."""
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """How a daemon job's last run ended: when it finished, ok or not, why not, how long."""
+
+    at: str
+    ok: bool
+    error: str | None
+    seconds: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobOutcome | None:
+        """The outcome recorded as `text`, or None if it is not one (never raises)."""
+        try:
+            raw = json.loads(text)
+            return cls(str(raw["at"]), bool(raw["ok"]), raw.get("error"), float(raw["seconds"]))
+        except (ValueError, TypeError, KeyError):
+            return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +100,25 @@ class Status:
     feeds_due: int
     feeds_failing: int
     failing_feeds: list[FailingFeed]  # the most recently failed first
+    jobs: dict[str, JobOutcome | None]  # the last run of each daemon job; None: not yet
+    health: str  # "healthy", "degraded" or "not running"
+    problems: list[str]  # why degraded, one line each
     database: str
     database_bytes: int
     counts: dict[str, int]
 
 
-def status(store: Store, database: Path, now: datetime | None = None) -> Status:
+def status(
+    store: Store, database: Path, daemon: DaemonConfig, now: datetime | None = None
+) -> Status:
+    """What `aggregator status` shows; `daemon`: the schedule the jobs are judged by."""
     state = read_state(store)
     pid = DatabaseLock(database).held_elsewhere()
-    stamp = format_time(now or datetime.now(UTC))
+    now = now or datetime.now(UTC)
+    stamp = format_time(now)
+    jobs = {name: JobOutcome.from_json(state.get(f"job_{name}", "")) for name in JOBS}
+    problems = degraded_by(jobs, state, daemon, now) if pid is not None else []
+    health = "not running" if pid is None else "degraded" if problems else "healthy"
     feeds, due, failing = store.execute(
         "SELECT count(*), "
         "coalesce(sum(next_check_at IS NULL OR next_check_at <= ?), 0), "
@@ -103,7 +151,35 @@ def status(store: Store, database: Path, now: datetime | None = None) -> Status:
         feeds_due=int(due),
         feeds_failing=int(failing),
         failing_feeds=failing_feeds,
+        jobs=jobs,
+        health=health,
+        problems=problems,
         database=str(database),
         database_bytes=size,
         counts=store.counts(),
     )
+
+
+def exit_code(report: Status) -> int:
+    """`aggregator status`'s exit code for `report` (see EXIT_HEALTHY)."""
+    return {"healthy": EXIT_HEALTHY, "degraded": EXIT_DEGRADED}.get(report.health, EXIT_NOT_RUNNING)
+
+
+def degraded_by(
+    jobs: dict[str, JobOutcome | None], state: dict[str, str], daemon: DaemonConfig, now: datetime
+) -> list[str]:
+    """Why a running daemon is degraded: each job whose last run failed, and a feed
+    tick that has not finished for longer than three ticks and a whole tick budget
+    (a job stuck, or the scheduler stopped)."""
+    problems = [
+        f"job {name} failed at {outcome.at}: {outcome.error}"
+        for name, outcome in jobs.items()
+        if outcome is not None and not outcome.ok
+    ]
+    since = state.get("last_tick_at") or state.get("started_at")
+    allowed = timedelta(seconds=3 * daemon.tick_seconds + daemon.tick_budget_seconds)
+    if since and now - parse_time(since) > allowed:
+        problems.append(
+            f"no feed tick finished since {since} (expected every {daemon.tick_seconds} s)"
+        )
+    return problems

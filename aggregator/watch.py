@@ -41,7 +41,7 @@ from pathlib import Path
 
 from aggregator.errors import SourceError
 from aggregator.model import RawDocument
-from aggregator.sources.folder import discover, read_snapshot
+from aggregator.sources.folder import discover, read_snapshot, text_path
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +72,9 @@ class FolderWatcher:
         self.max_bytes = max_bytes
         self._seen: dict[Path, _Stamp] = {}
         self._reported: dict[str, str] = {}  # location -> reason last reported
+        # The configured folders the last scan could not read (reported once, but
+        # a problem of every scan until it goes: the daemon's status says so).
+        self.failing_folders: list[SourceError] = []
 
     def configure(self, folders: Sequence[Path], extensions: Sequence[str], max_bytes: int) -> None:
         """New settings (a reload); what was seen in folders still watched stays seen."""
@@ -83,12 +86,16 @@ class FolderWatcher:
             return
         present: set[Path] = set()
         failing: set[str] = set()  # locations that failed in this scan
+        configured = {text_path(folder) for folder in self.folders}
+        self.failing_folders = []
         handed_on: list[Path] = []
         finished = False
         try:
             for task in discover(self.folders, self.extensions):
                 if isinstance(task, SourceError):
                     failing.add(task.location)
+                    if task.location in configured:
+                        self.failing_folders.append(task)
                     if self._first_report(task):
                         yield task
                     continue

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 from pytest_httpserver import HTTPServer
@@ -22,6 +23,9 @@ from aggregator.pipeline import Ingester, Outcome
 from aggregator.poll import Poller
 from aggregator.sources.folder import discover, read_file
 from aggregator.store import Store
+
+if TYPE_CHECKING:  # tests.daemons imports this module
+    from tests.daemons import Daemon
 
 REPO = Path(__file__).resolve().parent.parent
 SEEDS = REPO / "seeds"
@@ -129,3 +133,12 @@ def poller(store: Store, feeds_config: Config) -> Iterator[Poller]:
         yield poller
     finally:
         poller.close()
+
+
+@pytest.fixture
+def daemons() -> Iterator[list[Daemon]]:
+    """Daemons a test starts; any still running at the end is killed and reaped."""
+    started: list[Daemon] = []
+    yield started
+    for daemon in started:
+        daemon.kill()

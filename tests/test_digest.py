@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import feedparser
@@ -13,7 +13,7 @@ import pytest
 from aggregator.config import Config
 from aggregator.digest import Digest, build_digest
 from aggregator.model import format_time, parse_time
-from aggregator.publish import day_period, since_period
+from aggregator.publish import day_period, digest_due, since_period
 from aggregator.render import to_atom, to_html, to_markdown, to_text
 from aggregator.store import Store
 from tests.conftest import SEEDS, OpenStore, ingest, ingest_docs, text_doc
@@ -262,3 +262,23 @@ def test_every_rewrite_of_the_stories_feed_holds_every_arrival_so_far(
         missing = [title for title, story in rows if title not in shown and story not in shown]
         assert not missing, f"after {done} arrivals the feed lacks {missing}; it shows {shown}"
     assert ("Bridge copy", "Bridge opens") in rows, "the shared paragraph made one story"
+
+
+@pytest.mark.parametrize(
+    ("now", "zone", "due", "day"),
+    [
+        # Before 07:00 local: the digest last due was yesterday's 07:00, of the day before.
+        ("2026-12-02T06:59:59+00:00", "UTC", "2026-12-01T07:00:00+00:00", "2026-11-30"),
+        ("2026-12-02T07:00:00+00:00", "UTC", "2026-12-02T07:00:00+00:00", "2026-12-01"),
+        ("2026-12-02T23:30:00+00:00", "UTC", "2026-12-02T07:00:00+00:00", "2026-12-01"),
+        # 23:30 UTC is already 08:30 of the next day in Tokyo.
+        ("2026-12-02T23:30:00+00:00", "Asia/Tokyo", "2026-12-02T22:00:00+00:00", "2026-12-02"),
+        # The morning the clocks go forward in Berlin: 07:00 CEST is 05:00 UTC.
+        ("2026-03-29T05:00:00+00:00", "Europe/Berlin", "2026-03-29T05:00:00+00:00", "2026-03-28"),
+    ],
+)
+def test_the_digest_last_due_and_its_day(now: str, zone: str, due: str, day: str) -> None:
+    assert digest_due(datetime.fromisoformat(now), "07:00", zone) == (
+        datetime.fromisoformat(due),
+        date.fromisoformat(day),
+    )

@@ -1,0 +1,130 @@
+"""`aggregator status` as a health check (issue 13, item 2): each daemon job's last
+outcome, the failing feeds, and an exit code that says healthy (0), not running (3)
+or degraded (4)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.config import DaemonConfig
+from aggregator.model import format_time
+from aggregator.state import (
+    EXIT_DEGRADED,
+    EXIT_HEALTHY,
+    EXIT_NOT_RUNNING,
+    JobOutcome,
+    degraded_by,
+)
+from tests.conftest import AGGREGATOR
+from tests.daemons import DEADLINE, FAST, Daemon, wait_for, write_articles, write_config
+
+
+def _status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(AGGREGATOR), "--config", str(config), "status", *args],
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+
+
+def _outcome(daemon: Daemon, job: str) -> JobOutcome | None:
+    recorded = daemon.state(f"job_{job}")
+    return JobOutcome.from_json(recorded) if recorded else None
+
+
+def test_a_missing_folder_makes_the_scan_fail_and_the_service_degraded_until_it_is_there(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    folder = tmp_path / "inbox"  # configured, not there (the README's /etc/seeds case)
+    config = write_config(tmp_path / "agg.toml", f'folders = ["{folder}"]\n{FAST}')
+    daemon = Daemon(config)
+    daemons.append(daemon)
+    daemon.wait_started()
+    wait_for(lambda: _outcome(daemon, "scan") is not None, daemon.said("a scan outcome"))
+    wait_for(lambda: _outcome(daemon, "tick") is not None, daemon.said("a tick outcome"))
+
+    shown = _status(config)
+    assert shown.returncode == EXIT_DEGRADED, shown.stdout + shown.stderr
+    pid = daemon.process.pid
+    assert shown.stdout.startswith(f"daemon: running (pid {pid}), degraded\n  problem: job scan")
+    scan = next(line for line in shown.stdout.splitlines() if line.startswith("  job scan: "))
+    assert scan.startswith("  job scan: FAILED ") and scan.endswith(
+        f"{folder}: no such file or folder"
+    )
+    assert "  job tick: ok " in shown.stdout
+
+    report = json.loads(_status(config, "--json").stdout)
+    assert report["health"] == "degraded"
+    assert report["jobs"]["scan"]["ok"] is False
+    assert report["jobs"]["scan"]["error"] == f"{folder}: no such file or folder"
+    assert report["problems"] == [
+        f"job scan failed at {report['jobs']['scan']['at']}: {folder}: no such file or folder"
+    ]
+
+    write_articles(folder, 2)
+    wait_for(lambda: daemon.articles() == 2, daemon.said("the folder's two articles"))
+    wait_for(lambda: (o := _outcome(daemon, "scan")) is not None and o.ok, daemon.said("ok"))
+    healthy = _status(config)
+    assert healthy.returncode == EXIT_HEALTHY, healthy.stdout
+    assert healthy.stdout.startswith(f"daemon: running (pid {pid}), healthy\n")
+    assert "problem:" not in healthy.stdout
+    assert daemon.stop() == 0
+
+    stopped = _status(config)
+    assert stopped.returncode == EXIT_NOT_RUNNING, stopped.stdout
+    assert stopped.stdout.startswith("daemon: not running\n")
+
+
+def test_a_digest_that_cannot_be_written_is_a_failed_job_and_the_daemon_goes_on(
+    tmp_path: Path, daemons: list[Daemon]
+) -> None:
+    """The README's service install put the digest folder where the service cannot
+    write; the job failed with a traceback in the log and `status` said nothing."""
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the digest folder's parent should be\n")
+    config = write_config(
+        tmp_path / "agg.toml", f'{FAST}[digest]\ndirectory = "{blocker / "digests"}"\n'
+    )
+    daemon = Daemon(config)
+    daemons.append(daemon)
+    daemon.wait_started()
+    # The digest last due was never written (a new database): it runs at start.
+    wait_for(lambda: _outcome(daemon, "digest") is not None, daemon.said("a digest outcome"))
+    wait_for(lambda: _outcome(daemon, "tick") is not None, daemon.said("a tick outcome"))
+
+    shown = _status(config)
+    assert shown.returncode == EXIT_DEGRADED, shown.stdout
+    digest = _outcome(daemon, "digest")
+    assert digest is not None and not digest.ok and digest.error is not None
+    assert digest.error.startswith(("FileExistsError", "NotADirectoryError"))
+    assert str(blocker) in digest.error and "\n" not in digest.error
+    assert f"  job digest: FAILED {digest.at} " in shown.stdout
+    assert daemon.process.poll() is None, "the daemon goes on"
+    assert daemon.stop() == 0
+
+
+def test_a_tick_overdue_for_three_ticks_and_a_budget_is_a_problem() -> None:
+    daemon = DaemonConfig(tick_seconds=60, tick_budget_seconds=300)
+    now = datetime(2026, 12, 2, 12, 0, tzinfo=UTC)
+    allowed = timedelta(seconds=3 * 60 + 300)
+    on_time = {"last_tick_at": format_time(now - allowed)}
+    assert degraded_by({}, on_time, daemon, now) == []
+    late = {"last_tick_at": format_time(now - allowed - timedelta(seconds=1))}
+    assert degraded_by({}, late, daemon, now) == [
+        f"no feed tick finished since {late['last_tick_at']} (expected every 60 s)"
+    ]
+    # Before its first tick, a daemon is judged from when it started.
+    starting = {"started_at": format_time(now - timedelta(seconds=30))}
+    assert degraded_by({"tick": None}, starting, daemon, now) == []
+
+
+def test_a_recorded_outcome_that_is_not_one_reads_as_none() -> None:
+    for text in ("", "{", "[]", '{"at": "x"}', '{"at": 1, "ok": true, "seconds": "x"}'):
+        assert JobOutcome.from_json(text) is None
+    outcome = JobOutcome("2026-12-02T12:00:00Z", False, "disk full", 1.5)
+    assert JobOutcome.from_json(outcome.to_json()) == outcome
