@@ -104,5 +104,39 @@ SOAK_ARGS ?= --feeds 1000 --minutes 30
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
 
+# The system service (README, "Running as a service"), run as root: the package in
+# its own virtualenv (and a link on root's PATH), the unit, its system user, the service configuration (an
+# existing one is kept), the README for the unit's Documentation=, and the state
+# directory owned by the service's user. DESTDIR stages all of it under another
+# root instead (tests/test_install.py does, with INSTALL_VENV=no: no download).
+OPT          := $(DESTDIR)/opt/aggregator
+DOC          := $(DESTDIR)/usr/share/doc/aggregator
+INSTALL_VENV ?= yes
+
+.PHONY: install-service
+
+install-service:
+	@[ -n "$(DESTDIR)" ] || [ "$$(id -u)" = 0 ] \
+		|| { echo "install-service: run it as root (sudo make install-service)" >&2; exit 1; }
+	@if [ "$(INSTALL_VENV)" = yes ]; then \
+		set -e; $(PYTHON) -m venv $(OPT) \
+		|| { echo "install-service: no venv module (Debian: apt install python3-venv)" >&2; \
+		exit 1; }; \
+		$(OPT)/bin/python -m pip install --quiet --upgrade pip; \
+		$(OPT)/bin/python -m pip install --quiet .; \
+		install -d $(DESTDIR)/usr/local/bin; \
+		ln -sf /opt/aggregator/bin/aggregator $(DESTDIR)/usr/local/bin/aggregator; fi
+	install -D -m 0644 systemd/aggregator.service $(DESTDIR)/etc/systemd/system/aggregator.service
+	install -D -m 0644 systemd/aggregator.sysusers $(DESTDIR)/usr/lib/sysusers.d/aggregator.conf
+	install -D -m 0644 README.md $(DOC)/README.md
+	install -D -m 0644 config/aggregator.toml $(DOC)/aggregator.toml.example
+	[ -e $(DESTDIR)/etc/aggregator/aggregator.toml ] \
+		|| install -D -m 0644 config/service.toml $(DESTDIR)/etc/aggregator/aggregator.toml
+	@if [ -z "$(DESTDIR)" ]; then \
+		set -ex; systemd-sysusers /usr/lib/sysusers.d/aggregator.conf; \
+		install -d -o aggregator -g aggregator -m 0750 /var/lib/aggregator; \
+		systemctl daemon-reload; \
+	else install -d -m 0750 $(DESTDIR)/var/lib/aggregator; fi
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .cache

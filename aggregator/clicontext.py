@@ -11,6 +11,7 @@ import click
 
 from aggregator.config import Config
 from aggregator.configfile import find_config, load_config
+from aggregator.service import run_as_owner
 from aggregator.store import Store
 
 T = TypeVar("T")
@@ -38,7 +39,9 @@ class Context:
 
     def open_store(self, readonly: bool = False) -> Store:
         """The store; the folder of the configured database is created if missing,
-        never that of a --db path (`Store`)."""
+        never that of a --db path (`Store`). As root, the command first becomes
+        the database's owner (`service.run_as_owner`)."""
+        run_as_owner(self.config.database)
         return Store(
             self.config.database,
             self.config.dedup.minhash,

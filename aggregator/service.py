@@ -14,6 +14,11 @@
   `STATE_DIRECTORY`; configured folders inside it (the inbox) are created at
   start, like the digest folder. Any other configured folder must exist: a
   missing one is a typo to report, not a folder to make.
+* **Root runs admin commands as the database's owner.** The service runs as
+  the `aggregator` user; `sudo aggregator sources add URL` would otherwise
+  leave root-owned `-wal`/`-shm`/lock files the service cannot open. Run as
+  root on a database (or database folder) owned by another user, a command
+  becomes that user before it opens the database (`run_as_owner`).
 * **Logs** go to stderr. Under journald (`JOURNAL_STREAM` set) each line
   carries a `<N>` syslog priority prefix and no timestamp, so `journalctl -p
   warning` filters it; in a terminal lines get a time instead.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import fcntl
 import logging
 import os
+import pwd
 import socket
 import sys
 from pathlib import Path
@@ -165,3 +171,29 @@ def owned_by_service(path: Path) -> bool:
     """Whether `path` lies inside the state directory systemd gave the service."""
     roots = [Path(p) for p in os.environ.get("STATE_DIRECTORY", "").split(":") if p]
     return any(path.is_relative_to(root) for root in roots)
+
+
+def run_as_owner(database: Path) -> str | None:
+    """Become the owner of `database` (or of its folder, before it exists) when run
+    as root and that owner is not root; the user's name (or uid), or None if
+    nothing changed. Irreversible for the process, which is what is wanted: every
+    file the command creates beside the database is then the service's."""
+    if os.geteuid() != 0:
+        return None
+    for candidate in (database, database.parent):
+        try:
+            info = candidate.stat()
+        except OSError:
+            continue
+        if info.st_uid == 0:
+            return None
+        os.setgroups([])
+        os.setgid(info.st_gid)
+        os.setuid(info.st_uid)
+        try:
+            name = pwd.getpwuid(info.st_uid).pw_name
+        except KeyError:
+            name = str(info.st_uid)
+        logging.getLogger(__name__).info("running as %s, the owner of %s", name, candidate)
+        return name
+    return None

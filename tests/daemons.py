@@ -127,6 +127,15 @@ class Daemon:
                 env={**os.environ, **(env or {})},
             )
 
+    @classmethod
+    def attach(cls, process: subprocess.Popen[bytes], log: Path, db: Path) -> Daemon:
+        """A daemon the caller started itself (as a unit's ExecStart would), logging
+        to `log` from its start, on database `db`."""
+        daemon = cls.__new__(cls)
+        daemon.config, daemon.log, daemon.db, daemon.offset = log, log, db, 0
+        daemon.process = process
+        return daemon
+
     def text(self) -> str:
         with self.log.open("rb") as log:
             log.seek(self.offset)
