@@ -33,6 +33,7 @@ from aggregator.configfile import render_config
 from aggregator.errors import AggregatorError, SourceError
 from aggregator.model import RawDocument
 from aggregator.pipeline import Ingester
+from aggregator.plural import counted
 from aggregator.rematch import rematch
 from aggregator.reports import (
     duplicate_rows,
@@ -159,7 +160,7 @@ def rematch_command(obj: Context) -> None:
         found = match_counts(store)
     finally:
         store.close()
-    click.echo(f"{done['articles']} articles replayed; {_matches(found)}")
+    click.echo(f"{counted(done['articles'], 'article')} replayed; {_matches(found)}")
 
 
 class _Null(io.StringIO):
@@ -203,7 +204,7 @@ def clusters(obj: Context, as_json: bool) -> None:
     for cluster in result:
         click.echo(
             f"story {cluster['id']}: {cluster['title']} "
-            f"({_count(cluster['size'], 'article')}, {_count(cluster['sources'], 'source')})"
+            f"({counted(cluster['size'], 'article')}, {counted(cluster['sources'], 'source')})"
         )
         for article in cluster["articles"]:
             mark = "*" if article["canonical"] else " "
@@ -232,7 +233,7 @@ def cluster(obj: Context, cluster_id: int, as_json: bool) -> None:
     for article in result["articles"]:
         mark = "*" if article["canonical"] else " "
         click.echo(f"  {mark} [{article['id']}] {article['source']}: {article['title']}")
-    click.echo(f"\n{len(result['passages'])} shared passages:")
+    click.echo(f"\n{counted(len(result['passages']), 'shared passage')}:")
     for row in result["passages"]:
         _print_passage(row)
 
@@ -285,15 +286,9 @@ def duplicates(obj: Context, as_json: bool, unlinked: bool, by_passage: bool) ->
         _print_passage(row)
 
 
-def _count(n: int, noun: str) -> str:
-    if n == 1:
-        return f"{n} {noun}"
-    return f"{n} {noun}es" if noun.endswith("ch") else f"{n} {noun}s"
-
-
 def _matches(found: dict[str, Any]) -> str:
     """'5 passage matches found, 3 linking stories (2 boilerplate)'."""
-    text = f"{_count(found['matches'], 'passage match')} found, {found['linked']} linking stories"
+    text = f"{counted(found['matches'], 'passage match')} found, {found['linked']} linking stories"
     why = ", ".join(f"{n} {reason}" for reason, n in found["unlinked"].items() if n)
     return text + (f" ({why})" if why else "")
 
@@ -319,7 +314,7 @@ def _print_group(group: dict[str, Any]) -> None:
     wrap = _wrap()
     flag = " (background: links no stories)" if group["background"] else ""
     carriers = group["carriers"]
-    click.echo(f"passage {group['passage_id']}: {_count(len(carriers), 'article')}{flag}")
+    click.echo(f"passage {group['passage_id']}: {counted(len(carriers), 'article')}{flag}")
     for c in carriers:
         if c["matched_article_id"] is None:
             how = "first copy"
@@ -352,7 +347,7 @@ def stats_command(obj: Context, as_json: bool) -> None:
     for table, count in result["tables"].items():
         click.echo(f"  {table:<18} {count:>10}")
     click.echo(
-        f"stories: {result['live_clusters']} ({result['clustered_articles']} articles), "
+        f"stories: {result['live_clusters']} ({counted(result['clustered_articles'], 'article')}), "
         f"unclustered articles: {result['unclustered_articles']}"
     )
     click.echo(

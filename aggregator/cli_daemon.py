@@ -88,7 +88,7 @@ def status_command(obj: Context, as_json: bool) -> None:
 
 @click.command(name="digest")
 @click.option("--date", "day", help="A whole local day, YYYY-MM-DD (daemon.timezone).")
-@click.option("--since", default="24h", show_default=True, help="Or a period back from now.")
+@click.option("--since", help="Or a period back from now (default: 24h).")
 @click.option(
     "--format", "fmt", type=click.Choice(DIGEST_FORMATS), default="text", show_default=True
 )
@@ -96,7 +96,7 @@ def status_command(obj: Context, as_json: bool) -> None:
 @click.option("--mail", is_flag=True, help="Also send it to digest.mail_to by SMTP.")
 @pass_context
 def digest_command(
-    obj: Context, day: str | None, since: str, fmt: str, out: Path | None, mail: bool
+    obj: Context, day: str | None, since: str | None, fmt: str, out: Path | None, mail: bool
 ) -> None:
     """Each story once: canonical copy first, then only what later articles added.
 
@@ -109,13 +109,15 @@ def digest_command(
       aggregator digest --date 2026-11-23 --format html --out today.html
       aggregator digest --since 7d --format atom
     """
+    if day is not None and since is not None:
+        raise click.UsageError("--date and --since both say which period: give one")
     if day is not None:
         try:
             start, end = day_period(date.fromisoformat(day), obj.config.daemon.timezone)
         except ValueError:
             raise DigestError(f"--date {day!r}: expected YYYY-MM-DD") from None
     else:
-        start, end = since_period(since, datetime.now(UTC))
+        start, end = since_period(since or "24h", datetime.now(UTC))
     store = obj.open_store()
     try:
         digest = build_digest(store, start, end)
@@ -162,7 +164,7 @@ def describe(report: Status, now: datetime) -> list[str]:
     if len(report.failing_feeds) > FAILING_SHOWN:
         more = len(report.failing_feeds) - FAILING_SHOWN
         lines.append(f"  ... and {more} more failing (aggregator status --json lists all)")
-    counts = ", ".join(f"{n} {table}" for table, n in report.counts.items())
+    counts = ", ".join(f"{table} {n}" for table, n in report.counts.items())
     lines.append(f"database: {report.database} ({report.database_bytes / 2**20:.1f} MiB)")
     lines.append(f"  {counts}")
     return lines

@@ -12,6 +12,7 @@ them the built-in defaults apply (no folders, `./aggregator.db`).
 
 from __future__ import annotations
 
+import difflib
 import json
 import logging
 import os
@@ -79,6 +80,10 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     ingest = _section(raw, "ingest", IngestConfig)
     dedup_raw = dict(_table(raw, "dedup"))
     minhash_keys = {f.name for f in fields(MinHashParams)}
+    # The section is one table to the user, two dataclasses here: check it whole.
+    _check_keys(
+        dedup_raw, {f.name for f in fields(DedupConfig)} - {"minhash"} | minhash_keys, "dedup."
+    )
     minhash = _build(
         MinHashParams, {k: dedup_raw.pop(k) for k in list(dedup_raw) if k in minhash_keys}, "dedup"
     )
@@ -93,6 +98,7 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     feeds = _section(raw, "feeds", FeedsConfig)
     daemon = _section(raw, "daemon", DaemonConfig)
     digest_raw = dict(_table(raw, "digest"))
+    _check_keys(digest_raw, {f.name for f in fields(DigestConfig)}, "digest.")
     directory = _typed(digest_raw, "directory", str, "digest.", "digests")
     digest_raw.pop("directory", None)
     where = _resolve(Path(directory), base, "digest.directory")
@@ -167,11 +173,15 @@ def _typed(raw: dict[str, Any], key: str, kind: type, prefix: str, default: Any)
 
 
 def _check_keys(values: dict[str, Any], allowed: set[str], prefix: str) -> None:
+    """A ConfigError for the first unknown key: the closest allowed key if one is
+    close (a typo: `num_perms` for `num_perm`), and every key of the section."""
     unknown = sorted(set(values) - allowed)
     if unknown:
         key = unknown[0] if unknown[0].isprintable() else repr(unknown[0])
+        close = difflib.get_close_matches(unknown[0], sorted(allowed), n=1, cutoff=0.6)
+        hint = f"did you mean {prefix}{close[0]}? " if close else ""
         raise ConfigError(
-            f"config key {prefix}{key}: unknown key (allowed: {', '.join(sorted(allowed))})"
+            f"config key {prefix}{key}: unknown key ({hint}allowed: {', '.join(sorted(allowed))})"
         )
 
 

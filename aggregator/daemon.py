@@ -52,6 +52,7 @@ from aggregator.errors import AggregatorError, StoreError
 from aggregator.feeds import due_feeds, sync_config_feeds
 from aggregator.model import format_time, parse_time
 from aggregator.pipeline import Ingester
+from aggregator.plural import counted
 from aggregator.poll import Poller
 from aggregator.publish import digest_due, publish_day, write_stories_feed
 from aggregator.service import DatabaseLock, Notifier, owned_by_service
@@ -309,7 +310,8 @@ class Daemon:
                 counts["new"] += outcome.new
             polled.update(f.id for f in batch)
         summary = (
-            f"{len(polled)} feeds polled, {counts['new']} new articles, {counts['error']} errors "
+            f"{counted(len(polled), 'feed')} polled, {counted(counts['new'], 'new article')}, "
+            f"{counted(counts['error'], 'error')} "
             f"in {time.monotonic() - started:.1f} s"
         )
         if polled:

@@ -29,6 +29,7 @@ import xml.etree.ElementTree as ET
 import nh3
 
 from aggregator.digest import Digest, Entry, Story
+from aggregator.plural import counted
 
 ATOM = "http://www.w3.org/2005/Atom"
 _TAGS = {"h1", "h2", "h3", "p", "a", "ul", "li", "section", "small", "em", "strong", "div"}
@@ -83,7 +84,7 @@ def _html_story(story: Story) -> str:
         f"<h2>{_html_link(c, _title(c))}</h2>",
         f"<small>{_e(c.source)}, {_e(when(c.published_at))}"
         + (" (update)" if story.is_update else "")
-        + f"; {story.sources} sources</small>",
+        + f"; {counted(story.sources, 'source')}</small>",
         '<ul class="sources">'
         + "".join(
             f"<li>{_html_link(e, e.source)} <small>{_e(when(e.published_at))}</small></li>"
@@ -93,7 +94,8 @@ def _html_story(story: Story) -> str:
     ]
     parts += [f"<p>{_e(p)}</p>" for p in story.opening]
     if story.more:
-        parts.append(f"<p><small>{story.more} more paragraphs in the original.</small></p>")
+        more = counted(story.more, "more paragraph")
+        parts.append(f"<p><small>{more} in the original.</small></p>")
     for addition in story.additions:
         if not addition.paragraphs:
             continue
@@ -104,7 +106,8 @@ def _html_story(story: Story) -> str:
             + "</div>"
         )
     if story.collapsed:
-        parts.append(f"<p><small>{story.collapsed} repeated paragraphs collapsed.</small></p>")
+        collapsed = counted(story.collapsed, "repeated paragraph")
+        parts.append(f"<p><small>{collapsed} collapsed.</small></p>")
     return "<section>" + "".join(parts) + "</section>"
 
 
@@ -189,14 +192,14 @@ def to_markdown(digest: Digest) -> str:
         ]
         lines += [""] + [line for p in story.opening for line in (_md(p), "")]
         if story.more:
-            lines += [f"*{story.more} more paragraphs in the original.*", ""]
+            lines += [f"*{counted(story.more, 'more paragraph')} in the original.*", ""]
         for addition in (a for a in story.additions if a.paragraphs):
             source = _md_link(addition.entry, addition.entry.source)
             lines += [f"### New in {source}: {_md(_title(addition.entry))}", ""]
             lines += [line for p in addition.paragraphs for line in (f"> {_md(p)}", ">")][:-1]
             lines.append("")
         if story.collapsed:
-            lines += [f"*{story.collapsed} repeated paragraphs collapsed.*", ""]
+            lines += [f"*{counted(story.collapsed, 'repeated paragraph')} collapsed.*", ""]
     if digest.singles:
         lines += ["## Also reported", ""]
         for single in digest.singles:
@@ -207,7 +210,16 @@ def to_markdown(digest: Digest) -> str:
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
-    return textwrap.wrap(_one_line(text), 78, initial_indent=indent, subsequent_indent=indent)
+    """`text` in lines of 78 columns, broken only at spaces: a URL (or a word) longer
+    than a line keeps a line of its own, whole, so that it can still be copied."""
+    return textwrap.wrap(
+        _one_line(text),
+        78,
+        initial_indent=indent,
+        subsequent_indent=indent,
+        break_long_words=False,
+        break_on_hyphens=False,
+    )
 
 
 def to_text(digest: Digest) -> str:
@@ -224,14 +236,14 @@ def to_text(digest: Digest) -> str:
         for paragraph in story.opening:
             lines += [*_wrap(paragraph, "   "), ""]
         if story.more:
-            lines += [f"   ({story.more} more paragraphs in the original)", ""]
+            lines += [f"   ({counted(story.more, 'more paragraph')} in the original)", ""]
         for addition in (a for a in story.additions if a.paragraphs):
             new_in = f"New in {addition.entry.source}: {_title(addition.entry)}"
             lines += [*_wrap(new_in, "   "), ""]
             for paragraph in addition.paragraphs:
                 lines += [*_wrap(paragraph, "   | "), ""]
         if story.collapsed:
-            lines += [f"   ({story.collapsed} repeated paragraphs collapsed)", ""]
+            lines += [f"   ({counted(story.collapsed, 'repeated paragraph')} collapsed)", ""]
     if digest.singles:
         lines += ["Also reported", "-------------", ""]
         for single in digest.singles:
@@ -273,7 +285,7 @@ def to_atom(digest: Digest, feed_id: str, self_url: str | None = None) -> str:
         sub(
             entry,
             "summary",
-            f"{story.sources} sources: "
+            f"{counted(story.sources, 'source')}: "
             + ", ".join(dict.fromkeys(_one_line(e.source) for e in story.articles)),
         )
         sub(entry, "content", story_html(story), type="html")

@@ -353,3 +353,22 @@ def test_subcommand_help_works_with_a_broken_config(tmp_path: Path) -> None:
     result = _run("--config", config, "ingest", "--help")
     assert result.returncode == 0, result.stderr
     assert "Example" in result.stdout
+
+
+def test_digest_date_and_since_together_is_a_usage_error(seeded_db: Path) -> None:
+    both = _run(
+        "--config",
+        REPO_CONFIG,
+        "--db",
+        seeded_db,
+        "digest",
+        "--date",
+        "2026-12-01",
+        "--since",
+        "3d",
+    )
+    assert both.returncode == 2 and both.stdout == ""
+    assert "Error: --date and --since both say which period: give one" in both.stderr
+    for one in (("--date", "2026-12-01"), ("--since", "3d"), ()):
+        alone = _run("--config", REPO_CONFIG, "--db", seeded_db, "digest", *one)
+        assert alone.returncode == 0, alone.stderr

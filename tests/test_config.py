@@ -143,6 +143,29 @@ def test_unknown_key_in_other_sections_is_named(tmp_path: Path, section: str) ->
     assert message.startswith(f"config key {section}.speed: unknown key")
 
 
+@pytest.mark.parametrize(
+    ("text", "suggested"),
+    [
+        ("[dedup]\nnum_perms = 64\n", "dedup.num_perm"),  # a MinHash key of [dedup]
+        ("[dedup]\nband = 16\n", "dedup.bands"),
+        ("[digest]\ndirectroy = 'x'\n", "digest.directory"),
+        ("[feeds]\nmax_entry_per_poll = 5\n", "feeds.max_entries_per_poll"),
+        ("databse = 'y.db'\n", "database"),
+    ],
+)
+def test_a_misspelt_key_suggests_the_key_meant(tmp_path: Path, text: str, suggested: str) -> None:
+    """Every allowed key of the section is listed, and the closest one named."""
+    message = _config_error(tmp_path, text)
+    assert f"unknown key (did you mean {suggested}? allowed: " in message
+    listed = message.split("allowed: ", 1)[1].rstrip(")").split(", ")
+    assert suggested.rsplit(".", 1)[-1] in listed
+
+
+def test_a_key_like_no_other_suggests_nothing(tmp_path: Path) -> None:
+    message = _config_error(tmp_path, "[dedup]\nzzzz = 1\n")
+    assert "did you mean" not in message and "num_perm" in message
+
+
 def test_minhash_field_name_is_not_a_dedup_key(tmp_path: Path) -> None:
     message = _config_error(tmp_path, "[dedup]\nminhash = 1\n")
     assert message.startswith("config key dedup.minhash: unknown key")

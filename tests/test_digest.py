@@ -282,3 +282,24 @@ def test_the_digest_last_due_and_its_day(now: str, zone: str, due: str, day: str
         datetime.fromisoformat(due),
         date.fromisoformat(day),
     )
+
+
+def test_the_text_digest_never_breaks_a_link_across_lines(config: Config) -> None:
+    """A link longer than a line, with hyphens (where textwrap used to break), stays
+    whole on a line of its own, so it can be copied."""
+    path = "-".join(["council-votes-to-fund-the-flood-barrier"] * 3)
+    links = [f"https://news.example/2026/11/{path}-{n}" for n in (1, 2)]
+    docs = [
+        replace(
+            text_doc("/feeds/x", f"s{n}", f"Story {n}", [f"Paragraph {n} of prose, words."]),
+            source_kind="feed",
+            identity=link,
+            location=link,
+        )
+        for n, link in enumerate(links, start=1)
+    ]
+    ingest_docs(config, docs)
+    text = to_text(_digest(config, *since_period("3650d", datetime.now(UTC))))
+    assert all(len(link) > 78 for link in links)
+    for link in links:
+        assert any(link in line for line in text.splitlines()), f"{link} broken:\n{text}"

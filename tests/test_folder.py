@@ -248,6 +248,21 @@ def test_missing_path_is_a_one_line_error(cli: Cli, tmp_path: Path) -> None:
     assert result.stderr == f"error: {missing}: no such file or folder\n"
 
 
+def test_error_paths_are_absolute_however_they_were_typed(
+    cli: Cli, tmp_path: Path, news: Path
+) -> None:
+    """A missing folder typed relative was named as typed, the files found in a
+    folder typed relative absolute: now both absolute (run in tmp_path)."""
+    (news / "empty.txt").write_text("\n", encoding="utf-8")
+    result = cli("ingest", "no-such-folder", "news")
+    assert result.returncode == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert errors == [
+        f"error: {tmp_path / 'no-such-folder'}: no such file or folder",
+        f"error: {news / 'empty.txt'}: no text found",
+    ]
+
+
 def test_explicit_file_with_unknown_extension_is_an_error(cli: Cli, tmp_path: Path) -> None:
     photo = tmp_path / "photo.jpg"
     photo.write_bytes(b"\xff\xd8\xff")

@@ -78,8 +78,8 @@ def discover(roots: Sequence[Path], extensions: Sequence[str]) -> Iterator[FileT
     found: set[Path] = set()  # every file yielded
     for root in roots:
         resolved_root = _resolve(root)
-        if isinstance(resolved_root, str):
-            yield SourceError(text_path(root), resolved_root)
+        if isinstance(resolved_root, str):  # named absolute, as the files found are
+            yield SourceError(text_path(Path(os.path.abspath(root))), resolved_root)
             continue
         if resolved_root.is_dir():
             items = _walk(resolved_root, wanted, walked)

@@ -1,0 +1,15 @@
+"""Counts in words: "1 source", "2 sources", "1 passage match", "3 passage matches".
+
+Every count a person reads (the CLI, the digests, the daemon's log and status)
+goes through `counted`, so no message says "1 sources". The nouns are the
+package's own, all regular English plurals (-s, or -es after ch/sh/s/x).
+"""
+
+from __future__ import annotations
+
+
+def counted(n: int, noun: str) -> str:
+    """`n` and `noun`, the noun plural unless `n` is 1."""
+    if n == 1:
+        return f"{n} {noun}"
+    return f"{n} {noun}es" if noun.endswith(("ch", "sh", "s", "x")) else f"{n} {noun}s"
