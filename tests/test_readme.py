@@ -90,3 +90,46 @@ def test_story_recipe_with_parameter(make_run_db: Path) -> None:
     recipe = next(r for r in _recipes() if "-p id" in r)
     out = _run(recipe, make_run_db)
     assert "Russian Federation continues Syrian air strikes" in out
+
+
+def _documented_keys() -> set[str]:
+    """Every key the README's configuration table names: `section.key`, and the keys
+    listed after it in the same cell without their section (`bands`, `rows`...)."""
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    table = text.split("## Configuration", 1)[1].split("\n## ", 1)[0]
+    keys: set[str] = set()
+    for row in (line for line in table.splitlines() if line.startswith("| `")):
+        cell = row.split("|")[1]
+        names = [name.strip("` ") for name in cell.split(",")]
+        section = names[0].split(".")[0] + "." if "." in names[0] else ""
+        keys.update(n if "." in n or not section else section + n for n in names)
+    return keys
+
+
+def test_every_configuration_key_and_every_table_is_in_the_readme(make_run_db: Path) -> None:
+    """The keys `config show` prints (every key there is) and every table of the
+    database: a new key or table that the README does not name fails here."""
+    shown = subprocess.run(
+        [str(AGGREGATOR), "--config", str(REPO / "config" / "aggregator.toml"), "config", "show"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    section, keys = "", set()
+    for line in shown.splitlines():
+        if line.startswith("["):
+            section = line.strip("[]") + "."
+        elif " = " in line and not line.startswith("#"):
+            keys.add(section + line.split(" = ", 1)[0])
+    assert keys - _documented_keys() == set()
+    tables = json.loads(
+        subprocess.run(
+            [str(SQLITE_UTILS), "tables", str(make_run_db)],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout
+    )
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    names = {t["table"] for t in tables if not t["table"].startswith(("articles_fts_", "sqlite_"))}
+    assert {name for name in names if f"`{name}`" not in text} == set()
