@@ -10,11 +10,10 @@ from pathlib import Path
 
 import click
 
+from aggregator.cli_sources import sources_add, sources_disable, sources_enable, sources_set
 from aggregator.clicontext import Context, pass_context
 from aggregator.feeds import (
-    FULL_TEXT_MODES,
     FeedSource,
-    add_feed,
     due_feeds,
     export_opml,
     find_feed,
@@ -35,35 +34,15 @@ def sources_group() -> None:
     Examples:
       aggregator sources add https://example.org/feed.xml --name Example
       aggregator sources list
+      aggregator sources set 3 --full-text never --min-interval 60
       aggregator sources export-opml > subscriptions.opml
     """
 
 
-@sources_group.command(name="add")
-@click.argument("url")
-@click.option("--name", help="Display name (default: the URL).")
-@click.option(
-    "--full-text",
-    type=click.Choice(FULL_TEXT_MODES),
-    default="auto",
-    show_default=True,
-    help="Fetch the linked page when an entry has only a summary.",
-)
-@pass_context
-def sources_add(obj: Context, url: str, name: str | None, full_text: str) -> None:
-    """Subscribe to a feed (RSS, Atom or JSON Feed) by URL.
-
-    \b
-    Example:
-      aggregator sources add https://example.org/feed.xml --full-text always
-    """
-    store = obj.open_store()
-    try:
-        feed = add_feed(store, url, name, full_text)
-    finally:
-        store.close()
-    verb = "added" if feed.last_checked_at is None else "enabled again"
-    click.echo(f"{verb} feed {feed.id}: {feed.location}")
+sources_group.add_command(sources_add)
+sources_group.add_command(sources_set)
+sources_group.add_command(sources_enable)
+sources_group.add_command(sources_disable)
 
 
 @sources_group.command(name="list")
@@ -71,6 +50,10 @@ def sources_add(obj: Context, url: str, name: str | None, full_text: str) -> Non
 @pass_context
 def sources_list(obj: Context, as_json: bool) -> None:
     """List feed sources with their status, last success, last error and next check.
+
+    A disabled feed says so and is not polled; a feed with its own minimum
+    interval (`sources set --min-interval`) shows it. --json gives every
+    field (`enabled`, `min_interval_minutes`: null for the configured one).
 
     \b
     Example:
@@ -90,9 +73,12 @@ def sources_list(obj: Context, as_json: bool) -> None:
     now = datetime.now(UTC)
     for f in feeds:
         click.echo(f"[{f.id}] {f.name}: {feed_status(f)}  {f.url}")
+        minimum = (
+            f"; at least {f.min_interval_minutes:g} min apart" if f.min_interval_minutes else ""
+        )
         click.echo(
             f"    last success {f.last_success_at or 'never'}; "
-            f"next check {_when(f.next_check_at, now) if f.enabled else '-'}"
+            f"next check {_when(f.next_check_at, now) if f.enabled else '- (disabled)'}{minimum}"
         )
         if f.error_count:
             noun = "error" if f.error_count == 1 else "errors"

@@ -351,7 +351,9 @@ class Poller:
         body_hash: str | None = None,
         warning: str | None = None,
     ) -> PollOutcome:
-        interval = success_interval(result.headers, ttl, self.config, now)
+        interval = success_interval(
+            result.headers, ttl, self.config, now, feed.min_interval_minutes
+        )
         next_check = format_time(now + timedelta(seconds=interval))
         values: dict[str, object] = {
             "last_checked_at": format_time(now),
@@ -384,7 +386,8 @@ class Poller:
         """Record an error on the feed and back off; `columns`: more source columns
         to set with it (an ingest that stored some entries sets `last_warning`)."""
         errors = feed.error_count + 1
-        delay = wait if wait is not None else error_interval(errors, self.config, self.rng)
+        minimum = feed.min_interval_minutes
+        delay = wait if wait is not None else error_interval(errors, self.config, self.rng, minimum)
         next_check = format_time(now + timedelta(seconds=delay))
         log.warning("feed error source=%d url=%s: %s", feed.id, feed.url, reason)
         self._update(

@@ -302,6 +302,15 @@ INSERT INTO meta (key, value) SELECT 'rematch', 'pending'
     WHERE EXISTS (SELECT 1 FROM articles);
 """
 
+# Version 7: a feed's own minimum interval between checks, in minutes, set with
+# `sources set --min-interval`; NULL means the configuration's
+# feeds.min_interval_minutes. It replaces that minimum for the feed and is still
+# capped by feeds.max_interval_hours (feeds.py decides the schedule).
+SCHEMA_V7 = """
+ALTER TABLE sources ADD COLUMN min_interval_minutes REAL
+    CHECK (min_interval_minutes IS NULL OR min_interval_minutes > 0);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -309,5 +318,6 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V4,
     SCHEMA_V5,
     SCHEMA_V6,
+    SCHEMA_V7,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

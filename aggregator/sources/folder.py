@@ -79,7 +79,7 @@ def discover(roots: Sequence[Path], extensions: Sequence[str]) -> Iterator[FileT
     for root in roots:
         resolved_root = _resolve(root)
         if isinstance(resolved_root, str):  # named absolute, as the files found are
-            yield SourceError(text_path(Path(os.path.abspath(root))), resolved_root)
+            yield SourceError(text_path(Path(os.path.normpath(root.absolute()))), resolved_root)
             continue
         if resolved_root.is_dir():
             items = _walk(resolved_root, wanted, walked)
