@@ -304,7 +304,7 @@ def _print_passage(row: dict[str, Any]) -> None:
     for side in ("", "other_"):
         click.echo(
             f"  [{row[side + 'article_id']}] {row[side + 'title']}  "
-            f"({row[side + 'location']}, paragraph {row[side + 'paragraph'] + 1})"
+            f"({row[side + 'location']}, paragraph {row[side + 'paragraph']})"
         )
         click.echo(wrap.fill(row[side + "passage"]))
     click.echo()
@@ -323,7 +323,7 @@ def _print_group(group: dict[str, Any]) -> None:
             how += "" if c["linked"] else f", not linked: {c['reason']}"
         click.echo(
             f"  [{c['article_id']}] {c['title']}  ({c['location']}, paragraph "
-            f"{c['paragraph'] + 1}; {how})"
+            f"{c['paragraph']}; {how})"
         )
         click.echo(wrap.fill(c["passage"]))
     click.echo()

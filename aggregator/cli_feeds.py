@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from aggregator.feeds import (
     sync_config_feeds,
 )
 from aggregator.model import parse_time
+from aggregator.plural import counted
 from aggregator.poll import Poller, PollOutcome
 
 
@@ -173,6 +175,10 @@ def poll(obj: Context, source_keys: tuple[str, ...], poll_all: bool) -> None:
       aggregator poll --source 3
     """
     store = obj.open_store()
+    # Each outcome is printed below; the poller's own line per failed feed (for the
+    # daemon's journal) would say it a second time, unless -v asks for it.
+    poll_log = logging.getLogger("aggregator.poll")
+    level = poll_log.level
     try:
         sync_config_feeds(store, obj.config.feeds.urls)
         if source_keys:
@@ -182,12 +188,15 @@ def poll(obj: Context, source_keys: tuple[str, ...], poll_all: bool) -> None:
         else:
             feeds = due_feeds(store, datetime.now(UTC))
         failed = 0
+        if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
+            poll_log.setLevel(logging.ERROR)
         with Poller(store, obj.config) as poller:
             for outcome in poller.poll(feeds):
                 failed += _report(outcome)
     finally:
+        poll_log.setLevel(level)
         store.close()
-    click.echo(f"{len(feeds)} feeds polled, {failed} failed", err=True)
+    click.echo(f"{counted(len(feeds), 'feed')} polled, {failed} failed", err=True)
     if failed:
         sys.exit(1)
 

@@ -110,7 +110,7 @@ def passage_groups(store: Store, unlinked: bool = False) -> list[dict[str, Any]]
     )
     cursor = store.execute(
         "SELECT g.id, g.background, c.id, c.article_id, s.name, a.title, a.location, "
-        "p.position, substr(p.text, c.char_start + 1, c.char_end - c.char_start), "
+        "p.position + 1, substr(p.text, c.char_start + 1, c.char_end - c.char_start), "
         "m.article_id, round(c.similarity, 3), c.linked, c.reason "
         f"FROM (SELECT * FROM passages g {having}) g "
         "JOIN passage_carriers c ON c.passage_id = g.id "

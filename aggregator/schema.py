@@ -311,6 +311,43 @@ ALTER TABLE sources ADD COLUMN min_interval_minutes REAL
     CHECK (min_interval_minutes IS NULL OR min_interval_minutes > 0);
 """
 
+# Version 8: paragraphs are numbered from 1 wherever a person reads them: the
+# duplicate_passages view now says what the CLI's text and JSON say ("paragraph 1"
+# is the first), instead of the 0-based position stored in paragraphs.
+SCHEMA_V8 = """
+DROP VIEW duplicate_passages;
+
+CREATE VIEW duplicate_passages AS
+SELECT
+    c.id AS match_id,
+    c.passage_id,
+    round(c.similarity, 3) AS similarity,
+    c.linked,
+    c.reason,
+    c.reason = 'boilerplate' AS boilerplate,
+    c.article_id,
+    sa.name AS source,
+    a.title,
+    a.location,
+    p.position + 1 AS paragraph,
+    substr(p.text, c.char_start + 1, c.char_end - c.char_start) AS passage,
+    m.article_id AS other_article_id,
+    sb.name AS other_source,
+    b.title AS other_title,
+    b.location AS other_location,
+    q.position + 1 AS other_paragraph,
+    substr(q.text, m.char_start + 1, m.char_end - m.char_start) AS other_passage
+FROM passage_carriers c
+JOIN passage_carriers m ON m.id = c.matched_id
+JOIN articles a ON a.id = c.article_id
+JOIN sources sa ON sa.id = a.source_id
+JOIN paragraphs p ON p.id = c.paragraph_id
+JOIN articles b ON b.id = m.article_id
+JOIN sources sb ON sb.id = b.source_id
+JOIN paragraphs q ON q.id = m.paragraph_id
+ORDER BY c.id;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -319,5 +356,6 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V5,
     SCHEMA_V6,
     SCHEMA_V7,
+    SCHEMA_V8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -372,3 +372,26 @@ def test_digest_date_and_since_together_is_a_usage_error(seeded_db: Path) -> Non
     for one in (("--date", "2026-12-01"), ("--since", "3d"), ()):
         alone = _run("--config", REPO_CONFIG, "--db", seeded_db, "digest", *one)
         assert alone.returncode == 0, alone.stderr
+
+
+def test_paragraph_numbers_agree_in_text_json_and_the_view(seeded_db: Path) -> None:
+    """Numbered from 1 everywhere a person reads them; the oracle is the seed file,
+    whose paragraphs are its lines after the title."""
+    expected = {}
+    for seed in ("001", "004"):
+        lines = next(SEEDS.glob(f"{seed}_*.txt")).read_text(encoding="utf-8").splitlines()[1:]
+        paragraphs = [line for line in lines if line.strip()]
+        expected[seed] = 1 + next(
+            i for i, p in enumerate(paragraphs) if "constructive partner" in p
+        )
+    rows = [r for r in _json(seeded_db, "duplicates") if "constructive partner" in r["passage"]]
+    assert len(rows) == 1
+    [row] = rows
+    by_file = {Path(row[s + "location"]).name[:3]: row[s + "paragraph"] for s in ("", "other_")}
+    assert by_file == expected
+    text = _invoke("--config", REPO_CONFIG, "--db", seeded_db, "duplicates").stdout
+    for side in ("", "other_"):
+        assert f"({row[side + 'location']}, paragraph {row[side + 'paragraph']})" in text
+    groups = _json(seeded_db, "duplicates", "--passages")
+    carriers = [c for g in groups for c in g["carriers"] if "constructive partner" in c["passage"]]
+    assert {Path(c["location"]).name[:3]: c["paragraph"] for c in carriers} == expected

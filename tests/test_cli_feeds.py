@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import shutil
 import sqlite3
@@ -268,8 +269,8 @@ def test_a_disabled_feed_is_not_polled_until_enabled(
         _run(config, "sources", "disable", "2")[1] == "feed 2: nothing changed (it is disabled)\n"
     )
 
-    assert _run(config, "poll")[2].strip() == "1 feeds polled, 0 failed"
-    assert _run(config, "poll", "--all")[2].strip() == "1 feeds polled, 0 failed"
+    assert _run(config, "poll")[2].strip() == "1 feed polled, 0 failed"
+    assert _run(config, "poll", "--all")[2].strip() == "1 feed polled, 0 failed"
     one, two = _listed(config)
     assert one["last_checked_at"] is not None
     assert (two["enabled"], two["last_checked_at"]) == (False, None)
@@ -298,7 +299,7 @@ def _version(database: Path) -> int:
     return version
 
 
-def test_a_v5_database_migrates_through_v6_to_v7(tmp_path: Path) -> None:
+def test_a_v5_database_migrates_through_v6_v7_and_v8(tmp_path: Path) -> None:
     database = tmp_path / "old.db"
     shutil.copy(REPO / "tests" / "data" / "schema-v5-seeds-third.db", database)
     _feed_row(database)
@@ -307,10 +308,18 @@ def test_a_v5_database_migrates_through_v6_to_v7(tmp_path: Path) -> None:
         0,
         "feed 2: minimum interval 30 min (was the default, 15 min)\n",
     )
-    assert _version(database) == SCHEMA_VERSION == 7
+    assert _version(database) == SCHEMA_VERSION == 8
     assert _version(database.with_name("old.db.v5.bak")) == 5
+    assert run_cli("--db", database, "rematch").returncode == 0  # v6's passage groups
     with closing(sqlite3.connect(database)) as conn:
         assert conn.execute("SELECT count(*) FROM passage_carriers").fetchone()[0] >= 0  # v6
+        # v8: the view numbers paragraphs from 1, as the paragraphs' positions + 1.
+        numbered = conn.execute(
+            "SELECT d.paragraph, p.position FROM duplicate_passages d "
+            "JOIN passage_carriers c ON c.id = d.match_id "
+            "JOIN paragraphs p ON p.id = c.paragraph_id"
+        ).fetchall()
+        assert numbered and all(shown == position + 1 for shown, position in numbered)
         rows = conn.execute("SELECT kind, min_interval_minutes FROM sources ORDER BY id").fetchall()
     assert rows == [("folder", None), ("feed", 30.0)]
 
@@ -326,7 +335,7 @@ def test_a_v6_database_gains_the_per_feed_minimum_as_null(tmp_path: Path, config
     assert result.returncode == 0, result.stderr
     [feed] = json.loads(result.stdout)
     assert (feed["name"], feed["min_interval_minutes"]) == ("Wire", None)
-    assert _version(database) == 7
+    assert _version(database) == SCHEMA_VERSION
     assert _version(database.with_name("v6.db.v6.bak")) == 6
     with closing(sqlite3.connect(database)) as conn, pytest.raises(sqlite3.IntegrityError):
         conn.execute("UPDATE sources SET min_interval_minutes = 0")  # NULL, or > 0
@@ -414,3 +423,24 @@ def test_what_an_edit_changes(
 ) -> None:
     now = datetime(2026, 11, 1, 12, 5, tzinfo=UTC)
     assert edit_values(before, edit, Config(), now) == values
+
+
+def test_a_failed_poll_is_said_once(httpserver: HTTPServer, tmp_path: Path) -> None:
+    """The `error:` line alone, not also the poller's log line (which -v shows)."""
+    config = tmp_path / "aggregator.toml"
+    config.write_text(
+        f'database = "news.db"\n[feeds]\nallow = ["localhost:{httpserver.port}"]\n',
+        encoding="utf-8",
+    )
+    httpserver.expect_request("/bad").respond_with_data("oops", status=500)
+    bad = httpserver.url_for("/bad")
+    assert _run(config, "sources", "add", bad, "--no-check")[0] == 0
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    result = run_cli("--config", config, "poll", env=env, new_process=True)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        f"error: feed 1 {bad}: HTTP 500",
+        "1 feed polled, 1 failed",
+    ]
+    verbose = run_cli("--config", config, "-v", "poll", "--all", env=env, new_process=True)
+    assert sum(bad in line for line in verbose.stderr.splitlines()) == 2, verbose.stderr
