@@ -26,6 +26,7 @@ from typing import Any
 import click
 
 from aggregator import __version__
+from aggregator.cli_browse import browse_command
 from aggregator.cli_daemon import digest_command, run, status_command
 from aggregator.cli_feeds import poll, sources_group
 from aggregator.clicontext import Context, pass_context
@@ -382,6 +383,7 @@ cli.add_command(poll)
 cli.add_command(run)
 cli.add_command(status_command)
 cli.add_command(digest_command)
+cli.add_command(browse_command)
 
 
 def main() -> None:
