@@ -114,7 +114,7 @@ class IngestConfig:
     """Limits on what the folder source will read, and on one article from any source.
 
     The article caps apply after extraction to every article, from a file or a
-    feed (pipeline.py cuts and says so in a warning), so that no headline or
+    feed (caps.py cuts, as it reads, and says so in a warning), so that no headline or
     body, however large its source, reaches the database unbounded. The
     defaults sit far above real news: headlines run to a few hundred
     characters, a long-form piece to about 100,000 characters in a few hundred

@@ -14,16 +14,18 @@ Order of work for a batch of documents:
    back article leaves no trace anywhere.
 
 Batching only steps 2-3 keeps the per-article transaction (all or nothing)
-while the NumPy work runs over thousands of units at a time.
+while the NumPy work runs over thousands of units at a time. A batch ends at
+`batch_size` documents or `BATCH_BYTES` of content, whichever comes first.
 
 What it decides about oversized and unstorable articles (issue 12):
 
 * **Caps, in one place.** Every article, from a file or a feed, is cut to the
-  `[ingest]` caps right after extraction (`cap_article`): a title longer than
-  `max_title_chars`, more than `max_paragraphs` paragraphs, a text longer than
-  `max_text_chars`. The text is cut at a paragraph boundary, or at a space
-  inside the paragraph that crosses the cap when 200 characters or more of
-  room are left there; a cut title or paragraph ends in "…". The article is
+  `[ingest]` caps as it is extracted (`extract_within`, caps.py): a title
+  longer than `max_title_chars`, more than `max_paragraphs` paragraphs, a text
+  longer than `max_text_chars`. The text is cut at a paragraph boundary, or at
+  a space inside the paragraph that crosses the cap when 200 characters or
+  more of room are left there; a cut title or paragraph ends in "…". A file is
+  read only as far as the caps need (issue 13, item 5). The article is
   stored cut, with a one-line warning on its outcome (and in the log) saying
   what was cut, from how much to how much; a poll records it on the feed
   (`last_warning`). So a 10 MB headline never reaches segmentation, signing
@@ -51,11 +53,12 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 
-from aggregator.config import Config, IngestConfig
+from aggregator.caps import cap_article as cap_article  # re-exported: its old home
+from aggregator.config import Config
 from aggregator.dbfile import describe
 from aggregator.decide import Matcher
 from aggregator.errors import AggregatorError, ExtractError, SourceError, StoreError
-from aggregator.extract import extract
+from aggregator.extract import extract_within
 from aggregator.index import BandIndex, self_join
 from aggregator.model import Article, RawDocument, Unit, format_time
 from aggregator.passages import Host, outlet_key
@@ -67,6 +70,10 @@ from aggregator.store import Store
 log = logging.getLogger(__name__)
 
 I64 = npt.NDArray[np.int64]
+# A batch also ends at this much content: 64 articles are about 200 KB, while a file
+# can be 10 MiB, and a batch holds every document's bytes, units and signatures until
+# it is stored (about 70 MB for each file the caps cut to 1 MiB; issue 13, item 5).
+BATCH_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,14 +139,16 @@ class Ingester:
     ) -> Generator[Outcome, None, None]:
         """Ingest documents (errors from the source pass through as failures)."""
         batch: list[RawDocument] = []
+        size = 0
         for item in items:
             if isinstance(item, AggregatorError):
                 yield _failed(item)
                 continue
             batch.append(item)
-            if len(batch) >= self.batch_size:
+            size += len(item.content)
+            if len(batch) >= self.batch_size or size >= BATCH_BYTES:
                 yield from self._ingest_batch(batch)
-                batch = []
+                batch, size = [], 0
         if batch:
             yield from self._ingest_batch(batch)
 
@@ -156,7 +165,7 @@ class Ingester:
                 yield Outcome(doc.location, "unchanged", article_id=existing.id)
                 continue
             try:
-                article = extract(doc)
+                article, warning = extract_within(doc, self.config.ingest)
             except (ExtractError, SourceError) as e:
                 yield _failed(e)
                 continue
@@ -165,7 +174,6 @@ class Ingester:
                 reason = f"extraction failed unexpectedly: {type(e).__name__}: {e}"
                 yield Outcome(doc.location, "failed", error=" ".join(reason.split()))
                 continue
-            article, warning = cap_article(article, self.config.ingest)
             if warning:
                 log.warning("article cut to the caps: %s: %s", _shown(doc.location), warning)
             dedup = self.config.dedup
@@ -362,72 +370,3 @@ def _refused(doc: RawDocument, error: Exception, path: Path) -> Outcome:
 def _shown(location: str, limit: int = 300) -> str:
     """A location short enough for a log line (a feed's link can be any length)."""
     return location if len(location) <= limit else location[: limit - 1] + "…"
-
-
-def cap_article(article: Article, caps: IngestConfig) -> tuple[Article, str | None]:
-    """`article` within the caps, and a one-line account of what was cut (None: nothing).
-
-    The paragraph cap keeps the first paragraphs; the text cap (the stored body:
-    paragraphs joined by blank lines) then keeps whole paragraphs while they
-    fit and cuts the next one at a space (`_cut`) when at least
-    `_MIN_PIECE` characters of room are left, else stops at the paragraph
-    boundary. An article always keeps some text (the cap is at least 1 KiB).
-    Each part of the message gives the original and the stored size.
-    """
-    cuts: list[str] = []
-    title = article.title
-    if len(title) > caps.max_title_chars:
-        title = _cut(title, caps.max_title_chars)
-        cuts.append(f"title cut from {len(article.title):,} to {len(title):,} characters")
-    paragraphs = article.paragraphs[: caps.max_paragraphs]
-    before = _text_length(paragraphs)
-    if before > caps.max_text_chars:
-        paragraphs = _cut_text(paragraphs, caps.max_text_chars)
-    if len(article.paragraphs) > caps.max_paragraphs:
-        cuts.append(f"paragraphs cut from {len(article.paragraphs):,} to {len(paragraphs):,}")
-    if before > caps.max_text_chars:
-        cuts.append(
-            f"text cut from {_text_length(article.paragraphs):,} to "
-            f"{_text_length(paragraphs):,} characters"
-        )
-    if not cuts:
-        return article, None
-    capped = Article(title, article.published_at, paragraphs, article.outlet)
-    return capped, "; ".join(cuts)
-
-
-_MIN_PIECE = 200  # characters: below this, a cut paragraph adds a fragment, not text
-_ELLIPSIS = "…"
-
-
-def _text_length(paragraphs: tuple[str, ...]) -> int:
-    """Characters of the stored body: the paragraphs joined by blank lines."""
-    return sum(map(len, paragraphs)) + 2 * max(len(paragraphs) - 1, 0)
-
-
-def _cut_text(paragraphs: tuple[str, ...], limit: int) -> tuple[str, ...]:
-    kept: list[str] = []
-    used = 0
-    for paragraph in paragraphs:
-        joint = 2 if kept else 0
-        if used + joint + len(paragraph) <= limit:
-            kept.append(paragraph)
-            used += joint + len(paragraph)
-            continue
-        room = limit - used - joint
-        if room >= _MIN_PIECE or not kept:
-            kept.append(_cut(paragraph, room))
-        break
-    return tuple(kept)
-
-
-def _cut(text: str, limit: int) -> str:
-    """`text` in at most `limit` characters, ending in "…": at the last space when that
-    keeps four fifths of the room, else inside a word (a run of text with no spaces)."""
-    room = limit - len(_ELLIPSIS)
-    head = text[:room]
-    if not text[room].isspace():
-        space = head.rfind(" ")
-        if space >= room * 4 // 5:
-            head = head[:space]
-    return head.rstrip(" ,;:") + _ELLIPSIS

@@ -58,6 +58,8 @@ _OUT = np.uint64(0xD6E8FEB86659FD93)
 _SHIFT32 = np.uint64(32)
 _MASK64 = (1 << 64) - 1
 _MAX_CACHED_TOKENS = 2_000_000
+# Shingles signed in one array operation: (shingles x 128) uint32 is 16 MiB.
+MAX_SHINGLES = 1 << 15
 
 
 class _TokenHashes(dict[str, int]):
@@ -121,7 +123,35 @@ class Signer:
         self._band_salt: U64 = rng.randint(1, 2**63, size=params.bands, dtype=np.uint64)
 
     def sign(self, units: Sequence[Sequence[str]]) -> Signatures:
-        """Signatures for each token sequence in `units` (none may be empty)."""
+        """Signatures for each token sequence in `units` (none may be empty).
+
+        Units are signed in slices of at most `MAX_SHINGLES` shingles (a longer
+        unit alone), so that the (shingles x num_perm) array stays bounded whatever
+        the batch holds: the 1 MiB of text the caps let one file keep is about
+        215,000 shingles, a 110 MB array signed at once (issue 13, item 5). The
+        rows are the same either way.
+        """
+        k = self.params.shingle_words
+        bounds = [0]
+        shingles = 0
+        for index, unit in enumerate(units):
+            count = max(len(unit) - k + 1, 1)
+            if shingles + count > MAX_SHINGLES and index > bounds[-1]:
+                bounds.append(index)
+                shingles = 0
+            shingles += count
+        if len(bounds) == 1:
+            return self._sign(units)
+        parts = [
+            self._sign(units[a:b]) for a, b in zip(bounds, [*bounds[1:], len(units)], strict=True)
+        ]
+        return Signatures(
+            np.concatenate([p.minhash for p in parts]),
+            np.concatenate([p.band_keys for p in parts]),
+            np.concatenate([p.shingle_counts for p in parts]),
+        )
+
+    def _sign(self, units: Sequence[Sequence[str]]) -> Signatures:
         k = self.params.shingle_words
         lengths = np.fromiter((len(u) for u in units), dtype=np.int64, count=len(units))
         if len(units) == 0:
@@ -149,7 +179,8 @@ class Signer:
         shingles = ((combined * _OUT) >> _SHIFT32).astype(np.uint32)
 
         mixed = _fmix32(shingles)
-        permuted = mixed[:, None] * self._a[None, :] + self._b[None, :]
+        permuted = mixed[:, None] * self._a[None, :]
+        permuted += self._b[None, :]  # in place: one (shingles x num_perm) array, not two
         minhash = np.minimum.reduceat(permuted, first, axis=0)
         return Signatures(minhash, self.band_keys(minhash), _distinct_counts(shingles, unit_of))
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from aggregator import pipeline
-from aggregator.config import Config, MinHashParams
+from aggregator.config import Config, IngestConfig, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
 from aggregator.model import Article, RawDocument, format_time, parse_time
 from aggregator.pipeline import Ingester
@@ -141,14 +141,14 @@ def test_an_unexpected_extraction_error_costs_one_document(
 ) -> None:
     """A bug in extraction (ours or a library's) fails that document, logged with its
     traceback; the rest of the batch is stored."""
-    real_extract = pipeline.extract
+    real_extract = pipeline.extract_within
 
-    def flaky(doc: RawDocument) -> Article:
+    def flaky(doc: RawDocument, caps: IngestConfig) -> tuple[Article, str | None]:
         if doc.location.endswith(SEED_001.name):
             raise AssertionError("too many bodies (injected)")
-        return real_extract(doc)
+        return real_extract(doc, caps)
 
-    monkeypatch.setattr(pipeline, "extract", flaky)
+    monkeypatch.setattr(pipeline, "extract_within", flaky)
     outcomes = {Path(o.location).name: o for o in ingest(config, SEED_001, SEED_004)}
     failed = outcomes[SEED_001.name]
     assert failed.status == "failed"
