@@ -93,6 +93,22 @@ def ingest_docs(config: Config, docs: Iterable[RawDocument]) -> list[Outcome]:
         return list(Ingester(store, config).ingest(docs))
 
 
+def file_doc(
+    content: bytes, media_type: str = "text/plain", location: str = "/news/a.txt"
+) -> RawDocument:
+    """A file of folder /news as the folder source would read it, whatever its bytes."""
+    return RawDocument(
+        source_kind="folder",
+        source_location="/news",
+        source_name="news",
+        identity=location,
+        location=location,
+        media_type=media_type,
+        content=content,
+        modified_at=datetime(2021, 6, 1, 12, 0, tzinfo=UTC),
+    )
+
+
 def text_doc(
     folder: str, name: str, title: str, paragraphs: list[str], when: datetime | None = None
 ) -> RawDocument:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -22,11 +21,10 @@ from aggregator import extract as extract_module
 from aggregator import plaintext
 from aggregator.config import Config, IngestConfig
 from aggregator.extract import extract, extract_within
-from aggregator.model import RawDocument
 from aggregator.pagecut import cut_page
 from aggregator.signature import MAX_SHINGLES, Signer
 from aggregator.store import Store
-from tests.conftest import ingest
+from tests.conftest import file_doc, ingest
 
 CAPS = IngestConfig()  # 2,000 paragraphs, 1 MiB of text
 WORDS = "storm coast harbour council minister river bridge market school winter".split()
@@ -36,19 +34,6 @@ def _sentence(i: int, words: int = 9) -> str:
     """A distinct sentence of `words` words (numbered, so no two paragraphs match)."""
     body = " ".join(WORDS[(i + k) % len(WORDS)] for k in range(words - 1))
     return f"Item {i} {body}."
-
-
-def _doc(content: bytes, media_type: str, location: str = "/news/big") -> RawDocument:
-    return RawDocument(
-        source_kind="folder",
-        source_location="/news",
-        source_name="news",
-        identity=location,
-        location=location,
-        media_type=media_type,
-        content=content,
-        modified_at=datetime(2026, 12, 1, tzinfo=UTC),
-    )
 
 
 def _bodies(config: Config) -> dict[str, str]:
@@ -114,13 +99,13 @@ def test_markdown_read_in_chunks_gives_what_one_parse_gives(
     """Each block type on either side of every chunk boundary (chunks far smaller
     than a block, too): the paragraphs and title are those of a whole parse."""
     text = "\n\n".join(MARKDOWN_BLOCKS * 6) + "\n"
-    doc = _doc(text.encode(), "text/markdown")
+    doc = file_doc(text.encode(), "text/markdown")
     whole = extract(doc)
     monkeypatch.setattr(extract_module, "MARKDOWN_CHUNK", chunk)
     assert extract(doc) == whole
     # ...and a list or a paragraph longer than a chunk.
     for block in ("\n".join(f"- item {i}" for i in range(200)), "word " * 500):
-        doc = _doc(("# T\n\n" + block + "\n\nAfter.\n").encode(), "text/markdown")
+        doc = file_doc(("# T\n\n" + block + "\n\nAfter.\n").encode(), "text/markdown")
         monkeypatch.setattr(extract_module, "MARKDOWN_CHUNK", 10**9)
         whole = extract(doc)
         monkeypatch.setattr(extract_module, "MARKDOWN_CHUNK", chunk)
@@ -146,7 +131,7 @@ def test_a_big_html_page_is_cut_before_trafilatura_reads_it(
     content = _page(paragraphs, tail="<i></i>" * 260_000)
     caplog.set_level(logging.WARNING)
 
-    article, warning = extract_within(_doc(content, "text/html"), CAPS)
+    article, warning = extract_within(file_doc(content, "text/html"), CAPS)
 
     assert article.paragraphs == tuple(paragraphs[:2_000])
     found = re.fullmatch(
@@ -187,12 +172,12 @@ def test_a_big_text_file_is_counted_to_its_end() -> None:
     as they were when the whole file was split into paragraphs."""
     paragraphs = [_sentence(i, 5 + i % 30) for i in range(40_000)]
     text = "\n\n".join(paragraphs)
-    article, warning = extract_within(_doc(text.encode(), "text/plain"), CAPS)
+    article, warning = extract_within(file_doc(text.encode(), "text/plain"), CAPS)
     assert article.paragraphs == tuple(paragraphs[:2_000])
     assert warning == "paragraphs cut from 40,000 to 2,000"
 
     one_line = " ".join(paragraphs)  # 1.6 MB, no newline: one paragraph
-    article, warning = extract_within(_doc(one_line.encode(), "text/plain"), CAPS)
+    article, warning = extract_within(file_doc(one_line.encode(), "text/plain"), CAPS)
     (kept,) = article.paragraphs
     assert kept.endswith("…") and one_line.startswith(kept[:-1] + " ")
     assert warning == f"text cut from {len(one_line):,} to {len(kept):,} characters"
@@ -205,7 +190,7 @@ def test_a_huge_headline_and_its_repeat_are_read_whole() -> None:
     second block equal to it is dropped (the third kept), as with a whole read."""
     headline = " ".join(w * 8_000 for w in WORDS * 2)  # 20 words, 1.1 MB
     text = f"{headline}\n\n{headline}\n\nThe body."
-    doc = _doc(text.encode(), "text/plain")
+    doc = file_doc(text.encode(), "text/plain")
     assert extract(doc).paragraphs == ("The body.",)
     article, warning = extract_within(doc, CAPS)
     assert article.paragraphs == ("The body.",)

@@ -33,11 +33,10 @@ import pytest
 from aggregator.config import Config
 from aggregator.feeds import add_feed
 from aggregator.store import Store
+from tests.chromium import ARTIFACTS, needs_chromium, render
 from tests.clirun import run_cli
-from tests.conftest import AGGREGATOR, REPO, SEEDS, ingest, ingest_docs, needs_tool, text_doc
+from tests.conftest import AGGREGATOR, REPO, SEEDS, ingest, ingest_docs, text_doc
 
-ARTIFACTS = REPO / "test-artifacts"
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FOOTER = (
     "Reporting by the wire desk staff in the capital city newsroom, editing by the night "
     "shift editors; contact the desk for corrections and further information."
@@ -373,32 +372,15 @@ def test_datasette_s_own_write_connection_is_read_only(browsed: Browsed) -> None
     assert _fingerprint(browsed.db) == browsed.fingerprint
 
 
-@needs_tool(CHROMIUM, "chromium")
+@needs_chromium
 def test_the_story_page_renders_in_headless_chromium(browsed: Browsed, tmp_path: Path) -> None:
     first = _article_id(browsed.db, "001_a6bde1a4b5b05d85.txt")
     [(cluster,)] = _rows(
         browsed.db, "SELECT cluster_id FROM cluster_members WHERE article_id = ?", first
     )
     page = f"{browsed.url}/story?cluster_id={cluster}"
-    ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "datasette-story.png"
-    screenshot.unlink(missing_ok=True)
-    flags = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=1400,1000",
-    ]
-    env = {**os.environ, "HOME": str(tmp_path)}
-    run = {"capture_output": True, "text": True, "timeout": 120, "env": env, "check": True}
-    dom = subprocess.run([*flags, "--dump-dom", page], **run).stdout  # type: ignore[call-overload]
-    subprocess.run([*flags, f"--screenshot={screenshot}", page], **run)  # type: ignore[call-overload]
+    dom = render(page, screenshot, (1400, 1000), tmp_path)
     assert "One story, side by side" in dom and "constructive partner" in dom
     png = screenshot.read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and png[12:16] == b"IHDR"

@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import email
 import html
-import os
-import shutil
 import socket
-import subprocess
 import xml.etree.ElementTree as ET
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -28,9 +25,9 @@ from aggregator.parse import parse_feed
 from aggregator.publish import mail_message, send_mail, since_period
 from aggregator.render import to_atom, to_html
 from aggregator.store import Store
-from tests.conftest import REPO, SEEDS, ingest_docs, needs_tool
+from tests.chromium import ARTIFACTS, needs_chromium, render
+from tests.conftest import SEEDS, ingest_docs
 
-ARTIFACTS = REPO / "test-artifacts"
 SHARED = next(SEEDS.glob("001_*.txt")).read_text(encoding="utf-8").splitlines()[6]
 EVIL_TITLE = "Evil <script>document.title='EXECUTED'</script> ]]> title\r\nBcc: victim@example.com"
 EVIL_BODY = (
@@ -151,44 +148,12 @@ def test_the_digest_is_delivered_to_a_real_smtp_server(hostile: Digest) -> None:
     assert parts == ["multipart/alternative", "text/plain", "text/html"]
 
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-
-
-@needs_tool(CHROMIUM, "chromium")
+@needs_chromium
 def test_the_html_digest_renders_in_headless_chromium(hostile: Digest, tmp_path: Path) -> None:
     page = tmp_path / "digest.html"
     page.write_text(to_html(hostile), encoding="utf-8")
-    ARTIFACTS.mkdir(exist_ok=True)
     screenshot = ARTIFACTS / "digest.png"
-    screenshot.unlink(missing_ok=True)
-    flags = [
-        str(CHROMIUM),
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        f"--user-data-dir={tmp_path / 'profile'}",
-        "--window-size=412,1200",
-    ]
-    env = {**os.environ, "HOME": str(tmp_path)}
-    dom = subprocess.run(
-        [*flags, "--dump-dom", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=True,
-    ).stdout
-    subprocess.run(
-        [*flags, f"--screenshot={screenshot}", page.as_uri()],
-        capture_output=True,
-        timeout=120,
-        env=env,
-        check=True,
-    )
+    dom = render(page.as_uri(), screenshot, (412, 1200), tmp_path)
     assert "<title>News digest" in dom, "no script replaced the title"
     assert "EXECUTED</title>" not in dom
     assert "Evil &lt;script&gt;" in dom, "the story's title is rendered as text"

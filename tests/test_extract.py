@@ -12,33 +12,19 @@ import pytest
 from aggregator.errors import ExtractError
 from aggregator.extract import extract
 from aggregator.htmltext import fragment_paragraphs
-from aggregator.model import Article, RawDocument
+from aggregator.model import Article
+from tests.conftest import file_doc
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"
 MTIME = datetime(2021, 6, 1, 12, 0, tzinfo=UTC)
 
 
-def _doc(
-    content: bytes, media_type: str = "text/plain", location: str = "/news/a.txt"
-) -> RawDocument:
-    return RawDocument(
-        source_kind="folder",
-        source_location="/news",
-        source_name="news",
-        identity=location,
-        location=location,
-        media_type=media_type,
-        content=content,
-        modified_at=MTIME,
-    )
-
-
 def _text(text: str) -> Article:
-    return extract(_doc(text.encode("utf-8")))
+    return extract(file_doc(text.encode("utf-8")))
 
 
 def _md(text: str) -> Article:
-    return extract(_doc(text.encode("utf-8"), "text/markdown", "/news/a.md"))
+    return extract(file_doc(text.encode("utf-8"), "text/markdown", "/news/a.md"))
 
 
 # -- plain text: paragraphs ------------------------------------------------------------
@@ -69,7 +55,7 @@ def test_plain_whitespace_only_line_counts_as_blank() -> None:
 
 
 def test_plain_crlf_line_endings_are_normalised() -> None:
-    article = extract(_doc(b"Storm hits coast\r\n\r\nBody wrapped\r\nover two lines.\r\n"))
+    article = extract(file_doc(b"Storm hits coast\r\n\r\nBody wrapped\r\nover two lines.\r\n"))
     assert article.title == "Storm hits coast"
     assert article.paragraphs == ("Body wrapped over two lines.",)
 
@@ -128,7 +114,7 @@ def test_seed_000_long_first_sentence_gives_shortened_title() -> None:
     path = next(SEEDS.glob("000_*.txt"))
     raw = path.read_bytes()
     lines = [line for line in raw.decode("utf-8").splitlines() if line.strip()]
-    article = extract(_doc(raw, location=str(path)))
+    article = extract(file_doc(raw, location=str(path)))
     assert article.paragraphs[0] == lines[0]
     assert len(article.paragraphs) == len(lines)
     assert article.title.endswith("…")
@@ -139,7 +125,7 @@ def test_seed_000_long_first_sentence_gives_shortened_title() -> None:
 
 def test_seed_with_headline_uses_first_line() -> None:
     path = next(SEEDS.glob("001_*.txt"))
-    article = extract(_doc(path.read_bytes(), location=str(path)))
+    article = extract(file_doc(path.read_bytes(), location=str(path)))
     assert article.title == "Russian Federation continues Syrian air strikes"
     assert article.title not in article.paragraphs
 
@@ -148,14 +134,14 @@ def test_seed_with_headline_uses_first_line() -> None:
 
 
 def test_utf8_bom_is_accepted_and_dropped() -> None:
-    article = extract(_doc("\ufeffCafé reopens\nThe café reopened.".encode()))
+    article = extract(file_doc("\ufeffCafé reopens\nThe café reopened.".encode()))
     assert article.title == "Café reopens"
     assert article.paragraphs == ("The café reopened.",)
 
 
 def test_undecodable_bytes_name_location_byte_and_offset() -> None:
     with pytest.raises(ExtractError) as info:
-        extract(_doc(b"Headline\nabc\xff\xfe rest", location="/news/bad.txt"))
+        extract(file_doc(b"Headline\nabc\xff\xfe rest", location="/news/bad.txt"))
     assert info.value.location == "/news/bad.txt"
     assert "not UTF-8" in info.value.reason
     assert "0xff" in info.value.reason
@@ -165,19 +151,19 @@ def test_undecodable_bytes_name_location_byte_and_offset() -> None:
 
 def test_nul_byte_is_a_binary_file_error() -> None:
     with pytest.raises(ExtractError, match="binary") as info:
-        extract(_doc(b"Headline\nbody\x00more", location="/news/bin.txt"))
+        extract(file_doc(b"Headline\nbody\x00more", location="/news/bin.txt"))
     assert info.value.location == "/news/bin.txt"
 
 
 def test_nul_byte_in_markdown_is_a_binary_file_error() -> None:
     with pytest.raises(ExtractError, match="binary"):
-        extract(_doc(b"# Title\n\x00", "text/markdown"))
+        extract(file_doc(b"# Title\n\x00", "text/markdown"))
 
 
 @pytest.mark.parametrize("content", [b"   \n\t\n  \n", "\ufeff \n".encode(), b"\n\n"])
 def test_whitespace_only_is_no_text_error(content: bytes) -> None:
     with pytest.raises(ExtractError, match="no text") as info:
-        extract(_doc(content, location="/news/blank.txt"))
+        extract(file_doc(content, location="/news/blank.txt"))
     assert info.value.location == "/news/blank.txt"
 
 
@@ -328,7 +314,7 @@ ARTICLE_PAGE = f"""<!DOCTYPE html>
 
 
 def _html(content: bytes, location: str = "/news/page.html") -> Article:
-    return extract(_doc(content, "text/html", location))
+    return extract(file_doc(content, "text/html", location))
 
 
 def test_html_article_gives_title_paragraphs_and_date() -> None:
@@ -429,5 +415,5 @@ def test_plain_text_and_feed_entries_name_no_outlet() -> None:
     page = ARTICLE_PAGE.replace(
         b"<head>", b'<head><meta property="og:site_name" content="Elsewhere">', 1
     )
-    entry = replace(_doc(page, "text/html", "https://feed.example/a"), source_kind="feed")
+    entry = replace(file_doc(page, "text/html", "https://feed.example/a"), source_kind="feed")
     assert extract(entry).outlet is None  # a feed's own source is who published it
