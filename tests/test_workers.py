@@ -149,13 +149,16 @@ def _server(recorder: _Recorder) -> ThreadingHTTPServer:
                 name = self.path.strip("/")
                 text = f"The {name} feed of the server on port {port} says something new today."
                 body = RSS.format(name=name, text=text).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "application/rss+xml")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
             finally:
+                # Before the response, not after: once the client has the body it may
+                # start its next request, which could arrive before this thread got
+                # here and be counted as a fourth at once (it flaked so under load).
                 recorder.leave(port)
+            self.send_response(200)
+            self.send_header("Content-Type", "application/rss+xml")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
 
         def log_message(self, *args: object) -> None:
             pass
