@@ -63,6 +63,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check aggregator tests bench
 	$(BIN)/ruff format --check aggregator tests bench
 	$(BIN)/mypy aggregator
+	$(BIN)/lint-imports
 
 bench: $(STAMP)
 	$(BIN)/python -m bench.ingest --sizes 1000,10000

@@ -12,6 +12,13 @@ from pathlib import Path
 
 from aggregator.errors import ConfigError
 from aggregator.model import MEDIA_TYPES
+from aggregator.urls import parse_allow
+
+# How the MinHash permutations (datasketch's scheme) and the shingles and band keys
+# are derived (signature.py); stored with the index (store.py) so that a change
+# there can never silently mix two kinds of key in one database.
+SCHEME = "affine32"
+SHINGLE_SCHEME = "xxh32-words-v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,10 +166,8 @@ class FeedsConfig:
     parse_workers: int = 0  # 0: one per core
 
     def validate(self) -> None:
-        from aggregator.fetch import FetchPolicy  # fetch imports httpx; only needed here
-
         try:
-            FetchPolicy(allow=self.allow)
+            parse_allow(self.allow)
         except ValueError as e:
             raise ConfigError(f"config key feeds.allow: {e}") from e
         bad = [u for u in self.urls if not u.strip().lower().startswith(("http://", "https://"))]

@@ -1,17 +1,26 @@
 """The error tree.
 
-Every error the package raises on purpose derives from `AggregatorError` and
-carries enough context (a path, a key, a URL) to be printed as one line::
+Every error the package raises on purpose derives from `AggregatorError`, lives
+here, and carries enough context (a path, a key, a URL) to be printed as one
+line::
 
     AggregatorError
-    +-- ConfigError        a bad configuration file or key
-    +-- SourceError        a file or folder that cannot be read as input
-    +-- ExtractError       input that was read but holds no usable article
-    +-- StoreError         the database cannot be opened, migrated or written
-    |   +-- ParameterMismatchError   the database was built with other MinHash parameters
-    +-- FeedError          one feed could not be used (recorded on its source)
-        +-- FetchError     refused by policy, timed out, too large, network error
-        +-- ParseError     not a usable feed document
+    +-- ConfigError          a bad configuration file or key
+    +-- SourceError          a file or folder that cannot be read as input
+    |   +-- ExtractError     input that was read but holds no usable article
+    +-- StoreError           the database cannot be opened, migrated or written
+    |   +-- ParameterMismatchError   built with other MinHash parameters
+    |   +-- CorruptDatabaseError     damaged, or not a database (left untouched)
+    +-- FeedError            one feed could not be used (recorded on its source)
+    |   +-- FetchError       refused by policy, timed out, too large, network error
+    |   +-- ParseError       not a usable feed document
+    +-- WorkerError          work in a worker process past its deadline, or it died
+    +-- SourceConfigError    a feed cannot be added, found or imported as asked
+    |   +-- FeedCheckError   `sources add`: the URL is no feed (and links none)
+    |       +-- SeveralFeedsError   the page links several feeds; none picked
+    +-- DigestError          a digest cannot be made, written or sent as asked
+    +-- AlreadyRunningError  another daemon holds the database
+    +-- BrowseError          the browser view cannot start
 
 The pipeline catches `SourceError` and `ExtractError` per input, reports them
 and goes on; the CLI turns any `AggregatorError` into a one-line message and a
@@ -19,6 +28,11 @@ non-zero exit.
 """
 
 from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aggregator.model import FeedLink
 
 
 class AggregatorError(Exception):
@@ -78,3 +92,53 @@ class ParseError(FeedError):
     """A document that is not a usable feed."""
 
     stage = "parse"
+
+
+class CorruptDatabaseError(StoreError):
+    """The database file is damaged (or not a database); it was left untouched."""
+
+
+class WorkerError(AggregatorError):
+    """A `call` that did not finish: past its deadline, or its worker died; `reason`
+    reads after the work's name ("reading the page took longer than 60 s; stopped")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class SourceConfigError(AggregatorError):
+    """A feed cannot be added, found or imported as asked."""
+
+
+class FeedCheckError(SourceConfigError):
+    """`url` cannot be subscribed: `reason` says why, in one line."""
+
+    def __init__(self, url: str, reason: str) -> None:
+        super().__init__(f"cannot subscribe to {url}: {reason}")
+        self.url = url
+        self.reason = reason
+
+
+class SeveralFeedsError(FeedCheckError):
+    """The page at `url` links several feeds (`links`) and none was picked."""
+
+    def __init__(self, url: str, links: tuple[FeedLink, ...]) -> None:
+        super().__init__(
+            url,
+            f"the page links {len(links)} feeds, none added; run again with the URL of "
+            "the one you want, or add --pick N",
+        )
+        self.links = links
+
+
+class DigestError(AggregatorError):
+    """A digest cannot be made, written or sent as asked."""
+
+
+class AlreadyRunningError(AggregatorError):
+    """Another daemon holds the database."""
+
+
+class BrowseError(AggregatorError):
+    """The browser view cannot start: Datasette missing, no database, port taken."""

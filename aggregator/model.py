@@ -120,3 +120,12 @@ def format_time(moment: datetime) -> str:
 def parse_time(text: str) -> datetime:
     """A stored time back as an aware UTC datetime."""
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedLink:
+    """A feed an HTML page links to: absolute URL, kind (from its type) and title."""
+
+    url: str
+    kind: str
+    title: str

@@ -12,7 +12,10 @@ us to it).
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
+
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _TRACKING_PREFIXES = ("utm_",)
 _TRACKING = frozenset(("fbclid", "gclid", "dclid", "mc_cid", "mc_eid", "igshid", "ref_src"))
@@ -53,3 +56,23 @@ def normalise_url(url: str, base: str | None = None) -> str:
     ]
     rebuilt = urlunsplit((scheme, netloc, parts.path or "/", urlencode(query, doseq=True), ""))
     return rebuilt.rstrip()  # "/ ?" or "/ ?utm_source=x": the dropped query left a space
+
+
+def parse_allow(
+    entries: tuple[str, ...],
+) -> tuple[tuple[IPNetwork, ...], frozenset[tuple[str, int]]]:
+    """`feeds.allow` read: CIDR networks ("127.0.0.0/8") and exact `host:port` pairs
+    (host lower-cased); ValueError naming the first entry that is neither. Here, not
+    in fetch.py, so that the configuration can check the key without the fetcher."""
+    networks: list[IPNetwork] = []
+    pairs: set[tuple[str, int]] = set()
+    for entry in entries:
+        host, sep, port = entry.rpartition(":")
+        if sep and port.isdigit() and "/" not in entry and not entry.count(":") > 1:
+            pairs.add((host.lower(), int(port)))
+            continue
+        try:
+            networks.append(ipaddress.ip_network(entry, strict=False))
+        except ValueError as e:
+            raise ValueError(f"allow entry {entry!r}: not a CIDR network or host:port") from e
+    return tuple(networks), frozenset(pairs)

@@ -66,7 +66,7 @@ SEED = 13_05
 RUN_CLI = (
     "import os, sys, aggregator\n"
     "assert aggregator.__file__.startswith(os.getcwd()), aggregator.__file__\n"
-    "from aggregator.cli import main\n"
+    "from aggregator.cli.main import main\n"
     "sys.argv[0] = 'aggregator'\n"
     "main()\n"
 )

@@ -429,9 +429,9 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
     import cProfile
 
     from aggregator.config import Config, FeedsConfig
-    from aggregator.feeds import import_opml, list_feeds
-    from aggregator.poll import Poller
-    from aggregator.store import Store
+    from aggregator.ingest.feeds import import_opml, list_feeds
+    from aggregator.ingest.poll import Poller
+    from aggregator.storage.store import Store
 
     config = Config(database=db, feeds=FeedsConfig(allow=("127.0.0.0/8",)))
     config.validate()

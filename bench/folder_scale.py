@@ -59,7 +59,7 @@ def _write_files(folder: Path, size: int) -> int:
 
 
 def _ingest(config: Path, folder: Path) -> None:
-    from aggregator.cli import cli
+    from aggregator.cli.main import cli
 
     try:
         cli.main(["--config", str(config), "ingest", "-q", str(folder)], standalone_mode=False)
@@ -71,8 +71,8 @@ def _ingest(config: Path, folder: Path) -> None:
 def work(size: int, scratch: Path) -> dict[str, Any]:
     """Runs in its own process: generate, then time every phase."""
     from aggregator.config import Config
+    from aggregator.service.watch import FolderWatcher
     from aggregator.sources.folder import FileTask, discover
-    from aggregator.watch import FolderWatcher
 
     folder = scratch / "news"
     started = time.perf_counter()

@@ -166,8 +166,8 @@ def _db_bytes(db: Path) -> int:
 
 def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[str, Any]:
     from aggregator.config import Config
-    from aggregator.pipeline import Ingester
-    from aggregator.store import Store
+    from aggregator.ingest.pipeline import Ingester
+    from aggregator.storage.store import Store
 
     context = _context()
     cfg = Config(database=db)
@@ -243,8 +243,8 @@ def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[st
 
 def work_restart(db: Path) -> dict[str, Any]:
     from aggregator.config import Config
-    from aggregator.pipeline import Ingester
-    from aggregator.store import Store
+    from aggregator.ingest.pipeline import Ingester
+    from aggregator.storage.store import Store
 
     context = _context()
     cfg = Config(database=db)

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from aggregator.errors import ExtractError
-from aggregator.htmltext import read_page
+from aggregator.sources.htmltext import read_page
 
 DEFAULT_DIR = Path(__file__).resolve().parent.parent / "tests" / "data" / "pages"
 

@@ -553,9 +553,9 @@ def work_poll(urls: list[str], db: Path) -> dict[str, Any]:
     """Subscribe every URL in a new database, then poll once as `aggregator poll --all`."""
     import aggregator
     from aggregator.config import Config, FeedsConfig
-    from aggregator.feeds import add_feed, list_feeds, sync_config_feeds
-    from aggregator.poll import Poller
-    from aggregator.store import Store
+    from aggregator.ingest.feeds import add_feed, list_feeds, sync_config_feeds
+    from aggregator.ingest.poll import Poller
+    from aggregator.storage.store import Store
 
     config = Config(database=db, feeds=FeedsConfig(allow=("127.0.0.0/8",)))
     config.validate()

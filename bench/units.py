@@ -65,12 +65,13 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator.config import Config, DedupConfig, MinHashParams
-from aggregator.extract import extract
-from aggregator.match import verify
+from aggregator.dedup.match import verify
+from aggregator.dedup.segment import segment, segment_paragraph
+from aggregator.dedup.signature import Signer
 from aggregator.model import RawDocument, Unit
-from aggregator.segment import segment, segment_paragraph, split_sentences, tokenise
-from aggregator.signature import Signer
-from aggregator.store import CandidateSignatures
+from aggregator.sentences import split_sentences, tokenise
+from aggregator.sources.extract import extract
+from aggregator.storage.store import CandidateSignatures
 from bench.corpus import Corpus
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -446,8 +447,8 @@ def ingest_run(
     rows: int,
     sentence_words: int,
 ) -> IngestRun:
-    from aggregator.pipeline import Ingester
-    from aggregator.store import Store
+    from aggregator.ingest.pipeline import Ingester
+    from aggregator.storage.store import Store
 
     seen = {"candidates": 0, "short": 0, "matches": 0}
     pairs: set[frozenset[int]] = set()

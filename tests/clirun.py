@@ -1,6 +1,6 @@
 """Running `aggregator` as its console script does, in this process or in a new one.
 
-`run_cli(...)` calls `aggregator.cli.main()` (what the console script runs: the error
+`run_cli(...)` calls `aggregator.cli.main.main()` (what the console script runs: the error
 handling, the exit statuses, the one-line messages) with its own argv, environment,
 working folder, stdout and stderr, and returns what `subprocess.run` would. In this
 process it costs the command's work only; a new process adds about 0.6 s of imports
@@ -24,7 +24,7 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
-from aggregator.cli import main
+from aggregator.cli.main import main
 from tests.conftest import AGGREGATOR
 
 

@@ -18,11 +18,11 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config, FeedsConfig, MinHashParams
 from aggregator.errors import SourceError
+from aggregator.ingest.pipeline import Ingester, Outcome
+from aggregator.ingest.poll import Poller
 from aggregator.model import RawDocument
-from aggregator.pipeline import Ingester, Outcome
-from aggregator.poll import Poller
 from aggregator.sources.folder import discover, read_file
-from aggregator.store import Store
+from aggregator.storage.store import Store
 
 if TYPE_CHECKING:  # tests.daemons imports this module
     from tests.daemons import Daemon

@@ -19,11 +19,11 @@ from pytest_httpserver import HTTPServer
 from aggregator.config import Config, IngestConfig
 from aggregator.configfile import load_config
 from aggregator.errors import ConfigError, StoreError
-from aggregator.feeds import add_feed, due_feeds, find_feed
+from aggregator.ingest.feeds import add_feed, due_feeds, find_feed
+from aggregator.ingest.pipeline import Ingester
+from aggregator.ingest.poll import Poller
 from aggregator.model import Article, parse_time
-from aggregator.pipeline import Ingester
-from aggregator.poll import Poller
-from aggregator.store import Store
+from aggregator.storage.store import Store
 from tests.conftest import SEEDS, read_all
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -208,7 +208,7 @@ def test_folder_ingest_cuts_and_refuses_one_file_at_a_time(
     (folder / "d-normal.txt").write_text("\n".join(SEED_LINES), encoding="utf-8")
 
     with Store(config.database, config.dedup.minhash) as store:
-        caplog.set_level(logging.WARNING, "aggregator.pipeline")
+        caplog.set_level(logging.WARNING, "aggregator.ingest.pipeline")
         outcomes = {
             Path(o.location).name: o
             for o in Ingester(store, config).ingest(read_all([folder], config))
@@ -254,7 +254,7 @@ def test_folder_ingest_cuts_and_refuses_one_file_at_a_time(
 
 
 def test_cuts_fall_on_word_and_paragraph_boundaries() -> None:
-    from aggregator.pipeline import cap_article
+    from aggregator.ingest.pipeline import cap_article
 
     caps = IngestConfig(max_title_chars=20, max_paragraphs=3, max_text_chars=1024)
     when = NOW
@@ -281,7 +281,7 @@ def test_cuts_fall_on_word_and_paragraph_boundaries() -> None:
 
 
 def test_refusals_are_told_from_faults_of_the_store(tmp_path: Path) -> None:
-    from aggregator.pipeline import refusal
+    from aggregator.ingest.pipeline import refusal
 
     conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None, timeout=0)
     other = sqlite3.connect(tmp_path / "t.db", isolation_level=None, timeout=0)

@@ -17,13 +17,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from aggregator import extract as extract_module
-from aggregator import plaintext
 from aggregator.config import Config, IngestConfig
-from aggregator.extract import extract, extract_within
-from aggregator.pagecut import cut_page
-from aggregator.signature import MAX_SHINGLES, Signer
-from aggregator.store import Store
+from aggregator.dedup.signature import MAX_SHINGLES, Signer
+from aggregator.sources import extract as extract_module
+from aggregator.sources import plaintext
+from aggregator.sources.extract import extract, extract_within
+from aggregator.sources.pagecut import cut_page
+from aggregator.storage.store import Store
 from tests.conftest import file_doc, ingest
 
 CAPS = IngestConfig()  # 2,000 paragraphs, 1 MiB of text
@@ -54,7 +54,7 @@ def test_a_big_markdown_file_is_read_only_as_far_as_the_caps_need(
     folder = tmp_path / "wire"
     folder.mkdir()
     (folder / "big.md").write_text(text, encoding="utf-8")
-    caplog.set_level(logging.WARNING, "aggregator.pipeline")
+    caplog.set_level(logging.WARNING, "aggregator.ingest.pipeline")
 
     (outcome,) = ingest(config, folder)
 

@@ -31,8 +31,8 @@ import httpx
 import pytest
 
 from aggregator.config import Config
-from aggregator.feeds import add_feed
-from aggregator.store import Store
+from aggregator.ingest.feeds import add_feed
+from aggregator.storage.store import Store
 from tests.chromium import ARTIFACTS, needs_chromium, render
 from tests.clirun import run_cli
 from tests.conftest import AGGREGATOR, REPO, SEEDS, ingest, ingest_docs, text_doc
@@ -411,7 +411,9 @@ def test_an_older_database_is_refused_and_left_as_it_is(tmp_path: Path) -> None:
 
 
 def test_without_the_web_extra_it_says_what_to_install(tmp_path: Path) -> None:
-    hide = "import sys; sys.modules['datasette'] = None; from aggregator.cli import main; main()"
+    hide = (
+        "import sys; sys.modules['datasette'] = None; from aggregator.cli.main import main; main()"
+    )
     result = subprocess.run(
         [sys.executable, "-c", hide, "--db", str(tmp_path / "x.db"), "browse"],
         capture_output=True,

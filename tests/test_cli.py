@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from aggregator import __version__
-from aggregator.cli import cli
+from aggregator.cli.main import cli
 from tests.clirun import run_cli
 
 REPO = Path(__file__).resolve().parent.parent

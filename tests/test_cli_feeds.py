@@ -16,9 +16,9 @@ import pytest
 from click.testing import CliRunner
 from pytest_httpserver import HTTPServer
 
-from aggregator.cli import cli
+from aggregator.cli.main import cli
 from aggregator.config import Config
-from aggregator.feeds import (
+from aggregator.ingest.feeds import (
     FeedEdit,
     FeedSource,
     edit_values,
@@ -27,8 +27,8 @@ from aggregator.feeds import (
     success_interval,
 )
 from aggregator.model import parse_time
-from aggregator.schema import SCHEMA_VERSION
-from aggregator.store import Store
+from aggregator.storage.schema import SCHEMA_VERSION
+from aggregator.storage.store import Store
 from tests.clirun import run_cli
 from tests.conftest import REPO
 

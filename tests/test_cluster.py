@@ -5,10 +5,10 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+from aggregator.cli.reports import list_clusters, resolve_cluster
 from aggregator.config import Config
 from aggregator.model import RawDocument
-from aggregator.reports import list_clusters, resolve_cluster
-from aggregator.store import Store
+from aggregator.storage.store import Store
 from tests.conftest import OpenStore, ingest_docs, text_doc
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)

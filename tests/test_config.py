@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from aggregator.cli import cli
+from aggregator.cli.main import cli
 from aggregator.config import Config
 from aggregator.configfile import find_config, load_config
 from aggregator.errors import ConfigError

@@ -11,11 +11,11 @@ import feedparser
 import pytest
 
 from aggregator.config import Config
-from aggregator.digest import Digest, build_digest
+from aggregator.digest.publish import day_period, digest_due, since_period
+from aggregator.digest.render import to_atom, to_html, to_markdown, to_text
+from aggregator.digest.select import Digest, build_digest
 from aggregator.model import format_time, parse_time
-from aggregator.publish import day_period, digest_due, since_period
-from aggregator.render import to_atom, to_html, to_markdown, to_text
-from aggregator.store import Store
+from aggregator.storage.store import Store
 from tests.conftest import SEEDS, OpenStore, ingest, ingest_docs, text_doc
 
 DAY1 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
@@ -140,7 +140,7 @@ def test_publish_day_writes_dated_files_the_stories_feed_and_keeps_the_last_n(
     seeded: Config, tmp_path: Path, open_store: OpenStore
 ) -> None:
     from aggregator.config import DigestConfig
-    from aggregator.publish import publish_day
+    from aggregator.digest.publish import publish_day
 
     directory = tmp_path / "out"
     config = replace(seeded, digest=DigestConfig(directory=directory, keep=2))
@@ -173,7 +173,7 @@ def test_the_stories_feed_holds_only_the_newest_arrivals(
     from xml.etree import ElementTree as ET
 
     from aggregator.config import DigestConfig
-    from aggregator.publish import write_stories_feed
+    from aggregator.digest.publish import write_stories_feed
 
     store = open_store(seeded.database, seeded.dedup.minhash)
     try:
@@ -212,7 +212,7 @@ def test_the_digest_selects_arrivals_through_an_index(
     """Digests and the stories feed (rebuilt after every storing job) must not scan every
     article of a database that only grows: both of build_digest's arrival queries
     search articles_first_seen."""
-    from aggregator import digest
+    from aggregator.digest import select as digest
 
     queries = [digest.ARRIVED_SQL, digest.ARRIVED_CLUSTERS_SQL]
     store = open_store(seeded.database, seeded.dedup.minhash)
@@ -236,7 +236,7 @@ def test_every_rewrite_of_the_stories_feed_holds_every_arrival_so_far(
     it (a flaky daemon test once suggested an entry could go missing between rewrites).
     Read back with feedparser: each article is an entry of its own, or its story's."""
     from aggregator.config import DigestConfig
-    from aggregator.publish import write_stories_feed
+    from aggregator.digest.publish import write_stories_feed
 
     config = replace(config, digest=DigestConfig(directory=tmp_path / "out"))
     shared = " ".join(f"wire{i}" for i in range(40)) + "."

@@ -19,12 +19,12 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from aggregator.config import Config, DigestConfig
-from aggregator.digest import Digest, build_digest
-from aggregator.entries import entry_documents
-from aggregator.parse import parse_feed
-from aggregator.publish import mail_message, send_mail, since_period
-from aggregator.render import to_atom, to_html
-from aggregator.store import Store
+from aggregator.digest.publish import mail_message, send_mail, since_period
+from aggregator.digest.render import to_atom, to_html
+from aggregator.digest.select import Digest, build_digest
+from aggregator.ingest.entries import entry_documents
+from aggregator.sources.parse import parse_feed
+from aggregator.storage.store import Store
 from tests.chromium import ARTIFACTS, needs_chromium, render
 from tests.conftest import SEEDS, ingest_docs
 

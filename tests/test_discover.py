@@ -17,16 +17,16 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config, FeedsConfig
-from aggregator.discover import (
+from aggregator.errors import FeedCheckError, ParseError
+from aggregator.ingest.feedcheck import check_feed
+from aggregator.model import FeedLink
+from aggregator.sources.discover import (
     FeedDocument,
-    FeedLink,
     Found,
     LinkingPage,
     feed_links,
     inspect_document,
 )
-from aggregator.errors import ParseError
-from aggregator.feedcheck import FeedCheckError, check_feed
 from tests.clirun import run_cli
 
 RSS = (

@@ -1,4 +1,4 @@
-"""How a feed's bytes are read (aggregator.encoding) and why it matters (issue 12, item 1):
+"""How a feed's bytes are read (aggregator.sources.encoding) and why it matters (issue 12, item 1):
 entity bombs are refused in every encoding, the same feed reads the same in every
 encoding, and the order in which a document's encoding is decided.
 
@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import feedparser
 import pytest
 
-from aggregator.encoding import decode_document, utf8_document
 from aggregator.errors import ParseError
-from aggregator.parse import ParsedFeed, parse_feed, refuse_entities
+from aggregator.sources.encoding import decode_document, utf8_document
+from aggregator.sources.parse import ParsedFeed, parse_feed, refuse_entities
 
 URL = "https://feed.example/rss"
 BOMS = {

@@ -7,9 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator.config import Config
-from aggregator.entries import entry_documents, entry_identity, entry_time
+from aggregator.ingest.entries import entry_documents, entry_identity, entry_time
 from aggregator.model import RawDocument
-from aggregator.parse import FeedEntry, parse_feed
+from aggregator.sources.parse import FeedEntry, parse_feed
 from tests.conftest import SEEDS, OpenStore, ingest, ingest_docs
 
 FETCHED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)

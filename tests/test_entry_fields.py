@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-import aggregator.entries
+import aggregator.ingest.entries
 from aggregator.config import Config
-from aggregator.entries import entry_documents
 from aggregator.errors import ParseError
+from aggregator.ingest.entries import entry_documents
 from aggregator.model import RawDocument
-from aggregator.parse import FeedEntry, parse_feed
+from aggregator.sources.parse import FeedEntry, parse_feed
 from tests.conftest import OpenStore, ingest_docs
 
 FEED = "https://pod.example/feed.xml"
@@ -272,9 +272,9 @@ def test_identities_are_a_function_of_the_entry_not_of_its_neighbours() -> None:
         _entry("Episode 2", TUESDAY, EPISODE_2),
         _entry("Episode 1", MONDAY, EPISODE_1),
     ]
-    all_three, _ = aggregator.entries.entry_identities(episodes, FEED)
-    last_two, _ = aggregator.entries.entry_identities(episodes[1:], FEED)
-    reordered, _ = aggregator.entries.entry_identities([episodes[2], episodes[0]], FEED)
+    all_three, _ = aggregator.ingest.entries.entry_identities(episodes, FEED)
+    last_two, _ = aggregator.ingest.entries.entry_identities(episodes[1:], FEED)
+    reordered, _ = aggregator.ingest.entries.entry_identities([episodes[2], episodes[0]], FEED)
     assert len(set(all_three)) == 3
     assert last_two == all_three[1:]
     assert reordered == [all_three[2], all_three[0]]
@@ -284,7 +284,7 @@ def test_identities_are_a_function_of_the_entry_not_of_its_neighbours() -> None:
 
 def test_entries_without_dates_are_told_apart_by_title() -> None:
     entries = [_entry("Episode 2", None, EPISODE_2), _entry("Episode 1", None, EPISODE_1)]
-    identities, warning = aggregator.entries.entry_identities(entries, FEED)
+    identities, warning = aggregator.ingest.entries.entry_identities(entries, FEED)
     assert len(set(identities)) == 2 and warning is not None
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from aggregator.errors import ExtractError
-from aggregator.extract import extract
-from aggregator.htmltext import fragment_paragraphs
 from aggregator.model import Article
+from aggregator.sources.extract import extract
+from aggregator.sources.htmltext import fragment_paragraphs
 from tests.conftest import file_doc
 
 SEEDS = Path(__file__).resolve().parent.parent / "seeds"

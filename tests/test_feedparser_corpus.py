@@ -17,7 +17,7 @@ documents (bad encodings, broken markup, entities, every feed format):
 * every feed in which feedparser itself (sanitiser off) finds an entry with
   visible text (its summary or content once markup is stripped, or else its
   title: a headline-only entry is kept as its headline) ends with articles
-  stored. That judgement is made here, independently of `aggregator.parse`,
+  stored. That judgement is made here, independently of `aggregator.sources.parse`,
   `entries` and `extract`. Feeds whose entries have no text at all are polled
   successfully but give no article, and say so: a warning on the source
   counts the entries skipped.
@@ -44,8 +44,8 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.config import Config, FeedsConfig
-from aggregator.feeds import add_feed, list_feeds
-from aggregator.poll import Poller, PollOutcome
+from aggregator.ingest.feeds import add_feed, list_feeds
+from aggregator.ingest.poll import Poller, PollOutcome
 from tests.conftest import REPO, OpenStore
 
 CORPUS = REPO / ".cache" / "feedparser-tests"

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Config, MinHashParams
-from aggregator.feeds import (
-    SourceConfigError,
+from aggregator.errors import SourceConfigError
+from aggregator.ingest.feeds import (
     add_feed,
     export_opml,
     find_feed,
@@ -16,7 +16,7 @@ from aggregator.feeds import (
     list_feeds,
     remove_feed,
 )
-from aggregator.store import Store
+from aggregator.storage.store import Store
 from tests.conftest import SEEDS, OpenStore, ingest
 
 OPML = """<?xml version="1.0" encoding="UTF-8"?>
@@ -112,7 +112,7 @@ def test_bad_opml_is_a_clear_error(store: Store, tmp_path: Path, content: str, r
 
 
 def test_feeds_listed_in_the_config_become_sources_once(store: Store) -> None:
-    from aggregator.feeds import sync_config_feeds
+    from aggregator.ingest.feeds import sync_config_feeds
 
     urls = ("https://wire.example/rss", "https://paper.example/atom.xml")
     assert sync_config_feeds(store, urls) == 2

@@ -15,7 +15,7 @@ from pytest_httpserver import HTTPServer
 from werkzeug import Request, Response
 
 from aggregator.errors import FetchError
-from aggregator.fetch import FetchPolicy, address_allowed, fetch, parse_retry_after
+from aggregator.sources.fetch import FetchPolicy, address_allowed, fetch, parse_retry_after
 
 
 @pytest.fixture

@@ -75,14 +75,14 @@ from typing import Any, TypeVar
 import pytest
 from click.testing import CliRunner, Result
 
-import aggregator.cli as cli_module
-from aggregator import watch
+import aggregator.cli.main as cli_module
 from aggregator.config import Config
 from aggregator.errors import SourceError
 from aggregator.model import RawDocument
+from aggregator.service import watch
+from aggregator.service.watch import FolderWatcher
 from aggregator.sources import folder
 from aggregator.sources.folder import FileTask, discover, read_file, read_snapshot
-from aggregator.watch import FolderWatcher
 from tests.conftest import AGGREGATOR, ingest
 
 WORDS = (
@@ -326,7 +326,7 @@ def test_a_file_replaced_between_the_stat_and_the_read_is_read_as_the_new_versio
 
     watcher = _watcher(root, racy_ns=0)
     with monkeypatch.context() as patch:
-        patch.setattr("aggregator.watch.read_snapshot", replace_then_read)
+        patch.setattr("aggregator.service.watch.read_snapshot", replace_then_read)
         [document] = _docs(list(watcher.scan()))
     assert document.content == new
     assert [d.content for d in _docs(list(watcher.scan()))] == [new]
@@ -401,7 +401,7 @@ def test_a_file_deleted_after_the_walk_is_one_error_line_and_the_rest_are_ingest
         victim.unlink()
         return iter(found)
 
-    monkeypatch.setattr("aggregator.cli.discover", walk_then_delete)
+    monkeypatch.setattr("aggregator.cli.main.discover", walk_then_delete)
     result = _invoke(tmp_path, root)
     assert result.exit_code == 1
     assert result.stderr == f"error: {victim}: deleted before it could be read\n"
@@ -450,7 +450,7 @@ def test_the_watcher_forgets_a_file_deleted_after_the_walk_and_reads_it_when_put
 
         patched, name = delete_then_read, "read_snapshot"
     with monkeypatch.context() as patch:
-        patch.setattr(f"aggregator.watch.{name}", patched)
+        patch.setattr(f"aggregator.service.watch.{name}", patched)
         first = list(watcher.scan())
     assert _errors(first) == {}, "nothing to ingest and nothing to fix: no report"
     assert [Path(d.location).name for d in _docs(first)] == ["a00000.txt", "a00002.txt"]

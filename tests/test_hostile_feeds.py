@@ -25,7 +25,7 @@ from tests.conftest import AGGREGATOR, SEEDS
 from tests.daemons import Daemon, query
 
 DEADLINE_SECONDS = 10.0
-PARSE_DEADLINE = 60.0  # aggregator.workers.PARSE_DEADLINE
+PARSE_DEADLINE = 60.0  # aggregator.sources.workers.PARSE_DEADLINE
 MIB = 1024 * 1024
 
 

@@ -19,15 +19,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pytest_httpserver import HTTPServer
 
-from aggregator import htmltext
 from aggregator.config import Config
-from aggregator.entries import entry_documents
-from aggregator.entrytext import ReadEntry, read_feed
-from aggregator.extract import extract
-from aggregator.feeds import add_feed, find_feed, list_feeds
-from aggregator.fetch import FetchPolicy
-from aggregator.fulltext import FullTextFetcher
-from aggregator.htmllimits import (
+from aggregator.errors import WorkerError
+from aggregator.ingest.entries import entry_documents
+from aggregator.ingest.feeds import add_feed, find_feed, list_feeds
+from aggregator.ingest.poll import Poller
+from aggregator.model import RawDocument
+from aggregator.sources import htmltext
+from aggregator.sources.entrytext import ReadEntry, read_feed
+from aggregator.sources.extract import extract
+from aggregator.sources.fetch import FetchPolicy
+from aggregator.sources.fulltext import FullTextFetcher
+from aggregator.sources.htmllimits import (
     IMPLIED_LEVELS,
     MAX_ATTRIBUTES,
     MAX_DEPTH,
@@ -36,10 +39,8 @@ from aggregator.htmllimits import (
     Limited,
     limit_html,
 )
-from aggregator.htmltext import read_fragment, read_page
-from aggregator.model import RawDocument
-from aggregator.poll import Poller
-from aggregator.workers import ParsePool, WorkerError
+from aggregator.sources.htmltext import read_fragment, read_page
+from aggregator.sources.workers import ParsePool
 from tests.conftest import SEEDS, OpenStore
 
 DEADLINE = 2.0  # feeds.deadline_seconds in these tests
@@ -232,7 +233,7 @@ def test_deep_nesting_in_a_file_keeps_every_paragraph_and_is_logged(
         _page(_nested(100_000)).encode(),
         datetime(2026, 1, 1, tzinfo=UTC),
     )
-    with caplog.at_level(logging.WARNING, logger="aggregator.htmltext"):
+    with caplog.at_level(logging.WARNING, logger="aggregator.sources.htmltext"):
         article = extract(doc)
     assert [p.split(":")[0] for p in article.paragraphs] == ["First", "Second", "Third"]
     [record] = caplog.records

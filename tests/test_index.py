@@ -8,7 +8,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aggregator.index import BandIndex, self_join
+from aggregator.dedup.index import BandIndex, self_join
 
 
 def _brute(stored: dict[int, np.ndarray], queries: np.ndarray) -> Counter[tuple[int, int]]:

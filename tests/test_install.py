@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.service import run_as_owner
+from aggregator.service.system import run_as_owner
 from tests.conftest import AGGREGATOR, REPO
 from tests.daemons import DEADLINE, Daemon, query, wait_for
 

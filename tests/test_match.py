@@ -1,4 +1,4 @@
-"""Verify and merge (`aggregator.match`), tested directly rather than end to end.
+"""Verify and merge (`aggregator.dedup.match`), tested directly rather than end to end.
 
 `verify` accepts a candidate pair by estimated Jaccard or by estimated containment of
 the smaller unit in the larger (with a minimum of shared shingles); `merge_passages`
@@ -18,10 +18,11 @@ import numpy.typing as npt
 import pytest
 
 from aggregator.config import DedupConfig
-from aggregator.match import ADJACENT_GAP, Passage, UnitMatch, merge_passages, verify
-from aggregator.segment import segment_paragraph, split_sentences, tokenise
-from aggregator.signature import Signer, estimate_jaccard
-from aggregator.store import CandidateRows, CandidateSignatures
+from aggregator.dedup.match import ADJACENT_GAP, Passage, UnitMatch, merge_passages, verify
+from aggregator.dedup.segment import segment_paragraph
+from aggregator.dedup.signature import Signer, estimate_jaccard
+from aggregator.sentences import split_sentences, tokenise
+from aggregator.storage.store import CandidateRows, CandidateSignatures
 
 CONFIG = DedupConfig(jaccard_threshold=0.5, containment_threshold=0.8, min_shared_shingles=8)
 PERM = CONFIG.minhash.num_perm

@@ -14,16 +14,16 @@ import lxml.html
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aggregator.feeds import add_feed, list_feeds
-from aggregator.htmltext import read_page
-from aggregator.pageclean import (
+from aggregator.ingest.feeds import add_feed, list_feeds
+from aggregator.ingest.poll import Poller
+from aggregator.sources.htmltext import read_page
+from aggregator.sources.pageclean import (
     AD_BOX_MAX_WORDS,
     MAX_LABELS,
     TITLE_REPEAT_SPAN,
     drop_title_repeats,
     prune_page,
 )
-from aggregator.poll import Poller
 
 PAGES = Path(__file__).parent / "data" / "pages"
 FIXTURES = sorted(p.stem for p in PAGES.glob("*.html"))

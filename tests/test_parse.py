@@ -13,7 +13,7 @@ import feedparser
 import pytest
 
 from aggregator.errors import ParseError
-from aggregator.parse import FeedEntry, parse_feed
+from aggregator.sources.parse import FeedEntry, parse_feed
 from tests import feeddata
 
 
@@ -162,7 +162,7 @@ def test_external_entity_is_refused() -> None:
 
 
 def test_small_plain_entity_is_refused() -> None:
-    """Any entity declaration is refused (issue 12), however small: see aggregator.parse."""
+    """Any entity declaration is refused (issue 12), however small: see aggregator.sources.parse."""
     document = (
         b'<?xml version="1.0"?><!DOCTYPE rss [<!ENTITY co "Company">]>'
         b'<rss version="2.0"><channel><title>t</title><item><guid>g</guid><title>&co; news</title>'

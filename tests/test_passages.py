@@ -18,13 +18,13 @@ from xml.sax.saxutils import escape
 
 import pytest
 
+from aggregator.cli.reports import list_clusters, match_counts
 from aggregator.config import ClusterConfig, Config
-from aggregator.digest import build_digest
-from aggregator.entries import entry_documents
+from aggregator.dedup.passages import is_edge
+from aggregator.digest.select import build_digest
+from aggregator.ingest.entries import entry_documents
 from aggregator.model import RawDocument
-from aggregator.parse import parse_feed
-from aggregator.passages import is_edge
-from aggregator.reports import list_clusters, match_counts
+from aggregator.sources.parse import parse_feed
 from tests.clirun import run_cli
 from tests.conftest import SEEDS, THIRD_OUTLET, OpenStore, ingest, ingest_docs, text_doc
 

@@ -31,7 +31,7 @@ import pytest
 
 from aggregator.config import Config
 from aggregator.model import RawDocument
-from aggregator.segment import split_sentences
+from aggregator.sentences import split_sentences
 from tests.conftest import REPO, SEEDS, OpenStore, ingest_docs, text_doc
 
 WORD = re.compile(r"[\w'’-]+")

@@ -12,17 +12,11 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config
-from aggregator.feeds import (
-    SourceConfigError,
-    add_feed,
-    due_feeds,
-    error_interval,
-    find_feed,
-    success_interval,
-)
+from aggregator.errors import SourceConfigError
+from aggregator.ingest.feeds import add_feed, due_feeds, error_interval, find_feed, success_interval
+from aggregator.ingest.poll import Poller
 from aggregator.model import format_time, parse_time
-from aggregator.poll import Poller
-from aggregator.store import Store
+from aggregator.storage.store import Store
 from tests import feeddata
 from tests.conftest import SEEDS
 

@@ -16,11 +16,11 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.cli.reports import list_clusters, match_counts, resolve_cluster
 from aggregator.config import Config
-from aggregator.decide import Matcher
-from aggregator.pipeline import Ingester
-from aggregator.reports import list_clusters, match_counts, resolve_cluster
-from aggregator.store import Store
+from aggregator.dedup.decide import Matcher
+from aggregator.ingest.pipeline import Ingester
+from aggregator.storage.store import Store
 from tests.clirun import run_cli
 from tests.conftest import REPO, OpenStore, ingest
 

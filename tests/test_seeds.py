@@ -6,8 +6,8 @@ import json
 import subprocess
 from pathlib import Path
 
+from aggregator.cli.reports import duplicate_rows, list_clusters
 from aggregator.config import Config
-from aggregator.reports import duplicate_rows, list_clusters
 from tests.conftest import AGGREGATOR, REPO, SEEDS, OpenStore, ingest
 
 

@@ -9,16 +9,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from aggregator.config import DedupConfig
+from aggregator.dedup.segment import DOMINANT_SHARE, SENTENCE_WORDS, segment, segment_paragraph
 from aggregator.model import Unit
-from aggregator.segment import (
-    DOMINANT_SHARE,
-    SENTENCE_WORDS,
-    normalise,
-    segment,
-    segment_paragraph,
-    split_sentences,
-    tokenise,
-)
+from aggregator.sentences import normalise, split_sentences, tokenise
 
 
 def _sentences(text: str) -> list[str]:
@@ -97,7 +90,7 @@ def test_units_cover_their_tokens(text: str) -> None:
 
 @given(st.text(max_size=80))
 def test_ascii_fast_path_agrees_with_the_full_fold(text: str) -> None:
-    from aggregator.segment import _FOLD
+    from aggregator.sentences import _FOLD
 
     full = unicodedata.normalize("NFKC", text).translate(_FOLD).casefold()
     assert normalise(text) == full

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.service import AlreadyRunningError, DatabaseLock, Notifier, configure_logging
+from aggregator.errors import AlreadyRunningError
+from aggregator.service.system import DatabaseLock, Notifier, configure_logging
 
 
 def test_no_notify_socket_means_silence() -> None:
@@ -51,15 +52,15 @@ def test_journald_lines_carry_priorities(monkeypatch: pytest.MonkeyPatch) -> Non
     saved = root.handlers[:], root.level
     try:
         configure_logging(logging.INFO, stream)
-        logging.getLogger("aggregator.poll").warning("feed error\nsecond line")
-        logging.getLogger("aggregator.daemon").info("started")
+        logging.getLogger("aggregator.ingest.poll").warning("feed error\nsecond line")
+        logging.getLogger("aggregator.service.daemon").info("started")
     finally:
         root.handlers[:], level = saved
         root.setLevel(level)
     assert stream.getvalue().splitlines() == [
-        "<4>aggregator.poll: feed error",
+        "<4>aggregator.ingest.poll: feed error",
         "<4>second line",
-        "<6>aggregator.daemon: started",
+        "<6>aggregator.service.daemon: started",
     ]
 
 

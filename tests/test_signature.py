@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from aggregator.config import MinHashParams
-from aggregator.signature import Signer, estimate_jaccard, shingle_hash
+from aggregator.dedup.signature import Signer, estimate_jaccard, shingle_hash
 
 WORDS = st.lists(st.sampled_from([f"w{i}" for i in range(60)]), min_size=1, max_size=40)
 

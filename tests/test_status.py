@@ -11,7 +11,7 @@ from pathlib import Path
 
 from aggregator.config import DaemonConfig
 from aggregator.model import format_time
-from aggregator.state import (
+from aggregator.service.state import (
     EXIT_DEGRADED,
     EXIT_HEALTHY,
     EXIT_NOT_RUNNING,

@@ -17,11 +17,11 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import Config, MinHashParams
-from aggregator.dbfile import CorruptDatabaseError, _statements
-from aggregator.errors import StoreError
-from aggregator.pipeline import Ingester
-from aggregator.schema import SCHEMA_V1, SCHEMA_VERSION
-from aggregator.store import Store, _params_meta
+from aggregator.errors import CorruptDatabaseError, StoreError
+from aggregator.ingest.pipeline import Ingester
+from aggregator.storage.dbfile import _statements
+from aggregator.storage.schema import SCHEMA_V1, SCHEMA_VERSION
+from aggregator.storage.store import Store, _params_meta
 from tests.clirun import run_cli
 from tests.conftest import AGGREGATOR, SEEDS, OpenStore, ingest, read_all
 from tests.daemons import Daemon, query, wait_for_progress, write_articles, write_config

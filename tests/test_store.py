@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from aggregator import pipeline
 from aggregator.config import Config, IngestConfig, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
+from aggregator.ingest import pipeline
+from aggregator.ingest.pipeline import Ingester
 from aggregator.model import Article, RawDocument, format_time, parse_time
-from aggregator.pipeline import Ingester
 from tests.conftest import AGGREGATOR, SEEDS, OpenStore, ingest, read_all
 
 SEED_001 = SEEDS / "001_a6bde1a4b5b05d85.txt"

@@ -29,9 +29,9 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config, FeedsConfig
-from aggregator.feeds import add_feed, list_feeds
-from aggregator.poll import Poller
-from aggregator.store import Store
+from aggregator.ingest.feeds import add_feed, list_feeds
+from aggregator.ingest.poll import Poller
+from aggregator.storage.store import Store
 from bench.syndication import Corpus, bcubed, build_corpus, evaluate
 
 FEEDS, ENTRIES, SEED, POOL_SIZE = 30, 10, 1, 10

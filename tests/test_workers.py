@@ -17,14 +17,14 @@ from typing import Any
 import pytest
 from pytest_httpserver import HTTPServer
 
-from aggregator import workers
 from aggregator.config import Config, FeedsConfig
 from aggregator.errors import ParseError
-from aggregator.feeds import add_feed, list_feeds
-from aggregator.fetch import FetchResult
-from aggregator.parse import ParsedFeed
-from aggregator.poll import Poller, _Job
-from aggregator.workers import HostQueue, ParsePool, host_key
+from aggregator.ingest.feeds import add_feed, list_feeds
+from aggregator.ingest.poll import Poller, _Job
+from aggregator.sources import workers
+from aggregator.sources.fetch import FetchResult
+from aggregator.sources.parse import ParsedFeed
+from aggregator.sources.workers import HostQueue, ParsePool, host_key
 from tests.conftest import OpenStore
 
 RSS = (

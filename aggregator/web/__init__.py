@@ -3,5 +3,5 @@
 Only `app.py` imports Datasette (the optional `web` extra); `metadata.yaml`
 beside it holds the canned queries, labels, search and hidden tables, and is
 read through importlib.resources, so an installed wheel carries it. See
-`aggregator/cli_browse.py` for the command and the decisions behind it.
+`aggregator/cli/browse.py` for the command and the decisions behind it.
 """

@@ -15,13 +15,13 @@ from pathlib import Path
 
 from aggregator.config import Config
 from aggregator.configfile import load_config
-from aggregator.entries import entry_documents
 from aggregator.errors import ConfigError, ExtractError, ParseError, SourceError
-from aggregator.extract import extract
-from aggregator.feeds import error_interval, success_interval
-from aggregator.fetch import parse_retry_after
+from aggregator.ingest.entries import entry_documents
+from aggregator.ingest.feeds import error_interval, success_interval
 from aggregator.model import Article, RawDocument, format_time, parse_time
-from aggregator.parse import ParsedFeed, parse_feed
+from aggregator.sources.extract import extract
+from aggregator.sources.fetch import parse_retry_after
+from aggregator.sources.parse import ParsedFeed, parse_feed
 from aggregator.urls import normalise_url
 
 from .harness import call, invariant

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.config import MinHashParams
-from aggregator.store import Store
+from aggregator.storage.store import Store
 
 
 @pytest.fixture(scope="module")

@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.errors import ParseError
-from aggregator.feeds import SourceConfigError, import_opml
-from aggregator.parse import parse_feed, refuse_entities
-from aggregator.store import Store
+from aggregator.errors import ParseError, SourceConfigError
+from aggregator.ingest.feeds import import_opml
+from aggregator.sources.parse import parse_feed, refuse_entities
+from aggregator.storage.store import Store
 
 from .harness import call, time_limit, xfail_if_known
 

@@ -8,9 +8,9 @@ from pathlib import Path
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from aggregator.errors import ParseError
-from aggregator.feeds import SourceConfigError, import_opml
-from aggregator.store import Store
+from aggregator.errors import ParseError, SourceConfigError
+from aggregator.ingest.feeds import import_opml
+from aggregator.storage.store import Store
 
 from .checks import check_config
 from .harness import call, fuzz

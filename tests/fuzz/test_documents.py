@@ -9,8 +9,8 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aggregator.errors import ExtractError
-from aggregator.extract import FRAGMENT
-from aggregator.htmltext import extract_html, fragment_paragraphs
+from aggregator.sources.extract import FRAGMENT
+from aggregator.sources.htmltext import extract_html, fragment_paragraphs
 
 from .checks import check_document, check_storable
 from .harness import call, fuzz

@@ -22,7 +22,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from aggregator.errors import ParseError
-from aggregator.parse import ParsedFeed, parse_feed
+from aggregator.sources.parse import ParsedFeed, parse_feed
 from tests.test_encodings import BOMS, URL
 
 from .harness import call, fuzz

@@ -8,8 +8,8 @@ import time
 import pytest
 
 from aggregator.errors import ExtractError
-from aggregator.extract import FRAGMENT, extract
 from aggregator.model import RawDocument
+from aggregator.sources.extract import FRAGMENT, extract
 
 from .harness import HANG_SECONDS, call, xfail_if_known
 from .strategies_documents import raw_document

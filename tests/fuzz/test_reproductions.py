@@ -14,10 +14,11 @@ import pytest
 from hypothesis.database import ReadOnlyDatabase
 
 from aggregator.config import MinHashParams
-from aggregator.extract import FRAGMENT
-from aggregator.feeds import SourceConfigError, import_opml
+from aggregator.errors import SourceConfigError
+from aggregator.ingest.feeds import import_opml
 from aggregator.model import RawDocument
-from aggregator.store import Store
+from aggregator.sources.extract import FRAGMENT
+from aggregator.storage.store import Store
 
 from .checks import (
     check_config,

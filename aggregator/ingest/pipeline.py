@@ -1,0 +1,372 @@
+"""The ingest pipeline: raw documents in, stored articles, passages and clusters out.
+
+Order of work for a batch of documents:
+
+1. skip documents whose bytes are unchanged since they were stored (by hash),
+   before any parsing;
+2. extract and segment each remaining document (errors are per document, and
+   so is an unexpected exception from extraction: logged with its traceback);
+3. sign every unit of the batch in one vectorised call (the hot loop);
+4. per document, in one write transaction: catch the in-memory index up with
+   units other processes stored, save the article or its new version, look up
+   candidates, verify them, store units, passages and cluster changes. Only
+   after the commit do the new units enter the in-memory index, so a rolled
+   back article leaves no trace anywhere.
+
+Batching only steps 2-3 keeps the per-article transaction (all or nothing)
+while the NumPy work runs over thousands of units at a time. A batch ends at
+`batch_size` documents or `BATCH_BYTES` of content, whichever comes first.
+
+What it decides about oversized and unstorable articles (issue 12):
+
+* **Caps, in one place.** Every article, from a file or a feed, is cut to the
+  `[ingest]` caps as it is extracted (`extract_within`, caps.py): a title
+  longer than `max_title_chars`, more than `max_paragraphs` paragraphs, a text
+  longer than `max_text_chars`. The text is cut at a paragraph boundary, or at
+  a space inside the paragraph that crosses the cap when 200 characters or
+  more of room are left there; a cut title or paragraph ends in "…". A file is
+  read only as far as the caps need (issue 13, item 5). The article is
+  stored cut, with a one-line warning on its outcome (and in the log) saying
+  what was cut, from how much to how much; a poll records it on the feed
+  (`last_warning`). So a 10 MB headline never reaches segmentation, signing
+  or SQLite, and no single document costs the database more than the caps
+  allow.
+* **The database refusing one article is that article's failure.** SQLite's
+  errors about the values of one article (too big, a constraint, too many
+  variables; a string or integer SQLite cannot hold) roll back that article's
+  transaction and give it a failed outcome with `refused` set; the next
+  documents go on. A poll records such a failure as the feed's error (backed
+  off). Faults of the store itself (disk full, read-only, corrupt, I/O, locked,
+  or anything not known to be about one article) still leave as `StoreError`
+  and stop the run: every later article would fail the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import sqlite3
+from collections.abc import Generator, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import numpy.typing as npt
+
+from aggregator.config import Config
+from aggregator.dedup.decide import Matcher
+from aggregator.dedup.index import BandIndex, self_join
+from aggregator.dedup.passages import Host, outlet_key
+from aggregator.dedup.segment import segment
+from aggregator.dedup.signature import Signatures, Signer
+from aggregator.errors import AggregatorError, ExtractError, SourceError, StoreError
+from aggregator.ingest.rematch import rematch, rematch_pending
+from aggregator.model import Article, RawDocument, Unit, format_time
+from aggregator.sources.caps import cap_article as cap_article  # re-exported: its old home
+from aggregator.sources.extract import extract_within
+from aggregator.storage.dbfile import describe
+from aggregator.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+I64 = npt.NDArray[np.int64]
+# A batch also ends at this much content: 64 articles are about 200 KB, while a file
+# can be 10 MiB, and a batch holds every document's bytes, units and signatures until
+# it is stored (about 70 MB for each file the caps cut to 1 MiB; issue 13, item 5).
+BATCH_BYTES = 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one input."""
+
+    location: str
+    status: str  # "new", "updated", "unchanged" or "failed"
+    article_id: int | None = None
+    cluster_id: int | None = None
+    passages: int = 0  # passage matches recorded (pairs: this article and an earlier copy)
+    linked: int = 0  # of which link two stories
+    error: str | None = None
+    warning: str | None = None  # what of the article was cut to the caps (stored cut)
+    refused: bool = False  # failed because the database refused this article's values
+
+
+def _content_hash(doc: RawDocument) -> str:
+    """What decides whether a document changed: its bytes, and a title the source gave."""
+    digest = hashlib.sha256(doc.content)
+    if doc.title is not None:
+        digest.update(b"\0" + doc.title.encode("utf-8"))
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    doc: RawDocument
+    content_hash: str
+    article: Article
+    units: list[Unit]
+    warning: str | None
+
+
+class Ingester:
+    """Runs documents through extract, segment, sign, match, cluster and store."""
+
+    def __init__(
+        self, store: Store, config: Config, batch_size: int = 64, index: BandIndex | None = None
+    ) -> None:
+        """`index`: an index already loaded from this store (a reload keeps it).
+
+        A database upgraded to passage groups has its passages decided again
+        here first (rematch.py), since this is where the configuration is known.
+        """
+        self.store = store
+        self.config = config
+        self.batch_size = batch_size
+        if rematch_pending(store):
+            log.warning("database %s: deciding passages again after an upgrade", store.path)
+            rematch(store, config)
+        self.signer = Signer(config.dedup.minhash)
+        limit = config.dedup.index_max_units
+        if index is None:
+            index = BandIndex(config.dedup.minhash.bands, max_units=limit)
+            index.add_chunks(store.units_since(store.unit_id_before_newest(limit)))
+        index.max_units = limit  # a reload may change it
+        self.index = index
+        self.matcher = Matcher(store, config)
+
+    def ingest(
+        self, items: Iterable[RawDocument | AggregatorError]
+    ) -> Generator[Outcome, None, None]:
+        """Ingest documents (errors from the source pass through as failures)."""
+        batch: list[RawDocument] = []
+        size = 0
+        for item in items:
+            if isinstance(item, AggregatorError):
+                yield _failed(item)
+                continue
+            batch.append(item)
+            size += len(item.content)
+            if len(batch) >= self.batch_size or size >= BATCH_BYTES:
+                yield from self._ingest_batch(batch)
+                batch, size = [], 0
+        if batch:
+            yield from self._ingest_batch(batch)
+
+    def _ingest_batch(self, docs: list[RawDocument]) -> Iterator[Outcome]:
+        prepared: list[_Prepared] = []
+        for doc in docs:
+            content_hash = _content_hash(doc)
+            try:
+                existing = self.store.find_article(doc.source_location, doc.identity)
+            except sqlite3.Error as e:  # outside a write, so not yet one of ours
+                yield _refused(doc, e, self.store.path)
+                continue
+            if existing is not None and existing.content_hash == content_hash:
+                yield Outcome(doc.location, "unchanged", article_id=existing.id)
+                continue
+            try:
+                article, warning = extract_within(doc, self.config.ingest)
+            except (ExtractError, SourceError) as e:
+                yield _failed(e)
+                continue
+            except Exception as e:  # a bug of ours or a library's: costs this document only
+                log.exception("extracting %s failed", doc.location)
+                reason = f"extraction failed unexpectedly: {type(e).__name__}: {e}"
+                yield Outcome(doc.location, "failed", error=" ".join(reason.split()))
+                continue
+            if warning:
+                log.warning("article cut to the caps: %s: %s", _shown(doc.location), warning)
+            dedup = self.config.dedup
+            units = segment(article.paragraphs, dedup.min_unit_words, dedup.min_sentence_words)
+            prepared.append(_Prepared(doc, content_hash, article, units, warning))
+        if not prepared:
+            return
+        signatures = self.signer.sign([u.tokens for p in prepared for u in p.units])
+        sizes = [len(p.units) for p in prepared]
+        bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        # Unit id of each batch row once its article is stored (-1 until then).
+        row_ids = np.full(int(bounds[-1]), -1, dtype=np.int64)
+        try:
+            with self.index.holding_runs():
+                # The runs cannot change during the block, so one look-up serves
+                # the whole batch; matches inside the batch come from one self-join.
+                run_hits = _by_row(*self.index.lookup_runs(signatures.band_keys))
+                batch_hits = _by_row(
+                    *self_join(
+                        signatures.band_keys,
+                        np.repeat(np.arange(len(prepared)), sizes),
+                        self.index.max_bucket,
+                    )
+                )
+                for i, item in enumerate(prepared):
+                    lo, hi = int(bounds[i]), int(bounds[i + 1])
+                    part = Signatures(
+                        signatures.minhash[lo:hi],
+                        signatures.band_keys[lo:hi],
+                        signatures.shingle_counts[lo:hi],
+                    )
+                    earlier_rows, earlier = _rows_between(batch_hits, lo, hi)
+                    known = row_ids[earlier] >= 0
+                    hits = _concat(
+                        _rows_between(run_hits, lo, hi),
+                        (earlier_rows[known], row_ids[earlier[known]]),
+                    )
+                    try:
+                        outcome, unit_ids = self._store(item, part, hits)
+                    except (StoreError, UnicodeEncodeError, OverflowError) as e:
+                        # Rolled back; raised again unless it is about this article alone.
+                        outcome, unit_ids = _refused(item.doc, e, self.store.path), []
+                    if unit_ids:
+                        row_ids[lo:hi] = unit_ids
+                    yield outcome
+        finally:
+            stored = row_ids >= 0
+            self.index.add(row_ids[stored], signatures.band_keys[stored])
+
+    def _store(
+        self, item: _Prepared, sig: Signatures, hits: tuple[I64, I64]
+    ) -> tuple[Outcome, list[int]]:
+        """Store one article in one transaction; (outcome, its new unit ids)."""
+        doc, article, units = item.doc, item.article, item.units
+        published = format_time(article.published_at)
+        with self.store.write():
+            self.index.add_chunks(self.store.units_since(self.index.max_unit_id))
+            existing = self.store.find_article(doc.source_location, doc.identity)
+            if existing is not None and existing.content_hash == item.content_hash:
+                return Outcome(doc.location, "unchanged", article_id=existing.id), []
+            source_id = self.store.ensure_source(
+                doc.source_kind, doc.source_location, doc.source_name
+            )
+            article_id, _, paragraph_ids = self.store.save_article(
+                source_id,
+                doc.identity,
+                doc.location,
+                article.title,
+                article.paragraphs,
+                published,
+                item.content_hash,
+                existing,
+                doc.published_raw,
+                article.outlet,
+            )
+            unit_ids = self.store.save_units(
+                article_id,
+                [
+                    (paragraph_ids[u.paragraph], u.position, u.start, u.end, len(u.tokens), int(c))
+                    for u, c in zip(units, sig.shingle_counts, strict=True)
+                ],
+                sig.minhash,
+                sig.band_keys,
+            )
+            host = Host(
+                article_id,
+                outlet_key(article.outlet, source_id),
+                published,
+                paragraph_ids,
+                [u.paragraph for u in units],
+                [u.start for u in units],
+                [u.end for u in units],
+                unit_ids,
+            )
+            passages, linked, cluster_id = self._match(host, units, sig, hits)
+        # Writers are serialised, so every unit id below ours is already known;
+        # ours enter the index when the batch ends.
+        if unit_ids:
+            self.index.max_unit_id = max(self.index.max_unit_id, unit_ids[-1])
+        status = "new" if existing is None else "updated"
+        outcome = Outcome(
+            doc.location, status, article_id, cluster_id, passages, linked, warning=item.warning
+        )
+        return outcome, unit_ids
+
+    def _match(
+        self, host: Host, units: list[Unit], sig: Signatures, hits: tuple[I64, I64]
+    ) -> tuple[int, int, int | None]:
+        """Find, record and cluster the passages this article shares.
+
+        Returns (passage matches, of which linked, cluster id).
+        """
+        if not units:
+            return 0, 0, self.matcher.clusterer.cluster_of(host.article_id)
+        query_rows, candidate_ids = _concat(hits, self.index.lookup_pending(sig.band_keys))
+        return self.matcher.decide(
+            host,
+            np.array([u.paragraph for u in units], dtype=np.int64),
+            np.array([u.position for u in units], dtype=np.int64),
+            sig,
+            query_rows,
+            candidate_ids,
+        )
+
+
+def _by_row(rows: I64, found: I64) -> tuple[I64, I64]:
+    order = np.argsort(rows, kind="stable")
+    return rows[order], found[order]
+
+
+def _rows_between(pairs: tuple[I64, I64], lo: int, hi: int) -> tuple[I64, I64]:
+    """The (row - lo, found) pairs of rows lo..hi-1, from pairs sorted by row."""
+    start, stop = np.searchsorted(pairs[0], [lo, hi])
+    return pairs[0][start:stop] - lo, pairs[1][start:stop]
+
+
+def _concat(a: tuple[I64, I64], b: tuple[I64, I64]) -> tuple[I64, I64]:
+    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])
+
+
+def _failed(error: AggregatorError) -> Outcome:
+    location = error.location if isinstance(error, SourceError) else ""
+    reason = error.reason if isinstance(error, SourceError) else str(error)
+    return Outcome(location, "failed", error=reason)
+
+
+# SQLite's verdicts on the values of one statement, not on the store: SQLITE_TOOBIG
+# (a string or blob over SQLITE_LIMIT_LENGTH), constraints, type mismatch, a
+# parameter index out of range. Extended codes (SQLITE_CONSTRAINT_UNIQUE) match
+# by prefix.
+_ARTICLE_CODES = ("SQLITE_TOOBIG", "SQLITE_CONSTRAINT", "SQLITE_MISMATCH", "SQLITE_RANGE")
+# Generic SQLITE_ERRORs that are limits on one statement's size ("too many SQL
+# variables", "Expression tree is too large", "too many terms in compound SELECT").
+_ARTICLE_MESSAGES = ("too big", "too many", "too large")
+
+
+def refusal(error: BaseException) -> str | None:
+    """Why the database refused one article's values, or None for a fault of the store.
+
+    `error` is what a write raised: a StoreError made from a sqlite3 error (its
+    cause), a sqlite3 error, or the UnicodeEncodeError (a lone surrogate) or
+    OverflowError (an integer over 64 bits) of a value SQLite cannot hold.
+    Anything not known to concern one article's values is the store's: stopping
+    is the safe answer to an unknown fault, since every later write would meet it.
+    """
+    if isinstance(error, UnicodeEncodeError | OverflowError):
+        return f"{type(error).__name__}: {error}"
+    cause = error.__cause__ if isinstance(error, StoreError) else error
+    if not isinstance(cause, sqlite3.Error):
+        return None
+    text = " ".join(str(cause).split())
+    name = getattr(cause, "sqlite_errorname", None) or ""
+    if isinstance(cause, sqlite3.DataError | sqlite3.IntegrityError) or name.startswith(
+        _ARTICLE_CODES
+    ):
+        return text
+    if name == "SQLITE_ERROR" and any(m in text.lower() for m in _ARTICLE_MESSAGES):
+        return text
+    return None
+
+
+def _refused(doc: RawDocument, error: Exception, path: Path) -> Outcome:
+    """The failed outcome of an article the database refused; raises `error` instead
+    (a sqlite3 error as our StoreError) when it is a fault of the store."""
+    why = refusal(error)
+    if why is None:
+        if isinstance(error, sqlite3.Error):
+            raise describe(error, path) from error
+        raise error
+    log.warning("database refused the article %s: %s", _shown(doc.location), why)
+    return Outcome(doc.location, "failed", error=f"database refused it: {why}", refused=True)
+
+
+def _shown(location: str, limit: int = 300) -> str:
+    """A location short enough for a log line (a feed's link can be any length)."""
+    return location if len(location) <= limit else location[: limit - 1] + "…"

@@ -1,0 +1,401 @@
+"""Poll: fetch the feeds that are due, ingest their entries, schedule the next check.
+
+What it decides:
+
+* **Nothing parsed twice.** A 304 (conditional GET with the stored ETag and
+  Last-Modified) or a 200 whose body hashes like the last one parses nothing
+  and only moves the schedule.
+* **Statuses.** 301/308 chains update the stored URL; 410 disables the source;
+  429 and 503 wait for Retry-After (or the back-off); other 4xx/5xx, fetch
+  and parse failures are errors recorded on the source (message and count),
+  never raised: one bad feed never stops a poll.
+* **One article is never the poll's problem.** Entries cut to the article
+  caps are stored cut and named in the feed's `last_warning`. An entry the
+  database refuses (`Outcome.refused`: its values, not the store, are at
+  fault) makes the poll of its feed an error, recorded and backed off like
+  any other, while the feed's other entries stay stored; its body hash is
+  not kept, so the refused entry is tried again at the next (later) check.
+  Only a fault of the store itself (disk full, read-only, corrupt, I/O,
+  locked) leaves as `StoreError` and stops the poll: every feed would hit it.
+* **Next check**: see `feeds.success_interval` and `feeds.error_interval`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aggregator.config import Config
+from aggregator.errors import FetchError, ParseError, StoreError
+from aggregator.ingest.entries import entry_documents
+from aggregator.ingest.feeds import FeedSource, error_interval, success_interval
+from aggregator.ingest.pipeline import Ingester
+from aggregator.model import format_time
+from aggregator.sources.fetch import FetchPolicy, FetchResult, fetch
+from aggregator.sources.fulltext import FullTextFetcher, needs_full_text
+from aggregator.sources.parse import ParsedFeed
+from aggregator.sources.workers import PARSE_DEADLINE, HostQueue, ParsePool, host_key
+from aggregator.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+_STOP_CHECK = 0.5  # seconds between looks at the stop flag while waiting
+
+
+@dataclass(frozen=True, slots=True)
+class PollOutcome:
+    source_id: int
+    url: str
+    status: str  # "ingested", "not-modified", "unchanged", "gone", "error"
+    entries: int = 0
+    new: int = 0
+    error: str | None = None
+    next_check_at: str | None = None
+
+
+@dataclass(slots=True)
+class _Job:
+    """One feed on its way through a poll: fetch, then parse, then full text."""
+
+    feed: FeedSource
+    stage: str  # "fetch", "parse" or "full-text"
+    host: str = ""
+    result: FetchResult | None = None
+    body_hash: str = ""
+    parsed: ParsedFeed | None = None
+    started: float = 0.0  # monotonic, when the current stage began
+
+
+class Poller:
+    """Polls feed sources; the CLI and the daemon's tick call `poll`.
+
+    Fetches and full-text pages run in a thread pool (`feeds.concurrency`,
+    `feeds.per_host`), parsing in a process pool (`workers.py`); everything
+    that writes (ingest, source state) stays on the calling thread, the only
+    one that touches the database. Close the poller (or use it as a context
+    manager) to stop its workers.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        ingester: Ingester | None = None,
+        stop: threading.Event | None = None,
+    ) -> None:
+        self.store = store
+        # Set by the daemon on shutdown: no new feed is started, feeds in
+        # flight are abandoned (nothing of theirs was written yet).
+        self.stop = stop or threading.Event()
+        self.config = config
+        # Built on first use: loading the index costs seconds on a large
+        # database, and a poll where every feed answers 304 never needs it.
+        self._ingester = ingester
+        self.policy = FetchPolicy(
+            max_bytes=config.feeds.max_bytes,
+            deadline=config.feeds.deadline_seconds,
+            allow=config.feeds.allow,
+        )
+        self.rng = random.Random()
+        self.full_text = FullTextFetcher(self.policy, workers=config.feeds.parse_workers)
+        self.parsers = ParsePool(config.feeds.parse_workers)
+        self.parse_deadline = PARSE_DEADLINE
+        self._threads: ThreadPoolExecutor | None = None
+
+    @property
+    def ingester(self) -> Ingester:
+        if self._ingester is None:
+            self._ingester = Ingester(self.store, self.config)
+        return self._ingester
+
+    def __enter__(self) -> Poller:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self, wait: bool = True) -> None:
+        """Stop the workers; `wait=False` abandons fetches in flight (shutdown)."""
+        if self._threads is not None:
+            self._threads.shutdown(wait=wait, cancel_futures=True)
+            self._threads = None
+        self.full_text.close(wait)
+        if wait:
+            self.parsers.close()
+        else:
+            self.parsers.kill()
+
+    def poll_one(self, feed: FeedSource, now: datetime | None = None) -> PollOutcome:
+        return next(iter(self.poll([feed], now)))
+
+    def poll(
+        self, feeds: Sequence[FeedSource], now: datetime | None = None
+    ) -> Iterator[PollOutcome]:
+        """Poll every feed once; outcomes come as feeds finish, not in the given order.
+
+        `now` fixes the clock (tests); by default each feed is stamped when
+        its fetch completes.
+        """
+        feeds_config = self.config.feeds
+        queue = HostQueue(feeds, lambda f: host_key(f.url), feeds_config.per_host)
+        running: dict[Future[Any], _Job] = {}
+        fetching = 0
+        try:
+            while True:
+                if self.stop.is_set():
+                    return
+                while fetching < feeds_config.concurrency and (taken := queue.take()):
+                    host, feed = taken
+                    running[self._submit(self._fetch, feed)] = _Job(feed, "fetch", host)
+                    fetching += 1
+                if not running:
+                    return
+                done, _ = wait(running, self._wait_time(running), FIRST_COMPLETED)
+                if not done and self.stop.is_set():
+                    return
+                if not done and self._wait_time(running) == 0.0:
+                    yield from self._stop_runaway_parses(running, now or datetime.now(UTC))
+                    continue
+                for future in done:
+                    job = running.pop(future)
+                    if job.stage == "fetch":
+                        fetching -= 1
+                        queue.done(job.host)
+                    clock = now or datetime.now(UTC)
+                    step = self._advance(job, future, clock)
+                    if isinstance(step, PollOutcome):
+                        yield step
+                    else:
+                        running[step[0]] = step[1]
+        finally:
+            for future in running:
+                future.cancel()
+
+    def _submit(self, fn: Callable[..., Any], *args: Any) -> Future[Any]:
+        if self._threads is None:
+            self._threads = ThreadPoolExecutor(
+                self.config.feeds.concurrency, thread_name_prefix="fetch"
+            )
+        return self._threads.submit(fn, *args)
+
+    def _wait_time(self, running: dict[Future[Any], _Job]) -> float:
+        """Seconds to wait for a stage to finish: until the oldest parse in flight
+        passes its deadline, and never long enough to miss a stop."""
+        starts = [job.started for job in running.values() if job.stage == "parse"]
+        if not starts:
+            return _STOP_CHECK
+        left = min(starts) + self.parse_deadline - time.monotonic()
+        return min(max(0.0, left), _STOP_CHECK)
+
+    def _stop_runaway_parses(
+        self, running: dict[Future[Any], _Job], now: datetime
+    ) -> Iterator[PollOutcome]:
+        """Fail the parses past their deadline, kill the pool, resubmit the others."""
+        parsing = {f: job for f, job in running.items() if job.stage == "parse"}
+        late = time.monotonic() - self.parse_deadline
+        self.parsers.kill()
+        for future, job in parsing.items():
+            del running[future]
+            if job.started <= late:
+                reason = f"parse took longer than {self.parse_deadline:.0f} s; stopped"
+                yield self._failed(job.feed, now, reason)
+            else:
+                assert job.result is not None
+                running[self._parse(job.result)] = replace(job, started=time.monotonic())
+
+    def _parse(self, result: FetchResult) -> Future[ParsedFeed]:
+        return self.parsers.submit(result.content, result.headers, result.final_url)
+
+    def _fetch(self, feed: FeedSource) -> FetchResult:
+        return fetch(feed.url, self.policy, etag=feed.etag, last_modified=feed.last_modified)
+
+    def _advance(
+        self, job: _Job, future: Future[Any], now: datetime
+    ) -> PollOutcome | tuple[Future[Any], _Job]:
+        """Handle a finished stage: the feed's outcome, or its next stage's future."""
+        feed = job.feed
+        try:
+            if job.stage == "fetch":
+                return self._fetched(feed, future.result(), now)
+            assert job.result is not None
+            if job.stage == "parse":
+                parsed = self.parsers.result(future, job.result.final_url)
+                taken = parsed.entries[: self.config.feeds.max_entries_per_poll]
+                if any(needs_full_text(e, feed.full_text) for e in taken):
+                    pages = self._submit(
+                        self.full_text.complete_all, taken, feed.full_text, job.result.final_url
+                    )
+                    return pages, replace(job, stage="full-text", parsed=parsed)
+                return self._ingest(job, parsed, [], now)
+            assert job.parsed is not None
+            entries, failures = future.result()
+            # Identity looks at every entry of the document (duplicate GUIDs), not only those taken.
+            entries += job.parsed.entries[len(entries) :]
+            return self._ingest(job, replace(job.parsed, entries=entries), failures, now)
+        except (FetchError, ParseError) as e:
+            return self._failed(feed, now, e.reason)
+        except StoreError:
+            raise  # the database's trouble (disk full...), not the feed's: the poll stops
+        except Exception as e:  # a bug must cost one feed, never the poll
+            log.exception("feed poll crashed source=%d url=%s", feed.id, feed.url)
+            return self._failed(feed, now, f"internal error: {type(e).__name__}: {e}")
+
+    def _fetched(
+        self, feed: FeedSource, result: FetchResult, now: datetime
+    ) -> PollOutcome | tuple[Future[Any], _Job]:
+        if result.permanent_redirect:
+            self._update(feed.id, url=result.final_url)
+        if result.status == 410:
+            log.warning("feed gone (HTTP 410), disabled: source=%d url=%s", feed.id, feed.url)
+            self._update(
+                feed.id, enabled=0, last_checked_at=format_time(now), last_error="gone (HTTP 410)"
+            )
+            return PollOutcome(feed.id, feed.url, "gone", error="gone (HTTP 410)")
+        if result.status in (429, 503) and result.retry_after is not None:
+            wait_for = min(result.retry_after, self.config.feeds.max_interval_hours * 3600)
+            return self._failed(feed, now, f"HTTP {result.status}", wait_for)
+        if result.status >= 400 or (result.status >= 300 and not result.not_modified):
+            return self._failed(feed, now, f"HTTP {result.status}")
+        if result.not_modified:
+            return self._succeeded(feed, now, result, None, "not-modified")
+        body_hash = hashlib.sha256(result.content).hexdigest()
+        if body_hash == feed.body_hash:
+            return self._succeeded(feed, now, result, None, "unchanged")
+        job = _Job(feed, "parse", result=result, body_hash=body_hash, started=time.monotonic())
+        return self._parse(result), job
+
+    def _ingest(
+        self, job: _Job, parsed: ParsedFeed, failures: list[str], now: datetime
+    ) -> PollOutcome:
+        feed, result = job.feed, job.result
+        assert result is not None
+        collisions: list[str] = []
+        docs = entry_documents(
+            parsed.entries,
+            result.final_url,
+            feed.name,
+            now,
+            limit=self.config.feeds.max_entries_per_poll,
+            source_location=feed.location,
+            warnings=collisions,
+        )
+        outcomes = list(self.ingester.ingest(docs))
+        new = sum(o.status in ("new", "updated") for o in outcomes)
+        warnings = [parsed.warning] if parsed.warning else []
+        warnings += collisions
+        cap = self.config.feeds.max_entries_per_poll
+        if len(parsed.entries) > cap:
+            # Decided (issue 12): the cut is recorded, not carried over. A feed lists its
+            # newest entries first, and one longer than the cap is an archive (a podcast's
+            # 730 episodes): the rest would arrive as old news, and carrying them over
+            # would need the body re-parsed at every poll until they all were taken.
+            warnings.append(
+                f"{len(parsed.entries) - cap} of {len(parsed.entries)} entries not taken: "
+                f"only the first {cap} in feed order are (feeds.max_entries_per_poll)"
+            )
+        if cut := [o for o in outcomes if o.warning]:
+            warnings.append(
+                f"{len(cut)} of {len(outcomes)} entries cut to the article caps, "
+                f"last: {cut[-1].warning}"
+            )
+        if skipped := [o for o in outcomes if o.status == "failed" and not o.refused]:
+            warnings.append(
+                f"{len(skipped)} of {len(outcomes)} entries skipped, last: {skipped[-1].error}"
+            )
+        if failures:
+            warnings.append(
+                f"full text unavailable for {len(failures)} of {len(outcomes)} entries, "
+                f"summaries kept; last: {failures[-1]}"
+            )
+        warning = "; ".join(warnings) or None
+        if parsed.warning:
+            log.warning(
+                "feed parsed with problems source=%d url=%s: %s", feed.id, feed.url, parsed.warning
+            )
+        if refused := [o for o in outcomes if o.refused]:
+            reason = (
+                f"{len(refused)} of {len(outcomes)} entries refused by the database, "
+                f"last: {refused[-1].error}"
+            )
+            failed = self._failed(feed, now, reason, last_warning=warning)
+            return replace(failed, entries=len(outcomes), new=new)
+        outcome = self._succeeded(
+            feed, now, result, parsed.ttl_minutes, "ingested", job.body_hash, warning
+        )
+        return PollOutcome(
+            feed.id, feed.url, "ingested", len(outcomes), new, warning, outcome.next_check_at
+        )
+
+    def _update(self, source_id: int, **values: object) -> None:
+        columns = ", ".join(f"{k} = ?" for k in values)
+        with self.store.write():
+            self.store.execute(
+                f"UPDATE sources SET {columns} WHERE id = ?", (*values.values(), source_id)
+            )
+
+    def _succeeded(
+        self,
+        feed: FeedSource,
+        now: datetime,
+        result: FetchResult,
+        ttl: int | None,
+        status: str,
+        body_hash: str | None = None,
+        warning: str | None = None,
+    ) -> PollOutcome:
+        interval = success_interval(
+            result.headers, ttl, self.config, now, feed.min_interval_minutes
+        )
+        next_check = format_time(now + timedelta(seconds=interval))
+        values: dict[str, object] = {
+            "last_checked_at": format_time(now),
+            "last_success_at": format_time(now),
+            "last_error": None,
+            "error_count": 0,
+            "next_check_at": next_check,
+            "enabled": 1,  # a disabled feed polled on request and answering is back
+        }
+        if status == "ingested":
+            values["last_warning"] = warning
+        for column, header in (("etag", "etag"), ("last_modified", "last-modified")):
+            # A 200 replaces the validators (a body without an ETag clears the old
+            # one, or a later 304 would keep us on stale content); a 304 may omit them.
+            if (value := result.headers.get(header)) or not result.not_modified:
+                values[column] = value
+        if body_hash:
+            values["body_hash"] = body_hash
+        self._update(feed.id, **values)
+        return PollOutcome(feed.id, feed.url, status, next_check_at=next_check)
+
+    def _failed(
+        self,
+        feed: FeedSource,
+        now: datetime,
+        reason: str,
+        wait: float | None = None,
+        **columns: object,
+    ) -> PollOutcome:
+        """Record an error on the feed and back off; `columns`: more source columns
+        to set with it (an ingest that stored some entries sets `last_warning`)."""
+        errors = feed.error_count + 1
+        minimum = feed.min_interval_minutes
+        delay = wait if wait is not None else error_interval(errors, self.config, self.rng, minimum)
+        next_check = format_time(now + timedelta(seconds=delay))
+        log.warning("feed error source=%d url=%s: %s", feed.id, feed.url, reason)
+        self._update(
+            feed.id,
+            last_checked_at=format_time(now),
+            last_error=reason,
+            error_count=errors,
+            next_check_at=next_check,
+            **columns,
+        )
+        return PollOutcome(feed.id, feed.url, "error", error=reason, next_check_at=next_check)

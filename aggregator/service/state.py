@@ -1,0 +1,185 @@
+"""State: what the daemon last did, and the status report built from it.
+
+The daemon writes a few keys to `service_state` as it works (when it
+started, its last tick and scan, the last digest); `aggregator status` reads
+them together with the sources' schedule, the database's size and its counts.
+Whether a daemon runs is not read from the table (a `kill -9` cannot clean
+up after itself) but from the database lock, which the kernel releases.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.config import DaemonConfig
+from aggregator.model import format_time, parse_time, utcnow
+from aggregator.service.system import DatabaseLock
+from aggregator.storage.store import Store
+
+
+def write_state(store: Store, **values: str) -> None:
+    """Record daemon state keys, in one small transaction."""
+    now = utcnow()
+    with store.write():
+        store.conn.executemany(
+            "INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET "
+            "value = excluded.value, updated_at = excluded.updated_at",
+            [(key, value, now) for key, value in values.items()],
+        )
+
+
+def read_state(store: Store) -> dict[str, str]:
+    return dict(store.execute("SELECT key, value FROM service_state").fetchall())
+
+
+JOBS = ("tick", "scan", "digest")
+
+# `aggregator status` exit codes (documented in its help and the README), so that it
+# can back a health check: 0 running and healthy, 3 not running (as LSB's
+# `status`), 4 running but degraded (a job's last run failed, or the feed tick is
+# overdue). Errors reading the status at all exit 1, like every command.
+EXIT_HEALTHY, EXIT_NOT_RUNNING, EXIT_DEGRADED = 0, 3, 4
+
+
+def one_line(text: str) -> str:
+    """`text` on one line: what a job's failure is recorded and shown as."""
+    return " ".join(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class JobOutcome:
+    """How a daemon job's last run ended: when it finished, ok or not, why not, how long."""
+
+    at: str
+    ok: bool
+    error: str | None
+    seconds: float
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobOutcome | None:
+        """The outcome recorded as `text`, or None if it is not one (never raises)."""
+        try:
+            raw = json.loads(text)
+            return cls(str(raw["at"]), bool(raw["ok"]), raw.get("error"), float(raw["seconds"]))
+        except (ValueError, TypeError, KeyError):
+            return None
+
+
+@dataclass(frozen=True, slots=True)
+class FailingFeed:
+    """An enabled feed whose last poll failed: its one-line error, and since when
+    it last succeeded."""
+
+    id: int
+    name: str
+    location: str
+    error_count: int
+    last_error: str
+    last_success_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Status:
+    """What `aggregator status` shows."""
+
+    running: bool
+    pid: int | None
+    started_at: str | None
+    last_tick_at: str | None
+    last_tick: str | None
+    last_scan_at: str | None
+    last_digest_at: str | None
+    feeds: int
+    feeds_due: int
+    feeds_failing: int
+    failing_feeds: list[FailingFeed]  # the most recently failed first
+    jobs: dict[str, JobOutcome | None]  # the last run of each daemon job; None: not yet
+    health: str  # "healthy", "degraded" or "not running"
+    problems: list[str]  # why degraded, one line each
+    database: str
+    database_bytes: int
+    counts: dict[str, int]
+
+
+def status(
+    store: Store, database: Path, daemon: DaemonConfig, now: datetime | None = None
+) -> Status:
+    """What `aggregator status` shows; `daemon`: the schedule the jobs are judged by."""
+    state = read_state(store)
+    pid = DatabaseLock(database).held_elsewhere()
+    now = now or datetime.now(UTC)
+    stamp = format_time(now)
+    jobs = {name: JobOutcome.from_json(state.get(f"job_{name}", "")) for name in JOBS}
+    problems = degraded_by(jobs, state, daemon, now) if pid is not None else []
+    health = "not running" if pid is None else "degraded" if problems else "healthy"
+    feeds, due, failing = store.execute(
+        "SELECT count(*), "
+        "coalesce(sum(next_check_at IS NULL OR next_check_at <= ?), 0), "
+        "coalesce(sum(error_count > 0), 0) "
+        "FROM sources WHERE kind = 'feed' AND enabled = 1",
+        (stamp,),
+    ).fetchone()
+    failing_feeds = [
+        FailingFeed(int(i), name, location, int(count), error or "", success)
+        for i, name, location, count, error, success in store.execute(
+            "SELECT id, name, location, error_count, last_error, last_success_at "
+            "FROM sources WHERE kind = 'feed' AND enabled = 1 AND error_count > 0 "
+            "ORDER BY last_checked_at DESC, id"
+        )
+    ]
+    size = sum(
+        p.stat().st_size
+        for p in (database, Path(f"{database}-wal"), Path(f"{database}-shm"))
+        if p.exists()
+    )
+    return Status(
+        running=pid is not None,
+        pid=pid if pid and pid > 0 else None,
+        started_at=state.get("started_at") or None,
+        last_tick_at=state.get("last_tick_at"),
+        last_tick=state.get("last_tick"),
+        last_scan_at=state.get("last_scan_at"),
+        last_digest_at=state.get("last_digest_at"),
+        feeds=int(feeds),
+        feeds_due=int(due),
+        feeds_failing=int(failing),
+        failing_feeds=failing_feeds,
+        jobs=jobs,
+        health=health,
+        problems=problems,
+        database=str(database),
+        database_bytes=size,
+        counts=store.counts(),
+    )
+
+
+def exit_code(report: Status) -> int:
+    """`aggregator status`'s exit code for `report` (see EXIT_HEALTHY)."""
+    return {"healthy": EXIT_HEALTHY, "degraded": EXIT_DEGRADED}.get(report.health, EXIT_NOT_RUNNING)
+
+
+def degraded_by(
+    jobs: dict[str, JobOutcome | None], state: dict[str, str], daemon: DaemonConfig, now: datetime
+) -> list[str]:
+    """Why a running daemon is degraded: each job whose last run failed, and a feed
+    tick that has not finished for longer than three ticks and a whole tick budget
+    (a job stuck, or the scheduler stopped)."""
+    problems = [
+        f"job {name} failed at {outcome.at}: {outcome.error}"
+        for name, outcome in jobs.items()
+        if outcome is not None and not outcome.ok
+    ]
+    since = state.get("last_tick_at") or state.get("started_at")
+    allowed = timedelta(seconds=3 * daemon.tick_seconds + daemon.tick_budget_seconds)
+    if since and now - parse_time(since) > allowed:
+        problems.append(
+            f"no feed tick finished since {since} (expected every {daemon.tick_seconds} s)"
+        )
+    return problems
