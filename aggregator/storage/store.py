@@ -34,7 +34,13 @@ import numpy.typing as npt
 from aggregator.config import SCHEME, SHINGLE_SCHEME, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
 from aggregator.model import utcnow
+from aggregator.storage.clusters import SQLiteClusters
 from aggregator.storage.dbfile import check, describe, migrate
+from aggregator.storage.digests import SQLiteDigests
+from aggregator.storage.feeds import SQLiteFeeds
+from aggregator.storage.passages import SQLitePassages
+from aggregator.storage.reports import SQLiteReports
+from aggregator.storage.state import SQLiteState
 
 U32 = npt.NDArray[np.uint32]
 
@@ -129,6 +135,13 @@ class Store:
             self._close_quietly()
             raise
         self._closed = False
+        # One object per part of the database: the only way stages read or write it.
+        self.feeds = SQLiteFeeds(self)
+        self.state = SQLiteState(self)
+        self.clusters = SQLiteClusters(self)
+        self.passages = SQLitePassages(self)
+        self.digests = SQLiteDigests(self)
+        self.reports = SQLiteReports(self)
 
     def close(self) -> None:
         self.conn.close()

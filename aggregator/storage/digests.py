@@ -1,0 +1,19 @@
+"""What digests and the stories feed read: arrivals of a period, their stories and paragraphs.
+
+Every statement about this part of the database is here (storage is the only
+package that speaks SQL); callers get and give frozen dataclasses.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from aggregator.storage.store import Store
+
+
+class SQLiteDigests:
+    """The SQLite implementation, reached as `store.digests`."""
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
