@@ -71,7 +71,7 @@ from aggregator.dedup.signature import Signer
 from aggregator.model import RawDocument, Unit
 from aggregator.sentences import split_sentences, tokenise
 from aggregator.sources.extract import extract
-from aggregator.storage.store import CandidateSignatures
+from aggregator.storage.articles import CandidateSignatures
 from bench.corpus import Corpus
 
 ROOT = Path(__file__).resolve().parent.parent

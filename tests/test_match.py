@@ -22,7 +22,7 @@ from aggregator.dedup.match import ADJACENT_GAP, Passage, UnitMatch, merge_passa
 from aggregator.dedup.segment import segment_paragraph
 from aggregator.dedup.signature import Signer, estimate_jaccard
 from aggregator.sentences import split_sentences, tokenise
-from aggregator.storage.store import CandidateRows, CandidateSignatures
+from aggregator.storage.articles import CandidateRows, CandidateSignatures
 
 CONFIG = DedupConfig(jaccard_threshold=0.5, containment_threshold=0.8, min_shared_shingles=8)
 PERM = CONFIG.minhash.num_perm

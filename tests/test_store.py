@@ -92,7 +92,7 @@ def test_a_failed_write_leaves_nothing_behind(
     def explode(*args: object, **kwargs: object) -> list[int]:
         raise sqlite3.OperationalError("disk I/O error (injected)")
 
-    monkeypatch.setattr(store, "save_units", explode)
+    monkeypatch.setattr(store.articles, "save_units", explode)
     with pytest.raises(StoreError, match=r"I/O error \(disk I/O error \(injected\)\)"):
         list(ingester.ingest(read_all([SEED_004], config)))
     assert store.counts() == before

@@ -52,7 +52,7 @@ class Matcher:
         article_id = host.article_id
         if len(candidate_ids) == 0:
             return 0, 0, self.clusterer.cluster_of(article_id)
-        signatures = self.store.candidate_signatures(np.unique(candidate_ids).tolist())
+        signatures = self.store.articles.candidate_signatures(np.unique(candidate_ids).tolist())
         verified = verify(
             sig.minhash,
             sig.shingle_counts,
@@ -65,7 +65,7 @@ class Matcher:
         if not verified:
             return 0, 0, self.clusterer.cluster_of(article_id)
         matched = sorted({int(signatures.unit_ids[m.candidate]) for m in verified})
-        rows = self.store.candidate_rows(matched)
+        rows = self.store.articles.candidate_rows(matched)
         matches = relocate(verified, signatures, rows)
         passages = merge_passages(
             matches,

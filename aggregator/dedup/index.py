@@ -137,7 +137,7 @@ class BandIndex:
         self._bound()
 
     def add_chunks(self, chunks: Iterable[tuple[I64, U32]]) -> None:
-        """Add units given in chunks, e.g. from `Store.units_since`, as one run.
+        """Add units given in chunks, e.g. from `store.articles.units_since`, as one run.
 
         Chunks are split into per-band columns as they arrive, and each column
         is released once sorted, so loading needs little more than the index.

@@ -32,7 +32,7 @@ import numpy as np
 import numpy.typing as npt
 
 from aggregator.config import DedupConfig
-from aggregator.storage.store import CandidateRows, CandidateSignatures
+from aggregator.storage.articles import CandidateRows, CandidateSignatures
 
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]

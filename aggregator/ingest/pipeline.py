@@ -129,7 +129,7 @@ class Ingester:
         limit = config.dedup.index_max_units
         if index is None:
             index = BandIndex(config.dedup.minhash.bands, max_units=limit)
-            index.add_chunks(store.units_since(store.unit_id_before_newest(limit)))
+            index.add_chunks(store.articles.units_since(store.articles.unit_id_before_newest(limit)))
         index.max_units = limit  # a reload may change it
         self.index = index
         self.matcher = Matcher(store, config)
@@ -157,7 +157,7 @@ class Ingester:
         for doc in docs:
             content_hash = _content_hash(doc)
             try:
-                existing = self.store.find_article(doc.source_location, doc.identity)
+                existing = self.store.articles.find_article(doc.source_location, doc.identity)
             except sqlite3.Error as e:  # outside a write, so not yet one of ours
                 yield _refused(doc, e, self.store.path)
                 continue
@@ -230,14 +230,14 @@ class Ingester:
         doc, article, units = item.doc, item.article, item.units
         published = format_time(article.published_at)
         with self.store.write():
-            self.index.add_chunks(self.store.units_since(self.index.max_unit_id))
-            existing = self.store.find_article(doc.source_location, doc.identity)
+            self.index.add_chunks(self.store.articles.units_since(self.index.max_unit_id))
+            existing = self.store.articles.find_article(doc.source_location, doc.identity)
             if existing is not None and existing.content_hash == item.content_hash:
                 return Outcome(doc.location, "unchanged", article_id=existing.id), []
-            source_id = self.store.ensure_source(
+            source_id = self.store.articles.ensure_source(
                 doc.source_kind, doc.source_location, doc.source_name
             )
-            article_id, _, paragraph_ids = self.store.save_article(
+            article_id, _, paragraph_ids = self.store.articles.save_article(
                 source_id,
                 doc.identity,
                 doc.location,
@@ -249,7 +249,7 @@ class Ingester:
                 doc.published_raw,
                 article.outlet,
             )
-            unit_ids = self.store.save_units(
+            unit_ids = self.store.articles.save_units(
                 article_id,
                 [
                     (paragraph_ids[u.paragraph], u.position, u.start, u.end, len(u.tokens), int(c))

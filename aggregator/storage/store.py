@@ -23,7 +23,7 @@ import sqlite3
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -33,7 +33,7 @@ import numpy.typing as npt
 
 from aggregator.config import SCHEME, SHINGLE_SCHEME, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
-from aggregator.model import utcnow
+from aggregator.storage.articles import SQLiteArticles
 from aggregator.storage.clusters import SQLiteClusters
 from aggregator.storage.dbfile import check, describe, migrate
 from aggregator.storage.digests import SQLiteDigests
@@ -43,36 +43,6 @@ from aggregator.storage.reports import SQLiteReports
 from aggregator.storage.state import SQLiteState
 
 U32 = npt.NDArray[np.uint32]
-
-
-@dataclass(frozen=True, slots=True)
-class StoredArticle:
-    id: int
-    version: int
-    content_hash: str
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateSignatures:
-    """What verification needs of candidate units, row-aligned with `unit_ids`."""
-
-    unit_ids: npt.NDArray[np.int64]
-    minhash: U32
-    shingle_counts: npt.NDArray[np.int64]
-    article_ids: npt.NDArray[np.int64]
-
-
-@dataclass(frozen=True, slots=True)
-class CandidateRows(CandidateSignatures):
-    """Everything known about verified candidate units, row-aligned with `unit_ids`."""
-
-    source_ids: npt.NDArray[np.int64]
-    outlets: list[str | None]
-    published_at: list[str]
-    paragraph_ids: npt.NDArray[np.int64]
-    positions: npt.NDArray[np.int64]
-    char_starts: npt.NDArray[np.int64]
-    char_ends: npt.NDArray[np.int64]
 
 
 def _params_meta(params: MinHashParams) -> dict[str, str]:
@@ -142,6 +112,7 @@ class Store:
         self.passages = SQLitePassages(self)
         self.digests = SQLiteDigests(self)
         self.reports = SQLiteReports(self)
+        self.articles = SQLiteArticles(self)
 
     def close(self) -> None:
         self.conn.close()
@@ -218,223 +189,6 @@ class Store:
         except sqlite3.Error as e:
             raise describe(e, self.path) from e
 
-    # -- sources and articles -------------------------------------------------
-
-    def ensure_source(self, kind: str, location: str, name: str) -> int:
-        row = self.conn.execute("SELECT id FROM sources WHERE location = ?", (location,)).fetchone()
-        if row:
-            return int(row[0])
-        cursor = self.conn.execute(
-            "INSERT INTO sources (kind, location, name, created_at) VALUES (?, ?, ?, ?)",
-            (kind, location, name, utcnow()),
-        )
-        return int(cursor.lastrowid or 0)
-
-    def find_article(self, source_location: str, identity: str) -> StoredArticle | None:
-        row = self.conn.execute(
-            "SELECT a.id, a.version, a.content_hash FROM articles a "
-            "JOIN sources s ON s.id = a.source_id WHERE s.location = ? AND a.identity = ?",
-            (source_location, identity),
-        ).fetchone()
-        return StoredArticle(*row) if row else None
-
-    def save_article(
-        self,
-        source_id: int,
-        identity: str,
-        location: str,
-        title: str,
-        paragraphs: Sequence[str],
-        published_at: str,
-        content_hash: str,
-        existing: StoredArticle | None,
-        published_raw: str | None = None,
-        outlet: str | None = None,
-    ) -> tuple[int, int, list[int]]:
-        """Insert an article or a new version of one; return (article, version, paragraph ids).
-
-        The units and signatures of the previous version leave the index here:
-        matches are made against what an article says now. Older versions keep
-        their paragraphs and units, so earlier passage matches still resolve.
-        """
-        now = utcnow()
-        body = "\n\n".join(paragraphs)
-        current = {
-            "location": location,
-            "title": title,
-            "body": body,
-            "published_at": published_at,
-            "published_raw": published_raw,
-            "outlet": outlet,
-            "updated_at": now,
-            "content_hash": content_hash,
-        }
-        if existing is None:
-            columns = ", ".join(current)
-            cursor = self.conn.execute(
-                f"INSERT INTO articles (source_id, identity, first_seen_at, version, {columns}) "
-                f"VALUES (?, ?, ?, 1, {', '.join('?' * len(current))})",
-                (source_id, identity, now, *current.values()),
-            )
-            article_id, version = int(cursor.lastrowid or 0), 1
-        else:
-            article_id, version = existing.id, existing.version + 1
-            self.conn.execute(
-                "DELETE FROM unit_signatures WHERE unit_id IN "
-                "(SELECT id FROM units WHERE article_id = ?)",
-                (article_id,),
-            )
-            assignments = ", ".join(f"{column} = ?" for column in current)
-            self.conn.execute(
-                f"UPDATE articles SET version = ?, {assignments} WHERE id = ?",
-                (version, *current.values(), article_id),
-            )
-        cursor = self.conn.execute(
-            "INSERT INTO article_versions (article_id, version, content_hash, title, "
-            "published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
-            (article_id, version, content_hash, title, published_at, now),
-        )
-        version_id = int(cursor.lastrowid or 0)
-        returned = self._insert_returning(
-            "paragraphs (version_id, article_id, position, text)",
-            [(version_id, article_id, position, text) for position, text in enumerate(paragraphs)],
-            "id, position",
-        )
-        by_position = {position: row_id for row_id, position in returned}
-        paragraph_ids = [by_position[position] for position in range(len(paragraphs))]
-        return article_id, version_id, paragraph_ids
-
-    def save_units(
-        self,
-        article_id: int,
-        rows: Sequence[tuple[int, int, int, int, int, int]],
-        minhash: U32,
-        band_keys: U32,
-    ) -> list[int]:
-        """Insert units (paragraph_id, position, start, end, words, shingles) with signatures."""
-        returned = self._insert_returning(
-            "units (paragraph_id, article_id, position, char_start, char_end, word_count, "
-            "shingle_count)",
-            [(row[0], article_id, *row[1:]) for row in rows],
-            "id, paragraph_id, position",
-        )
-        by_place = {(paragraph, position): row_id for row_id, paragraph, position in returned}
-        ids = [by_place[(row[0], row[1])] for row in rows]
-        self.conn.executemany(
-            "INSERT INTO unit_signatures (unit_id, minhash, band_keys) VALUES (?, ?, ?)",
-            zip(ids, (m.tobytes() for m in minhash), (b.tobytes() for b in band_keys), strict=True),
-        )
-        return ids
-
-    def _insert_returning(
-        self, target: str, rows: Sequence[tuple[Any, ...]], returning: str
-    ) -> list[tuple[Any, ...]]:
-        """Multi-row INSERT ... RETURNING, in chunks under SQLite's variable limit.
-
-        RETURNING rows come back in no promised order, so callers map them back
-        by a unique key rather than by position.
-        """
-        out: list[tuple[Any, ...]] = []
-        if not rows:
-            return out
-        width = len(rows[0])
-        group = "(" + ", ".join("?" * width) + ")"
-        step = max(1, 30000 // width)
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            values = ", ".join([group] * len(chunk))
-            args = [value for row in chunk for value in row]
-            out.extend(
-                self.conn.execute(
-                    f"INSERT INTO {target} VALUES {values} RETURNING {returning}", args
-                ).fetchall()
-            )
-        return out
-
-    # -- the persistent LSH index -------------------------------------------------
-
-    def units_since(
-        self, after_id: int, chunk: int = 100_000
-    ) -> Iterator[tuple[npt.NDArray[np.int64], U32]]:
-        """Band keys of indexed units with id > after_id, in id order, in chunks."""
-        bands = self.params.bands
-        last = after_id
-        while True:
-            rows = self.conn.execute(
-                "SELECT unit_id, band_keys FROM unit_signatures WHERE unit_id > ? "
-                "ORDER BY unit_id LIMIT ?",
-                (last, chunk),
-            ).fetchall()
-            if not rows:
-                return
-            ids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-            keys = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.uint32)
-            yield ids, keys.reshape(len(rows), bands)
-            last = int(ids[-1])
-
-    def unit_id_before_newest(self, count: int) -> int:
-        """The id below the `count` newest indexed units (0 when there are fewer)."""
-        row = self.conn.execute(
-            "SELECT unit_id FROM unit_signatures ORDER BY unit_id DESC LIMIT 1 OFFSET ?",
-            (count,),
-        ).fetchone()
-        return int(row[0]) if row else 0
-
-    def candidate_signatures(self, unit_ids: Sequence[int]) -> CandidateSignatures:
-        """Signatures of the given units that are still indexed.
-
-        Most candidates are chance band collisions that verification drops, so
-        this reads only two rowid look-ups per unit; `candidate_rows` fetches
-        the rest for the few that match.
-        """
-        rows = self._select_in(
-            "SELECT s.unit_id, s.minhash, u.shingle_count, u.article_id "
-            "FROM unit_signatures s JOIN units u ON u.id = s.unit_id WHERE s.unit_id IN ({})",
-            unit_ids,
-        )
-        columns = _columns(rows, (0, 2, 3))
-        return CandidateSignatures(
-            unit_ids=columns[0],
-            minhash=self._minhash(rows),
-            shingle_counts=columns[2],
-            article_ids=columns[3],
-        )
-
-    def candidate_rows(self, unit_ids: Sequence[int]) -> CandidateRows:
-        """Signatures and context (article, source, paragraph, span) of indexed units."""
-        rows = self._select_in(
-            "SELECT s.unit_id, s.minhash, u.shingle_count, u.article_id, a.source_id, "
-            "a.published_at, u.paragraph_id, u.position, u.char_start, u.char_end, a.outlet "
-            "FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
-            "JOIN articles a ON a.id = u.article_id WHERE s.unit_id IN ({})",
-            unit_ids,
-        )
-        columns = _columns(rows, (0, 2, 3, 4, 6, 7, 8, 9))
-        return CandidateRows(
-            unit_ids=columns[0],
-            minhash=self._minhash(rows),
-            shingle_counts=columns[2],
-            article_ids=columns[3],
-            source_ids=columns[4],
-            outlets=[r[10] for r in rows],
-            published_at=[r[5] for r in rows],
-            paragraph_ids=columns[6],
-            positions=columns[7],
-            char_starts=columns[8],
-            char_ends=columns[9],
-        )
-
-    def _select_in(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
-        rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(ids), 500):
-            batch = list(ids[start : start + 500])
-            rows.extend(self.conn.execute(sql.format(",".join("?" * len(batch))), batch))
-        return rows
-
-    def _minhash(self, rows: list[tuple[Any, ...]]) -> U32:
-        blob = b"".join(r[1] for r in rows)
-        return np.frombuffer(blob, dtype=np.uint32).reshape(len(rows), self.params.num_perm)
-
     # -- counts ---------------------------------------------------------------------
 
     def counts(self) -> dict[str, int]:
@@ -451,9 +205,3 @@ class Store:
             "cluster_members",
         )
         return {t: self.conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-
-
-def _columns(
-    rows: list[tuple[Any, ...]], indexes: Sequence[int]
-) -> dict[int, npt.NDArray[np.int64]]:
-    return {i: np.fromiter((r[i] for r in rows), dtype=np.int64, count=len(rows)) for i in indexes}
