@@ -23,6 +23,7 @@ from aggregator.ingest.poll import Poller
 from aggregator.model import RawDocument
 from aggregator.sources.folder import discover, read_file
 from aggregator.storage.store import Store
+from tests.postgres import PostgresServer
 
 if TYPE_CHECKING:  # tests.daemons imports this module
     from tests.daemons import Daemon
@@ -158,3 +159,14 @@ def daemons() -> Iterator[list[Daemon]]:
     yield started
     for daemon in started:
         daemon.kill()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """A real PostgreSQL server for this session (per xdist worker): tests/postgres.py."""
+    server = PostgresServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.stop()
