@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Literal
 
 # File extensions the folder source understands, and the media type each means.
 MEDIA_TYPES = {
@@ -129,3 +130,146 @@ class FeedLink:
     url: str
     kind: str
     title: str
+
+
+# -- What a digest reads: storage.digests gives these, digest.select consumes them --------
+
+
+@dataclass(frozen=True, slots=True)
+class DigestArticle:
+    """One article as a digest names it (stored times as stored: text, to the second)."""
+
+    article_id: int
+    title: str
+    source: str
+    location: str
+    published_at: str
+    first_seen_at: str
+
+    @property
+    def link(self) -> str | None:
+        """The article's address if it is a web link (only those become links)."""
+        return self.location if self.location.startswith(("http://", "https://")) else None
+
+
+@dataclass(frozen=True, slots=True)
+class StoryMember:
+    """An article that arrived in a period, and the story (cluster) it belongs to."""
+
+    article_id: int
+    cluster_id: int
+
+
+@dataclass(frozen=True, slots=True)
+class ParagraphText:
+    """A paragraph of an article's current version: its row id and its text."""
+
+    paragraph_id: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class SharedSpan:
+    """Characters [start, end) of a paragraph that a passage shares with other articles."""
+
+    paragraph_id: int
+    start: int
+    end: int
+
+
+# -- Feed sources: storage.feeds gives and takes these; ingest.feeds decides them ------------
+
+
+@dataclass(frozen=True, slots=True)
+class FeedSource:
+    """A subscribed feed as stored: its settings and what its polls recorded.
+
+    `location` is the URL it was subscribed with (its identity, never changed),
+    `url` where it is fetched now; times are as stored (text, read by `parse_time`).
+    """
+
+    id: int
+    name: str
+    location: str
+    url: str
+    full_text: str  # "auto", "always" or "never"
+    enabled: bool
+    last_checked_at: str | None
+    last_success_at: str | None
+    last_error: str | None
+    error_count: int
+    next_check_at: str | None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    last_warning: str | None = None
+    min_interval_minutes: float | None = None  # None: the configuration's minimum
+
+
+FeedStatus = Literal["ok", "error", "gone"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUpdate:
+    """What one poll records on a feed: decided whole by the poller (`ingest.feeds`),
+    written as it is by `store.feeds.apply`, which decides nothing.
+
+    The fields are the feed's poll state after the poll, kept ones included (a 304
+    keeps the stored validators). `status` says what else changes: "ok" stamps
+    `last_success_at` with `checked_at` and enables the feed (a disabled feed
+    polled on request that answers is back), "gone" disables it, "error" leaves
+    both as they are. `moved_to`: a permanent redirect's target, fetched from now on.
+    """
+
+    status: FeedStatus
+    checked_at: datetime
+    next_check_at: datetime | None
+    last_error: str | None
+    error_count: int
+    etag: str | None
+    last_modified: str | None
+    body_hash: str | None
+    last_warning: str | None
+    moved_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class FeedChange:
+    """What an edit (`sources set`) changes on a feed; a field left None stays as it is."""
+
+    name: str | None = None
+    full_text: str | None = None
+    enabled: bool | None = None
+    min_interval_minutes: float | None = None  # 0: none of its own (the configured one)
+    next_check_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Subscription:
+    """A subscribe's result: the feed, and whether it was added, enabled again (it was
+    removed or gone), or left alone (already an enabled subscription)."""
+
+    feed: FeedSource
+    outcome: Literal["added", "enabled", "already"]
+
+
+@dataclass(frozen=True, slots=True)
+class FeedTally:
+    """The enabled feeds: how many, how many are due, how many failing."""
+
+    feeds: int
+    due: int
+    failing: int
+
+
+@dataclass(frozen=True, slots=True)
+class FailingFeed:
+    """An enabled feed whose last poll failed: its one-line error, and since when
+    it last succeeded."""
+
+    id: int
+    name: str
+    location: str
+    error_count: int
+    last_error: str
+    last_success_at: str | None

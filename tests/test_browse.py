@@ -445,3 +445,28 @@ def test_the_readme_one_liner_for_plain_datasette(browsed: Browsed, tmp_path: Pa
     ).stdout
     assert [row["name"] for row in json.loads(out)] == ["Wire", "Quiet"]
     assert _fingerprint(db) == before
+
+
+def test_the_check_before_browsing_reads_the_file_only(tmp_path: Path, store: Store) -> None:
+    """`check_database` (in process): the current schema passes; another SQLite
+    database, an older schema and a file that is no database are refused, and none
+    of them is changed."""
+    from aggregator.cli.browse import check_database
+    from aggregator.errors import BrowseError, CorruptDatabaseError
+
+    check_database(store.path)
+    other = tmp_path / "other.db"
+    sqlite3.connect(other).close()  # an empty file: a database of no schema
+    garbage = tmp_path / "garbage.db"
+    garbage.write_bytes(b"not a database, " * 256)
+    old = tmp_path / "old.db"
+    shutil.copy(REPO / "tests" / "data" / "schema-v5-seeds-third.db", old)
+    for path, error, says in (
+        (other, BrowseError, "not an aggregator database"),
+        (garbage, CorruptDatabaseError, "corrupted"),
+        (old, BrowseError, "schema version 5 is older"),
+    ):
+        before = _fingerprint(path)
+        with pytest.raises(error, match=says):
+            check_database(path)
+        assert _fingerprint(path) == before

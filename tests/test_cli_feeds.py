@@ -20,13 +20,12 @@ from aggregator.cli.main import cli
 from aggregator.config import Config
 from aggregator.ingest.feeds import (
     FeedEdit,
-    FeedSource,
-    edit_values,
+    change_for,
     error_interval,
     min_interval_seconds,
     success_interval,
 )
-from aggregator.model import parse_time
+from aggregator.model import FeedChange, FeedSource, parse_time
 from aggregator.storage.schema import SCHEMA_VERSION
 from aggregator.storage.store import Store
 from tests.clirun import run_cli
@@ -380,49 +379,49 @@ _CHECKED = FeedSource(
 
 
 @pytest.mark.parametrize(
-    ("before", "edit", "values"),
+    ("before", "edit", "change"),
     [
-        (_CHECKED, FeedEdit(name="  Wire Service "), {"name": "Wire Service"}),
-        (_CHECKED, FeedEdit(name="Wire", full_text="auto", enabled=True), {}),
+        (_CHECKED, FeedEdit(name="  Wire Service "), FeedChange(name="Wire Service")),
+        (_CHECKED, FeedEdit(name="Wire", full_text="auto", enabled=True), FeedChange()),
         (
             _CHECKED,
             FeedEdit(min_interval_minutes=60),
-            {"min_interval_minutes": 60, "next_check_at": "2026-11-01T13:00:00Z"},
+            FeedChange(min_interval_minutes=60, next_check_at=parse_time("2026-11-01T13:00:00Z")),
         ),
-        (_CHECKED, FeedEdit(min_interval_minutes=5), {"min_interval_minutes": 5}),
+        (_CHECKED, FeedEdit(min_interval_minutes=5), FeedChange(min_interval_minutes=5)),
         (
             _CHECKED,
             FeedEdit(min_interval_minutes=10_000),  # capped at 24 hours
-            {"min_interval_minutes": 10_000, "next_check_at": "2026-11-02T12:00:00Z"},
+            FeedChange(
+                min_interval_minutes=10_000, next_check_at=parse_time("2026-11-02T12:00:00Z")
+            ),
         ),
         (
             replace(_CHECKED, min_interval_minutes=60.0),
             FeedEdit(min_interval_minutes=0),
-            {"min_interval_minutes": None},
+            FeedChange(min_interval_minutes=0),  # back to the configured minimum
         ),
         (
             replace(_CHECKED, enabled=False, next_check_at="2026-11-09T00:00:00Z"),
             FeedEdit(enabled=True),
-            {"enabled": 1, "next_check_at": "2026-11-01T12:05:00Z"},  # due now
+            FeedChange(enabled=True, next_check_at=parse_time("2026-11-01T12:05:00Z")),  # due now
         ),
         (
             replace(_CHECKED, enabled=False),
             FeedEdit(enabled=True),
-            {"enabled": 1, "next_check_at": "2026-11-01T12:05:00Z"},
+            FeedChange(enabled=True, next_check_at=parse_time("2026-11-01T12:05:00Z")),
         ),
         (
             replace(_CHECKED, enabled=False, next_check_at="2026-11-01T12:01:00Z"),
             FeedEdit(enabled=True),
-            {"enabled": 1, "next_check_at": "2026-11-01T12:01:00Z"},  # already due
+            FeedChange(enabled=True, next_check_at=parse_time("2026-11-01T12:01:00Z")),  # due
         ),
-        (_CHECKED, FeedEdit(enabled=False), {"enabled": 0}),
+        (_CHECKED, FeedEdit(enabled=False), FeedChange(enabled=False)),
     ],
 )
-def test_what_an_edit_changes(
-    before: FeedSource, edit: FeedEdit, values: dict[str, object]
-) -> None:
-    now = datetime(2026, 11, 1, 12, 5, tzinfo=UTC)
-    assert edit_values(before, edit, Config(), now) == values
+def test_what_an_edit_changes(before: FeedSource, edit: FeedEdit, change: FeedChange) -> None:
+    now = datetime(2026, 11, 1, 12, 5, 0, 250_000, tzinfo=UTC)  # stored to the second
+    assert change_for(before, edit, Config(), now) == change
 
 
 def test_a_failed_poll_is_said_once(httpserver: HTTPServer, tmp_path: Path) -> None:

@@ -7,7 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from aggregator.cli.reports import list_clusters, resolve_cluster
 from aggregator.config import Config
+from aggregator.dedup.cluster import Linking, components, link_plan, rebuild_plan, retire_plan
 from aggregator.model import RawDocument
+from aggregator.storage.clusters import ClusterLinks, LiveCluster
+from aggregator.storage.plans import ClusterMerge, ClusterPlan, Membership, NewCluster, Retirement
 from aggregator.storage.store import Store
 from tests.conftest import OpenStore, ingest_docs, text_doc
 
@@ -114,3 +117,80 @@ def test_boilerplate_footer_never_links_a_source_s_articles(
         ],
     )
     assert list(_members(config).values()) == [{"s1", "s2"}]
+
+
+# -- the decisions alone: plans from memberships and links, no store ----------------------
+
+NOW = "2026-11-20T12:00:00Z"
+
+
+def test_an_article_without_partners_gets_an_empty_plan_and_keeps_its_story() -> None:
+    assert link_plan(5, [5], {5: 3}, "earliest", NOW) == Linking(ClusterPlan(NOW), 3)
+    assert link_plan(5, [], {}, "earliest", NOW) == Linking(ClusterPlan(NOW), None)
+
+
+def test_partners_in_no_story_open_a_new_one() -> None:
+    linking = link_plan(5, [2, 1, 2], {}, "longest", NOW)
+    new = NewCluster(0)
+    assert linking == Linking(
+        ClusterPlan(
+            NOW, "longest", created=1, joins=(Membership(new, (5, 1, 2)),), refreshed=(new,)
+        ),
+        new,
+    )
+
+
+def test_partners_in_several_stories_merge_them_into_the_oldest() -> None:
+    linking = link_plan(5, [1, 2, 3], {1: 8, 2: 4, 3: 8, 7: 2}, "earliest", NOW)
+    assert linking.cluster == 4
+    assert linking.plan == ClusterPlan(
+        NOW,
+        merges=(ClusterMerge(into=4, merged=8),),
+        joins=(Membership(4, (5, 1, 2, 3)),),
+        refreshed=(4,),
+    )
+
+
+def test_a_story_still_connected_is_left_alone() -> None:
+    whole = ClusterLinks(4, 1, (1, 2, 3), ((1, 2), (3, 2)))
+    assert rebuild_plan([whole], "earliest", NOW) == ClusterPlan(NOW)
+
+
+def test_a_split_story_keeps_its_id_for_the_part_with_its_canonical_article() -> None:
+    # 1-2 and 3-4-5 apart; the canonical article 2 is in the smaller part.
+    split = ClusterLinks(4, 2, (1, 2, 3, 4, 5), ((1, 2), (3, 4), (4, 5)))
+    new = NewCluster(0)
+    assert rebuild_plan([split], "earliest", NOW) == ClusterPlan(
+        NOW,
+        emptied=(4,),
+        created=1,
+        joins=(Membership(4, (1, 2)), Membership(new, (3, 4, 5))),
+        refreshed=(4, new, 4),
+    )
+
+
+def test_a_story_whose_canonical_article_is_left_alone_gives_its_id_up() -> None:
+    # The canonical article 1 has no link left: it leaves, its id keeps no members, and
+    # the rest is a new story; 9's story, of one article, is emptied.
+    lone = ClusterLinks(4, 1, (1, 2, 3), ((2, 3),))
+    single = ClusterLinks(6, 9, (9,), ())
+    new = NewCluster(0)
+    assert rebuild_plan([lone, single], "earliest", NOW) == ClusterPlan(
+        NOW,
+        emptied=(4, 6),
+        created=1,
+        joins=(Membership(new, (2, 3)),),
+        refreshed=(new, 4, 6),
+    )
+
+
+def test_after_a_rematch_old_stories_point_at_the_story_of_their_canonical_article() -> None:
+    old = [LiveCluster(1, 10), LiveCluster(2, 20), LiveCluster(3, None)]
+    assert retire_plan(old, {10: 7}, NOW) == ClusterPlan(
+        NOW,
+        retired=(Retirement(1, 7), Retirement(2, None), Retirement(3, None)),
+    )
+
+
+def test_components_join_through_nodes_outside_the_set() -> None:
+    assert components([1, 2, 3, 4], [(1, 9), (9, 3), (2, 2)]) == [[1, 3], [2], [4]]

@@ -16,7 +16,13 @@ from aggregator.digest.render import to_atom, to_html, to_markdown, to_text
 from aggregator.digest.select import Digest, build_digest
 from aggregator.model import format_time, parse_time
 from aggregator.storage.store import Store
-from tests.conftest import SEEDS, OpenStore, ingest, ingest_docs, text_doc
+from tests.conftest import (
+    SEEDS,
+    OpenStore,
+    ingest,
+    ingest_docs,
+    text_doc,
+)
 
 DAY1 = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 DAY2 = DAY1 + timedelta(days=1)
@@ -212,9 +218,9 @@ def test_the_digest_selects_arrivals_through_an_index(
     """Digests and the stories feed (rebuilt after every storing job) must not scan every
     article of a database that only grows: both of build_digest's arrival queries
     search articles_first_seen."""
-    from aggregator.digest import select as digest
+    from aggregator.storage import digests
 
-    queries = [digest.ARRIVED_SQL, digest.ARRIVED_CLUSTERS_SQL]
+    queries = [digests.ARRIVED_SQL, digests.ARRIVED_CLUSTERS_SQL]
     store = open_store(seeded.database, seeded.dedup.minhash)
     try:
         for query in queries:

@@ -158,3 +158,9 @@ def test_the_html_digest_renders_in_headless_chromium(hostile: Digest, tmp_path:
     assert "EXECUTED</title>" not in dom
     assert "Evil &lt;script&gt;" in dom, "the story's title is rendered as text"
     assert screenshot.stat().st_size > 1000
+
+
+def test_the_mail_is_dated_by_the_clock_it_is_given(hostile: Digest) -> None:
+    moment = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+    message = mail_message(hostile, _mail_config(25), now=moment)
+    assert message["Date"] == "Fri, 20 Nov 2026 09:30:00 -0000"

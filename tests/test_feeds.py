@@ -1,21 +1,31 @@
-"""Feed sources: subscribe, list, remove, OPML round trip, schema migration."""
+"""Feed sources: subscribe, list, remove, OPML round trip, schema migration, and what a
+poll records (the pure decisions, table-tested)."""
 
 from __future__ import annotations
 
+import random
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Literal
 
 import pytest
 
 from aggregator.config import Config, MinHashParams
 from aggregator.errors import SourceConfigError
 from aggregator.ingest.feeds import (
+    GONE,
     add_feed,
     export_opml,
     find_feed,
     import_opml,
     list_feeds,
     remove_feed,
+    update_after_answer,
+    update_after_error,
+    update_after_gone,
 )
+from aggregator.model import FeedSource, FeedUpdate
 from aggregator.storage.store import Store
 from tests.conftest import SEEDS, OpenStore, ingest
 
@@ -126,3 +136,106 @@ def test_utf16_opml_with_a_byte_order_mark_is_read(store: Store, tmp_path: Path)
     path = tmp_path / "in.opml"
     path.write_bytes(OPML.replace('encoding="UTF-8"', 'encoding="UTF-16"').encode("utf-16"))
     assert import_opml(store, path) == (2, 0)
+
+
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+_POLLED = FeedSource(
+    id=1,
+    name="Wire",
+    location="https://wire.example/rss",
+    url="https://wire.example/rss",
+    full_text="auto",
+    enabled=True,
+    last_checked_at="2026-11-23T11:00:00Z",
+    last_success_at="2026-11-23T11:00:00Z",
+    last_error=None,
+    error_count=0,
+    next_check_at="2026-11-23T12:00:00Z",
+    etag='"v1"',
+    last_modified="Mon, 23 Nov 2026 10:00:00 GMT",
+    body_hash="old",
+    last_warning="1 of 3 entries skipped",
+)
+_HOUR = NOW + timedelta(hours=1)  # the default interval, no hints
+# A success that keeps everything the feed had (a 304 without validators).
+_KEPT = FeedUpdate(
+    status="ok",
+    checked_at=NOW,
+    next_check_at=_HOUR,
+    last_error=None,
+    error_count=0,
+    etag=_POLLED.etag,
+    last_modified=_POLLED.last_modified,
+    body_hash=_POLLED.body_hash,
+    last_warning=_POLLED.last_warning,
+)
+
+
+@pytest.mark.parametrize(
+    ("status", "headers", "body_hash", "warning", "expected"),
+    [
+        # A 304 keeps the validators it does not send, and everything the last 200 left.
+        ("not-modified", {}, None, None, _KEPT),
+        ("not-modified", {"etag": '"v2"'}, None, None, replace(_KEPT, etag='"v2"')),
+        # A 200 replaces both validators: a body without an ETag clears the old one.
+        (
+            "unchanged",
+            {"last-modified": "Tue"},
+            None,
+            None,
+            replace(_KEPT, etag=None, last_modified="Tue"),
+        ),
+        # Only a poll that ingested says what it noticed (None: nothing, the old one goes).
+        (
+            "ingested",
+            {"cache-control": "max-age=7200"},
+            "new",
+            None,
+            replace(
+                _KEPT,
+                next_check_at=NOW + timedelta(hours=2),
+                etag=None,
+                last_modified=None,
+                body_hash="new",
+                last_warning=None,
+            ),
+        ),
+        (
+            "ingested",
+            {},
+            "new",
+            "cut",
+            replace(_KEPT, etag=None, last_modified=None, body_hash="new", last_warning="cut"),
+        ),
+    ],
+)
+def test_what_an_answer_records(
+    status: Literal["ingested", "not-modified", "unchanged"],
+    headers: dict[str, str],
+    body_hash: str | None,
+    warning: str | None,
+    expected: FeedUpdate,
+) -> None:
+    failing = replace(_POLLED, error_count=3, last_error="HTTP 500")
+    got = update_after_answer(failing, status, NOW, headers, Config(), None, body_hash, warning)
+    assert got == expected
+
+
+def test_what_an_error_and_a_gone_feed_record() -> None:
+    failing = replace(_POLLED, error_count=2, min_interval_minutes=10.0)
+    waited = update_after_error(failing, NOW, "HTTP 429", Config(), random.Random(1), 7200)
+    assert waited == replace(
+        _KEPT,
+        status="error",
+        next_check_at=NOW + timedelta(hours=2),
+        last_error="HTTP 429",
+        error_count=3,
+    )
+    backed_off = update_after_error(failing, NOW, "HTTP 500", Config(), random.Random(1))
+    assert backed_off.next_check_at is not None
+    # The third error in a row: its own 10-minute minimum, doubled twice, +-20%.
+    assert 32 * 60 <= (backed_off.next_check_at - NOW).total_seconds() <= 48 * 60
+    gone = update_after_gone(failing, NOW)
+    assert gone == replace(
+        _KEPT, status="gone", next_check_at=NOW, last_error=GONE, error_count=2
+    )  # its schedule stays (NOW is when it was due)

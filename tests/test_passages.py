@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import random
 import re
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.sax.saxutils import escape
@@ -20,11 +21,21 @@ import pytest
 
 from aggregator.cli.reports import list_clusters, match_counts
 from aggregator.config import ClusterConfig, Config
-from aggregator.dedup.passages import is_edge
+from aggregator.dedup.match import Passage
+from aggregator.dedup.passages import (
+    Host,
+    Pair,
+    Recording,
+    is_edge,
+    plan_passages,
+    unplaced_paragraphs,
+)
 from aggregator.digest.select import build_digest
 from aggregator.ingest.entries import entry_documents
 from aggregator.model import RawDocument
 from aggregator.sources.parse import parse_feed
+from aggregator.storage.passages import ParagraphPlace, StoredCarrier
+from aggregator.storage.plans import NewCarrier, NewPassage, Widening
 from tests.clirun import run_cli
 from tests.conftest import SEEDS, THIRD_OUTLET, OpenStore, ingest, ingest_docs, text_doc
 
@@ -287,3 +298,131 @@ def test_a_frame_is_the_first_and_last_paragraph_of_an_article_long_enough_to_ha
     position: int, count: int, edge: bool
 ) -> None:
     assert is_edge(position, count, ClusterConfig()) is edge
+
+
+# -- the decisions alone: plan_passages from rows, no store -------------------------------
+
+HOST = Host(
+    article_id=9,
+    outlet="source:1",
+    published_at="2026-11-20T12:00:00Z",
+    paragraph_ids=[90, 91, 92, 93, 94],
+    unit_paragraphs=[1, 1, 2],
+    unit_starts=[0, 50, 0],
+    unit_ends=[49, 99, 80],
+    unit_ids=[900, 901, 902],
+)
+NOW = "2026-11-20T12:00:05Z"
+
+
+def _piece(
+    article: int,
+    published: str = "2026-11-20T10:00:00Z",
+    query: tuple[int, int] = (0, 1),
+    span: tuple[int, int] = (0, 99),
+    paragraph: int = 0,
+    similarity: float = 0.95,
+) -> Passage:
+    """A piece of HOST matching paragraph `paragraph` of stored article `article`."""
+    return Passage(
+        other_article_id=article,
+        other_source_id=article,
+        other_published_at=published,
+        query_first=query[0],
+        query_last=query[1],
+        other_paragraph_id=article * 10 + paragraph,
+        other_first_unit_id=article * 100,
+        other_last_unit_id=article * 100 + 1,
+        other_char_start=span[0],
+        other_char_end=span[1],
+        similarity=similarity,
+    )
+
+
+def _stored(
+    row: int, passage: int, article: int, span: tuple[int, int] = (0, 99), background: bool = False
+) -> StoredCarrier:
+    return StoredCarrier(row, passage, article, article * 10, span[0], span[1], False, background)
+
+
+def _plan(pieces: list[Passage], stored: list[StoredCarrier] | None = None) -> Recording:
+    """HOST's plan, each stored article its own outlet, each paragraph a place of 5."""
+    stored = stored or []
+    outlets = {p.other_article_id: f"source:{p.other_article_id}" for p in pieces}
+    places = {
+        paragraph: ParagraphPlace(paragraph % 10, 5)
+        for paragraph in unplaced_paragraphs(pieces, stored)
+    }
+    return plan_passages(HOST, pieces, outlets, stored, places, ClusterConfig(), NOW)
+
+
+def test_a_passage_found_in_two_stored_articles_opens_with_the_earliest_as_origin() -> None:
+    recording = _plan([_piece(3, "2026-11-20T09:00:00Z"), _piece(2, "2026-11-20T10:00:00Z")])
+    [placement] = recording.plan.placements
+    assert placement.opened and placement.passage == NewPassage(0) and placement.merged == ()
+    origin, host, other = placement.carriers
+    assert (origin.article_id, origin.matched, origin.reason) == (3, None, "origin")
+    assert (host.article_id, host.matched, host.reason) == (9, NewCarrier(0), "linked")
+    assert (host.paragraph_id, host.char_start, host.char_end) == (91, 0, 99)
+    assert (host.first_unit_id, host.last_unit_id) == (900, 901)
+    # The other stored copy is matched to the new article's row, not to the origin.
+    assert (other.article_id, other.matched, other.reason) == (2, NewCarrier(1), "linked")
+    assert placement.first_published_at == "2026-11-20T09:00:00Z"
+    assert placement.last_published_at == HOST.published_at
+    assert recording.pairs == (Pair(NewPassage(0), 3, True), Pair(NewPassage(0), 2, True))
+    assert recording.touched == (NewPassage(0),)
+
+
+def test_a_copy_with_a_row_joins_its_passage_and_widens_the_row() -> None:
+    recording = _plan([_piece(2, span=(10, 120))], [_stored(41, 7, 2, span=(20, 99))])
+    [placement] = recording.plan.placements
+    assert not placement.opened and placement.passage == 7
+    assert placement.widened == (Widening(41, 10, 120, 200, 201),)
+    [host] = placement.carriers
+    assert (host.matched, host.similarity, host.reason) == (41, 0.95, "linked")
+
+
+def test_copies_in_two_passages_fold_them_into_the_older() -> None:
+    stored = [_stored(41, 7, 2), _stored(51, 5, 3)]
+    recording = _plan([_piece(2), _piece(3)], stored)
+    [placement] = recording.plan.placements
+    assert (placement.passage, placement.merged) == (5, (7,))
+    assert recording.touched == (5,)
+    assert {p.passage for p in recording.pairs} == {5}
+
+
+def test_a_later_carrier_can_be_matched_to_a_row_the_same_plan_adds() -> None:
+    # Paragraph 1 of the host and paragraph 2 both carry pieces of article 2's paragraph.
+    first = _piece(2, query=(0, 1), span=(0, 60))
+    second = _piece(2, query=(2, 2), span=(40, 99))
+    recording = _plan([first, second])
+    one, two = recording.plan.placements
+    assert one.opened and [c.article_id for c in one.carriers] == [2, 9]
+    assert not two.opened and two.passage == NewPassage(0)
+    assert two.widened == (Widening(NewCarrier(0), 0, 99, 200, 201),)
+    assert [(c.article_id, c.matched) for c in two.carriers] == [(9, NewCarrier(0))]
+
+
+@pytest.mark.parametrize(
+    ("outlet", "paragraph", "similarity", "published", "background", "reason"),
+    [
+        ("source:1", 0, 0.95, "2026-11-20T10:00:00Z", False, "boilerplate"),
+        ("source:1", 0, 0.85, "2026-11-20T10:00:00Z", False, "linked"),  # edited
+        ("source:1", 2, 0.95, "2026-11-20T10:00:00Z", False, "linked"),  # not its frame
+        ("source:4", 0, 0.95, "2026-11-20T10:00:00Z", False, "linked"),  # another outlet
+        ("source:4", 0, 0.95, "2026-11-10T10:00:00Z", False, "window"),
+        ("source:4", 0, 0.95, "2026-11-20T10:00:00Z", True, "background"),
+    ],
+)
+def test_the_reason_a_match_records(
+    outlet: str, paragraph: int, similarity: float, published: str, background: bool, reason: str
+) -> None:
+    """HOST's opening paragraph (position 0 of 5) against a stored copy."""
+    host = replace(HOST, unit_paragraphs=[0, 0, 2])
+    piece = _piece(2, published, paragraph=paragraph, similarity=similarity)
+    stored = [_stored(41, 7, 2, background=background)] if background else []
+    places = {20 + paragraph: ParagraphPlace(paragraph, 5)}
+    recording = plan_passages(host, [piece], {2: outlet}, stored, places, ClusterConfig(), NOW)
+    host_row = next(c for c in recording.plan.placements[0].carriers if c.article_id == 9)
+    assert host_row.reason == reason
+    assert recording.pairs[0].linked is (reason == "linked")

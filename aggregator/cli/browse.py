@@ -22,7 +22,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import socket
-import sqlite3
 import webbrowser
 from pathlib import Path
 
@@ -30,7 +29,7 @@ import click
 
 from aggregator.cli.context import Context, pass_context
 from aggregator.errors import BrowseError
-from aggregator.storage.dbfile import describe
+from aggregator.storage.dbfile import schema_version
 from aggregator.storage.schema import SCHEMA_VERSION
 
 HOST = "127.0.0.1"
@@ -46,17 +45,8 @@ def check_database(path: Path) -> None:
     """
     if not path.is_file():
         raise BrowseError(f"database {path}: does not exist (run `aggregator ingest` first)")
-    uri = path.resolve().as_uri() + "?mode=ro"
-    try:
-        conn = sqlite3.connect(uri, uri=True)
-        try:
-            version = conn.execute("PRAGMA user_version").fetchone()[0]
-            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
-        finally:
-            conn.close()
-    except sqlite3.Error as e:
-        raise describe(e, path) from e
-    if version == 0 or "articles" not in tables:
+    version = schema_version(path)
+    if version is None:
         raise BrowseError(f"database {path}: not an aggregator database")
     if version < SCHEMA_VERSION:
         raise BrowseError(

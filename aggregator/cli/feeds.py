@@ -14,17 +14,14 @@ import click
 from aggregator.cli.context import Context, pass_context
 from aggregator.cli.sources import sources_add, sources_disable, sources_enable, sources_set
 from aggregator.ingest.feeds import (
-    FeedSource,
-    due_feeds,
     export_opml,
     find_feed,
     import_opml,
-    list_feeds,
     remove_feed,
     sync_config_feeds,
 )
 from aggregator.ingest.poll import Poller, PollOutcome
-from aggregator.model import parse_time
+from aggregator.model import FeedSource, parse_time
 from aggregator.plural import counted
 
 
@@ -64,7 +61,7 @@ def sources_list(obj: Context, as_json: bool) -> None:
     store = obj.open_store()
     try:
         sync_config_feeds(store, obj.config.feeds.urls)
-        feeds = list_feeds(store)
+        feeds = store.feeds.all()
     finally:
         store.close()
     if as_json:
@@ -184,9 +181,9 @@ def poll(obj: Context, source_keys: tuple[str, ...], poll_all: bool) -> None:
         if source_keys:
             feeds = [find_feed(store, key) for key in source_keys]
         elif poll_all:
-            feeds = [f for f in list_feeds(store) if f.enabled]
+            feeds = [f for f in store.feeds.all() if f.enabled]
         else:
-            feeds = due_feeds(store, datetime.now(UTC))
+            feeds = store.feeds.due(datetime.now(UTC))
         failed = 0
         if logging.getLogger().getEffectiveLevel() >= logging.WARNING:
             poll_log.setLevel(logging.ERROR)

@@ -1,8 +1,10 @@
-"""The command line: `aggregator ingest | clusters | cluster | duplicates | stats | config`.
+"""The command line: `aggregator ingest | rematch | clusters | cluster | duplicates | stats |
+config`.
 
-The feed commands (`sources`, `poll`) live in `cli_feeds.py`, the service
-commands (`run`, `status`) in `cli_daemon.py`; what every
-command shares (configuration, store) in `clicontext.py`.
+The feed commands (`sources`, `poll`) live in `feeds.py` and `sources.py`, the
+service commands (`run`, `status`, `digest`) in `daemon.py`, `browse` in
+`browse.py`; what the report commands show, as JSON and as text, in
+`reports.py`; what every command shares (configuration, store) in `context.py`.
 
 Every failure is one line on stderr and a non-zero exit, never a traceback
 (`--debug` shows one). Progress bars appear only when stderr is a terminal.
@@ -17,11 +19,9 @@ import json
 import logging
 import sqlite3
 import sys
-import textwrap
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import click
 
@@ -32,10 +32,12 @@ from aggregator.cli.daemon import digest_command, run, status_command
 from aggregator.cli.feeds import poll, sources_group
 from aggregator.cli.reports import (
     duplicate_rows,
-    last_carrier_id,
     list_clusters,
     match_counts,
+    matches_line,
     passage_groups,
+    print_group,
+    print_passage,
     show_cluster,
     stats,
 )
@@ -109,7 +111,7 @@ def ingest(obj: Context, paths: tuple[Path, ...], quiet: bool) -> None:
     store = obj.open_store()
     try:
         ingester = Ingester(store, obj.config)
-        since = last_carrier_id(store)
+        since = store.reports.last_carrier_id()
         tally: Counter[str] = Counter()
         show_bar = sys.stderr.isatty() and len(tasks) > 20
         with click.progressbar(
@@ -128,7 +130,7 @@ def ingest(obj: Context, paths: tuple[Path, ...], quiet: bool) -> None:
         store.close()
     click.echo(
         f"{tally['new']} new, {tally['updated']} updated, {tally['unchanged']} unchanged, "
-        f"{tally['failed']} failed; {_matches(found)}",
+        f"{tally['failed']} failed; {matches_line(found)}",
         err=quiet,
     )
     if tally["failed"]:
@@ -152,7 +154,7 @@ def rematch_command(obj: Context) -> None:
     """
     store = obj.open_store()
     try:
-        total = store.execute("SELECT count(*) FROM articles").fetchone()[0]
+        total = store.reports.article_count()
         show_bar = sys.stderr.isatty() and total > 100
         with click.progressbar(
             length=total, label="deciding", file=sys.stderr if show_bar else _Null()
@@ -161,7 +163,7 @@ def rematch_command(obj: Context) -> None:
         found = match_counts(store)
     finally:
         store.close()
-    click.echo(f"{counted(done['articles'], 'article')} replayed; {_matches(found)}")
+    click.echo(f"{counted(done['articles'], 'article')} replayed; {matches_line(found)}")
 
 
 class _Null(io.StringIO):
@@ -236,7 +238,7 @@ def cluster(obj: Context, cluster_id: int, as_json: bool) -> None:
         click.echo(f"  {mark} [{article['id']}] {article['source']}: {article['title']}")
     click.echo(f"\n{counted(len(result['passages']), 'shared passage')}:")
     for row in result["passages"]:
-        _print_passage(row)
+        print_passage(row)
 
 
 @cli.command()
@@ -275,7 +277,7 @@ def duplicates(obj: Context, as_json: bool, unlinked: bool, by_passage: bool) ->
         elif not groups:
             click.echo("no duplicated passages")
         for group in groups if not as_json else []:
-            _print_group(group)
+            print_group(group)
         return
     rows = obj.read(lambda store: duplicate_rows(store, unlinked=unlinked))
     if as_json:
@@ -284,50 +286,7 @@ def duplicates(obj: Context, as_json: bool, unlinked: bool, by_passage: bool) ->
     if not rows:
         click.echo("no duplicated passages")
     for row in rows:
-        _print_passage(row)
-
-
-def _matches(found: dict[str, Any]) -> str:
-    """'5 passage matches found, 3 linking stories (2 boilerplate)'."""
-    text = f"{counted(found['matches'], 'passage match')} found, {found['linked']} linking stories"
-    why = ", ".join(f"{n} {reason}" for reason, n in found["unlinked"].items() if n)
-    return text + (f" ({why})" if why else "")
-
-
-def _wrap() -> textwrap.TextWrapper:
-    return textwrap.TextWrapper(width=88, initial_indent="    ", subsequent_indent="    ")
-
-
-def _print_passage(row: dict[str, Any]) -> None:
-    wrap = _wrap()
-    flag = "" if row["linked"] else f" (not linked: {row['reason']})"
-    click.echo(f"similarity {row['similarity']:.2f}{flag}")
-    for side in ("", "other_"):
-        click.echo(
-            f"  [{row[side + 'article_id']}] {row[side + 'title']}  "
-            f"({row[side + 'location']}, paragraph {row[side + 'paragraph']})"
-        )
-        click.echo(wrap.fill(row[side + "passage"]))
-    click.echo()
-
-
-def _print_group(group: dict[str, Any]) -> None:
-    wrap = _wrap()
-    flag = " (background: links no stories)" if group["background"] else ""
-    carriers = group["carriers"]
-    click.echo(f"passage {group['passage_id']}: {counted(len(carriers), 'article')}{flag}")
-    for c in carriers:
-        if c["matched_article_id"] is None:
-            how = "first copy"
-        else:
-            how = f"matched [{c['matched_article_id']}] at {c['similarity']:.2f}"
-            how += "" if c["linked"] else f", not linked: {c['reason']}"
-        click.echo(
-            f"  [{c['article_id']}] {c['title']}  ({c['location']}, paragraph "
-            f"{c['paragraph']}; {how})"
-        )
-        click.echo(wrap.fill(c["passage"]))
-    click.echo()
+        print_passage(row)
 
 
 @cli.command(name="stats")
@@ -351,9 +310,8 @@ def stats_command(obj: Context, as_json: bool) -> None:
         f"stories: {result['live_clusters']} ({counted(result['clustered_articles'], 'article')}), "
         f"unclustered articles: {result['unclustered_articles']}"
     )
-    click.echo(
-        f"passages: {result['passage_matches']['passages']}; {_matches(result['passage_matches'])}"
-    )
+    found = result["passage_matches"]
+    click.echo(f"passages: {found['passages']}; {matches_line(found)}")
 
 
 @cli.group(name="config")

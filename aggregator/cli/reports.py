@@ -1,38 +1,39 @@
-"""Read models: what `clusters`, `cluster`, `duplicates` and `stats` show.
+"""Read models: what `clusters`, `cluster`, `duplicates` and `stats` show, as JSON and text.
 
-Plain dicts (JSON-ready) built from the store's tables and views; the CLI only
-formats them. The same questions are answered by the views for sqlite-utils
-users (`cluster_articles`, `duplicate_passages`), and these queries use them.
+The store answers with records (`store.reports`, see storage/reports.py); this
+module only shapes them: plain dicts, JSON-ready, whose keys are the CLI's
+documented output (the records' field names, through `asdict`, except a
+cluster's article, whose id is `id`), and the text the commands print.
+The same questions are answered by the views for sqlite-utils users
+(`cluster_articles`, `duplicate_passages`), and the store reads those.
 """
 
 from __future__ import annotations
 
+import textwrap
+from dataclasses import asdict
 from typing import Any
 
+import click
+
 from aggregator.errors import AggregatorError
+from aggregator.plural import counted
 from aggregator.storage.store import Store
 
 
 def list_clusters(store: Store, cluster_id: int | None = None) -> list[dict[str, Any]]:
     """Every live cluster (or just `cluster_id`) with its articles, largest first."""
     clusters: dict[int, dict[str, Any]] = {}
-    sql = (
-        "SELECT cluster_id, article_id, canonical, source, title, published_at, location "
-        "FROM cluster_articles"
-    )
-    args: tuple[int, ...] = ()
-    if cluster_id is not None:
-        sql, args = sql + " WHERE cluster_id = ?", (cluster_id,)
-    for row in store.execute(sql, args):
-        cluster = clusters.setdefault(row[0], {"id": row[0], "articles": []})
+    for row in store.reports.cluster_articles(cluster_id):
+        cluster = clusters.setdefault(row.cluster_id, {"id": row.cluster_id, "articles": []})
         cluster["articles"].append(
             {
-                "id": row[1],
-                "canonical": bool(row[2]),
-                "source": row[3],
-                "title": row[4],
-                "published_at": row[5],
-                "location": row[6],
+                "id": row.article_id,
+                "canonical": row.canonical,
+                "source": row.source,
+                "title": row.title,
+                "published_at": row.published_at,
+                "location": row.location,
             }
         )
     result = list(clusters.values())
@@ -49,16 +50,10 @@ def list_clusters(store: Store, cluster_id: int | None = None) -> list[dict[str,
 
 def resolve_cluster(store: Store, cluster_id: int) -> int:
     """Follow `merged_into` so an id that was merged away still finds its story."""
-    seen = set()
-    current = cluster_id
-    while True:
-        row = store.execute("SELECT merged_into FROM clusters WHERE id = ?", (current,)).fetchone()
-        if row is None:
-            raise AggregatorError(f"cluster {cluster_id}: no such cluster")
-        if row[0] is None or current in seen:
-            return current
-        seen.add(current)
-        current = int(row[0])
+    live = store.reports.live_cluster(cluster_id)
+    if live is None:
+        raise AggregatorError(f"cluster {cluster_id}: no such cluster")
+    return live
 
 
 def show_cluster(store: Store, cluster_id: int) -> dict[str, Any]:
@@ -83,18 +78,7 @@ def duplicate_rows(
     Only matches that link two stories, unless `unlinked`; with `among`, only
     matches whose two articles are both in that list.
     """
-    conditions: list[str] = [] if unlinked else ["linked = 1"]
-    args: list[int] = []
-    if among is not None:
-        marks = ",".join("?" * len(among))
-        conditions.append(f"article_id IN ({marks}) AND other_article_id IN ({marks})")
-        args = [*among, *among]
-    sql = "SELECT * FROM duplicate_passages"
-    if conditions:
-        sql += " WHERE " + " AND ".join(conditions)
-    cursor = store.execute(sql, args)
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor]
+    return [asdict(row) for row in store.reports.duplicate_rows(unlinked, among)]
 
 
 def passage_groups(store: Store, unlinked: bool = False) -> list[dict[str, Any]]:
@@ -102,91 +86,79 @@ def passage_groups(store: Store, unlinked: bool = False) -> list[dict[str, Any]]
 
     Only passages with a linking match, unless `unlinked`.
     """
-    having = (
-        ""
-        if unlinked
-        else "WHERE EXISTS (SELECT 1 FROM passage_carriers l WHERE l.passage_id = g.id "
-        "AND l.linked = 1)"
-    )
-    cursor = store.execute(
-        "SELECT g.id, g.background, c.id, c.article_id, s.name, a.title, a.location, "
-        "p.position + 1, substr(p.text, c.char_start + 1, c.char_end - c.char_start), "
-        "m.article_id, round(c.similarity, 3), c.linked, c.reason "
-        f"FROM (SELECT * FROM passages g {having}) g "
-        "JOIN passage_carriers c ON c.passage_id = g.id "
-        "JOIN articles a ON a.id = c.article_id JOIN sources s ON s.id = a.source_id "
-        "JOIN paragraphs p ON p.id = c.paragraph_id "
-        "LEFT JOIN passage_carriers m ON m.id = c.matched_id ORDER BY g.id, c.id"
-    )
-    groups: dict[int, dict[str, Any]] = {}
-    for row in cursor:
-        group = groups.setdefault(
-            row[0], {"passage_id": row[0], "background": bool(row[1]), "carriers": []}
-        )
-        group["carriers"].append(
-            dict(
-                zip(
-                    (
-                        "match_id",
-                        "article_id",
-                        "source",
-                        "title",
-                        "location",
-                        "paragraph",
-                        "passage",
-                        "matched_article_id",
-                        "similarity",
-                        "linked",
-                        "reason",
-                    ),
-                    row[2:],
-                    strict=True,
-                )
-            )
-        )
-    return list(groups.values())
+    return [
+        {
+            "passage_id": group.passage_id,
+            "background": group.background,
+            "carriers": [asdict(carrier) for carrier in group.carriers],
+        }
+        for group in store.reports.passage_groups(unlinked)
+    ]
 
 
 def match_counts(store: Store, after_id: int = 0) -> dict[str, Any]:
     """Passage matches recorded after carrier row `after_id`: found, linked, and why not."""
-    reasons = dict(
-        store.execute(
-            "SELECT reason, count(*) FROM passage_carriers "
-            "WHERE id > ? AND matched_id IS NOT NULL GROUP BY reason",
-            (after_id,),
-        ).fetchall()
-    )
-    found = sum(reasons.values())
-    linked = reasons.pop("linked", 0)
-    return {
-        "passages": store.execute(
-            "SELECT count(DISTINCT passage_id) FROM passage_carriers WHERE id > ?", (after_id,)
-        ).fetchone()[0],
-        "matches": found,
-        "linked": linked,
-        "unlinked": {r: reasons.get(r, 0) for r in ("boilerplate", "window", "background")},
-    }
-
-
-def last_carrier_id(store: Store) -> int:
-    """The newest carrier row's id: where `match_counts` of a run starts."""
-    return int(store.execute("SELECT coalesce(max(id), 0) FROM passage_carriers").fetchone()[0])
+    return asdict(store.reports.match_counts(after_id))
 
 
 def stats(store: Store) -> dict[str, Any]:
     counts = store.counts()
-    live = store.execute(
-        "SELECT count(*) FROM clusters c WHERE merged_into IS NULL AND EXISTS "
-        "(SELECT 1 FROM cluster_members m WHERE m.cluster_id = c.id)"
-    ).fetchone()[0]
     clustered = counts["cluster_members"]
     size = store.path.stat().st_size if store.path.exists() else 0
     return {
         "database": str(store.path),
         "database_bytes": size,
         "tables": counts,
-        "live_clusters": live,
+        "live_clusters": store.reports.live_clusters(),
         "clustered_articles": clustered,
         "unclustered_articles": counts["articles"] - clustered,
         "passage_matches": match_counts(store),
     }
+
+
+# -- as text ----------------------------------------------------------------------------
+
+
+def matches_line(found: dict[str, Any]) -> str:
+    """'5 passage matches found, 3 linking stories (2 boilerplate)'."""
+    text = f"{counted(found['matches'], 'passage match')} found, {found['linked']} linking stories"
+    why = ", ".join(f"{n} {reason}" for reason, n in found["unlinked"].items() if n)
+    return text + (f" ({why})" if why else "")
+
+
+def _wrap() -> textwrap.TextWrapper:
+    return textwrap.TextWrapper(width=88, initial_indent="    ", subsequent_indent="    ")
+
+
+def print_passage(row: dict[str, Any]) -> None:
+    """A `duplicate_rows` row: the similarity, then each copy with its article."""
+    wrap = _wrap()
+    flag = "" if row["linked"] else f" (not linked: {row['reason']})"
+    click.echo(f"similarity {row['similarity']:.2f}{flag}")
+    for side in ("", "other_"):
+        click.echo(
+            f"  [{row[side + 'article_id']}] {row[side + 'title']}  "
+            f"({row[side + 'location']}, paragraph {row[side + 'paragraph']})"
+        )
+        click.echo(wrap.fill(row[side + "passage"]))
+    click.echo()
+
+
+def print_group(group: dict[str, Any]) -> None:
+    """A `passage_groups` group: the passage, then each carrier and what it matched."""
+    wrap = _wrap()
+    flag = " (background: links no stories)" if group["background"] else ""
+    carriers = group["carriers"]
+    click.echo(f"passage {group['passage_id']}: {counted(len(carriers), 'article')}{flag}")
+    for c in carriers:
+        if c["matched_article_id"] is None:
+            how = "first copy"
+        else:
+            how = f"matched [{c['matched_article_id']}] at {c['similarity']:.2f}"
+            how += "" if c["linked"] else f", not linked: {c['reason']}"
+        click.echo(
+            f"  [{c['article_id']}] {c['title']}  ({c['location']}, paragraph "
+            f"{c['paragraph']}; {how})"
+        )
+        click.echo(wrap.fill(c["passage"]))
+    click.echo()

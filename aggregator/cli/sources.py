@@ -19,11 +19,11 @@ from aggregator.ingest.feedcheck import CheckedFeed, check_feed
 from aggregator.ingest.feeds import (
     FULL_TEXT_MODES,
     FeedEdit,
-    FeedSource,
     add_feed,
     edit_feed,
     refuse_subscribed,
 )
+from aggregator.model import FeedSource
 
 _TITLE_CHARS = 80  # of a feed's title, shown in a line
 _NAME_CHARS = 200  # of a feed's title, taken as its name

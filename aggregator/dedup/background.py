@@ -26,81 +26,64 @@ Until a background passage reaches its third story it may have joined two:
 the decision is made as soon as the evidence exists, and undone then.
 The test looks at the newest `SAMPLE` carriers only, so its cost per new
 carrier is bounded however widely a passage is carried.
+
+`Background.find` reads what the rule needs through the store (a passage's
+counts; for the few that could be background, its newest carriers and the
+links among them) and decides with `looks_spread` and `spread_apart`, which
+touch no store; it returns a `Withdrawal` that `store.passages.withdraw` carries
+out, and the clusterer then rebuilds the stories of the articles it names.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import timedelta
 
 from aggregator.config import ClusterConfig
 from aggregator.dedup.cluster import components
 from aggregator.model import parse_time
+from aggregator.storage.passages import PassageSummary, Spread
+from aggregator.storage.plans import Withdrawal
 from aggregator.storage.store import Store
 
 # Carriers of a passage looked at when deciding whether it is background.
 SAMPLE = 64
 
 
+def looks_spread(summary: PassageSummary, config: ClusterConfig) -> bool:
+    """Could this passage have just become background: not yet marked, carried by
+    enough articles, published far enough apart?"""
+    if summary.background or summary.carriers < config.background_min_stories:
+        return False
+    spread = parse_time(summary.last_published_at) - parse_time(summary.first_published_at)
+    return spread >= timedelta(hours=config.background_min_hours)
+
+
+def spread_apart(spread: Spread, config: ClusterConfig) -> bool:
+    """Do the sampled carriers fall into enough different stories by everything else
+    they share?"""
+    stories = components(set(spread.sample), spread.other_links)
+    return len(stories) >= config.background_min_stories
+
+
 class Background:
-    """Finds background passages and withdraws their links, in the caller's transaction."""
+    """Finds the passages that have just become background (it writes nothing)."""
 
     def __init__(self, store: Store, config: ClusterConfig) -> None:
         self.store = store
         self.config = config
 
-    def spread(self, passage: int) -> bool:
-        """Has this passage just been found spread over unrelated stories?"""
-        background, carriers, first, last = self.store.execute(
-            "SELECT background, carriers, first_published_at, last_published_at "
-            "FROM passages WHERE id = ?",
-            (passage,),
-        ).fetchone()
-        wanted = self.config.background_min_stories
-        if background or carriers < wanted:
-            return False
-        spread = parse_time(last) - parse_time(first)
-        if spread < timedelta(hours=self.config.background_min_hours):
-            return False
-        sample = [
-            int(r[0])
-            for r in self.store.execute(
-                "SELECT article_id FROM passage_carriers WHERE passage_id = ? "
-                "ORDER BY id DESC LIMIT ?",
-                (passage, SAMPLE),
-            )
-        ]
-        return len(components(set(sample), self._other_links(passage, sample))) >= wanted
-
-    def _other_links(self, passage: int, articles: list[int]) -> list[tuple[int, int]]:
-        """Linking pairs that touch `articles` through passages other than `passage`."""
-        marks = ",".join("?" * len(articles))
-        return [
-            (int(a), int(b))
-            for a, b in self.store.execute(
-                "SELECT c.article_id, m.article_id FROM passage_carriers c "
-                "JOIN passage_carriers m ON m.id = c.matched_id "
-                f"WHERE c.linked = 1 AND c.passage_id != ? AND c.article_id IN ({marks}) "
-                "UNION SELECT c.article_id, m.article_id FROM passage_carriers m "
-                "JOIN passage_carriers c ON c.matched_id = m.id "
-                f"WHERE c.linked = 1 AND c.passage_id != ? AND m.article_id IN ({marks})",
-                (passage, *articles, passage, *articles),
-            )
-        ]
-
-    def withdraw(self, passage: int) -> set[int]:
-        """Mark a passage background and unlink its carriers; the articles they joined."""
-        self.store.execute("UPDATE passages SET background = 1 WHERE id = ?", (passage,))
-        joined: set[int] = set()
-        for a, b in self.store.execute(
-            "SELECT c.article_id, m.article_id FROM passage_carriers c "
-            "JOIN passage_carriers m ON m.id = c.matched_id "
-            "WHERE c.passage_id = ? AND c.linked = 1",
-            (passage,),
-        ):
-            joined.update((int(a), int(b)))
-        self.store.execute(
-            "UPDATE passage_carriers SET linked = 0, reason = 'background' "
-            "WHERE passage_id = ? AND linked = 1",
-            (passage,),
+    def find(self, passages: Iterable[int]) -> Withdrawal:
+        """The withdrawal of those of `passages` just found spread over unrelated stories."""
+        ids = sorted(set(passages))
+        if not ids:
+            return Withdrawal()
+        found = tuple(
+            s.id
+            for s in self.store.passages.summaries(ids)
+            if looks_spread(s, self.config)
+            and spread_apart(self.store.passages.spread(s.id, SAMPLE), self.config)
         )
-        return joined
+        if not found:
+            return Withdrawal()
+        return Withdrawal(found, frozenset(self.store.passages.linked_articles(found)))

@@ -16,14 +16,31 @@ Rules, and why:
   article).
 * **Canonical article**: the earliest published (ties: the first stored), or
   with `canonical = "longest"` the one with the longest text.
+
+Deciding apart from doing: `link_plan`, `rebuild_plan` and `retire_plan` decide
+from the memberships and links the store hands them and touch no store; each
+returns a `ClusterPlan` (storage/plans.py) that `store.clusters.apply` carries
+out. `Clusterer` reads what they need and hands their plans back, writing
+nothing. New clusters are named in a plan before they have ids, in the order
+they are made, so ids stay in creation order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from aggregator.config import ClusterConfig
-from aggregator.model import utcnow
+from aggregator.storage.clusters import ClusterLinks, LiveCluster
+from aggregator.storage.plans import (
+    Canonical,
+    ClusterMerge,
+    ClusterPlan,
+    ClusterRef,
+    Membership,
+    NewCluster,
+    Retirement,
+)
 from aggregator.storage.store import Store
 
 
@@ -50,116 +67,122 @@ def components(nodes: Iterable[int], edges: Iterable[tuple[int, int]]) -> list[l
     return list(groups.values())
 
 
+@dataclass(frozen=True, slots=True)
+class Linking:
+    """The plan that puts an article in one story with its partners, and that story
+    (None: the article has no partner and is in no story)."""
+
+    plan: ClusterPlan
+    cluster: ClusterRef | None
+
+
+def canonical_rule(config: ClusterConfig) -> Canonical:
+    return "longest" if config.canonical == "longest" else "earliest"
+
+
+def link_plan(
+    article_id: int,
+    partners: Iterable[int],
+    memberships: Mapping[int, int],
+    canonical: Canonical,
+    now: str,
+) -> Linking:
+    """Put `article_id` in one cluster with all `partners` (`memberships`: the cluster
+    of each of them that is in one): the oldest of their clusters, into which the
+    others merge, or a new one."""
+    partners = sorted(set(partners) - {article_id})
+    if not partners:
+        return Linking(ClusterPlan(now, canonical), memberships.get(article_id))
+    members = (article_id, *partners)
+    clusters = sorted({memberships[a] for a in members if a in memberships})
+    if not clusters:
+        new = NewCluster(0)
+        joins = (Membership(new, members),)
+        return Linking(ClusterPlan(now, canonical, created=1, joins=joins, refreshed=(new,)), new)
+    target, *others = clusters
+    plan = ClusterPlan(
+        now,
+        canonical,
+        merges=tuple(ClusterMerge(into=target, merged=other) for other in others),
+        joins=(Membership(target, members),),
+        refreshed=(target,),
+    )
+    return Linking(plan, target)
+
+
+def rebuild_plan(clusters: Sequence[ClusterLinks], canonical: Canonical, now: str) -> ClusterPlan:
+    """Recompute each cluster's membership from the links among its members, after
+    some were withdrawn. One that fell apart is split: the part holding its canonical
+    article (else the largest) keeps its id, the others get new ones, and a part of
+    one article is in no story (the id of such a canonical part is left empty)."""
+    emptied: list[int] = []
+    joins: list[Membership] = []
+    refreshed: list[ClusterRef] = []
+    created = 0
+    for cluster in clusters:
+        groups = components(cluster.members, cluster.links)
+        if len(groups) == 1 and len(cluster.members) > 1:
+            continue
+        emptied.append(cluster.id)
+        canonical_id = cluster.canonical_article_id
+        parts = sorted(groups, key=lambda g: (canonical_id not in g, -len(g), min(g)))
+        for index, part in enumerate(parts):
+            if len(part) < 2:
+                continue
+            target: ClusterRef = cluster.id
+            if index > 0:
+                target = NewCluster(created)
+                created += 1
+            joins.append(Membership(target, tuple(part)))
+            refreshed.append(target)
+        refreshed.append(cluster.id)
+    return ClusterPlan(
+        now,
+        canonical,
+        emptied=tuple(emptied),
+        created=created,
+        joins=tuple(joins),
+        refreshed=tuple(refreshed),
+    )
+
+
+def retire_plan(
+    old: Iterable[LiveCluster], memberships: Mapping[int, int], now: str
+) -> ClusterPlan:
+    """After a rematch, point every story that was shown before at the story that now
+    holds its canonical article (`memberships`: article -> its cluster now)."""
+    retired = []
+    for cluster in old:
+        canonical = cluster.canonical_article_id
+        found = memberships.get(canonical) if canonical is not None else None
+        if found != cluster.id:
+            retired.append(Retirement(cluster.id, found))
+    return ClusterPlan(now, retired=tuple(retired))
+
+
 class Clusterer:
-    """Applies the clustering rules to the store, inside the caller's transaction."""
+    """Reads what the clustering rules decide from, and returns their plans."""
 
     def __init__(self, store: Store, config: ClusterConfig) -> None:
         self.store = store
         self.config = config
+        self.canonical = canonical_rule(config)
 
     def cluster_of(self, article_id: int) -> int | None:
-        row = self.store.execute(
-            "SELECT cluster_id FROM cluster_members WHERE article_id = ?", (article_id,)
-        ).fetchone()
-        return int(row[0]) if row else None
+        return self.store.clusters.cluster_of(article_id)
 
-    def link(self, article_id: int, partners: Iterable[int]) -> int | None:
-        """Put `article_id` in one cluster with all `partners`; return that cluster's id."""
-        partners = sorted(set(partners) - {article_id})
-        if not partners:
-            return self.cluster_of(article_id)
-        members = [article_id, *partners]
-        clusters = sorted({c for a in members if (c := self.cluster_of(a)) is not None})
-        now = utcnow()
-        if clusters:
-            target = clusters[0]
-            for other in clusters[1:]:
-                self.store.execute(
-                    "UPDATE cluster_members SET cluster_id = ? WHERE cluster_id = ?",
-                    (target, other),
-                )
-                self.store.execute(
-                    "UPDATE clusters SET merged_into = ?, canonical_article_id = NULL, "
-                    "updated_at = ? WHERE id = ?",
-                    (target, now, other),
-                )
-                self.store.execute(
-                    "UPDATE clusters SET merged_into = ? WHERE merged_into = ?", (target, other)
-                )
-        else:
-            cursor = self.store.execute(
-                "INSERT INTO clusters (created_at, updated_at) VALUES (?, ?)", (now, now)
-            )
-            target = int(cursor.lastrowid or 0)
-        self.store.conn.executemany(
-            "INSERT OR IGNORE INTO cluster_members (article_id, cluster_id, joined_at) "
-            "VALUES (?, ?, ?)",
-            [(a, target, now) for a in members],
-        )
-        self.refresh(target)
-        return target
+    def plan_link(self, article_id: int, partners: Iterable[int], now: str) -> Linking:
+        """The plan that puts `article_id` in one cluster with all `partners`."""
+        partners = set(partners)
+        memberships = self.store.clusters.memberships(partners | {article_id})
+        return link_plan(article_id, partners, memberships, self.canonical, now)
 
-    def refresh(self, cluster_id: int) -> None:
-        """Recompute the canonical article and touch `updated_at`."""
-        order = (
-            "length(a.body) DESC, a.published_at, a.id"
-            if self.config.canonical == "longest"
-            else "a.published_at, a.id"
-        )
-        row = self.store.execute(
-            "SELECT a.id FROM cluster_members m JOIN articles a ON a.id = m.article_id "
-            f"WHERE m.cluster_id = ? ORDER BY {order} LIMIT 1",
-            (cluster_id,),
-        ).fetchone()
-        self.store.execute(
-            "UPDATE clusters SET canonical_article_id = ?, updated_at = ? WHERE id = ?",
-            (row[0] if row else None, utcnow(), cluster_id),
-        )
+    def plan_rebuild(self, article_ids: Iterable[int], now: str) -> ClusterPlan:
+        """The plan that rebuilds the clusters of these articles after some of their
+        links were withdrawn."""
+        return rebuild_plan(self.store.clusters.around(article_ids), self.canonical, now)
 
-    def rebuild_around(self, article_ids: Iterable[int]) -> None:
-        """Rebuild the clusters of these articles after some of their links were withdrawn."""
-        for cluster_id in sorted({c for a in article_ids if (c := self.cluster_of(a)) is not None}):
-            self.rebuild(cluster_id)
-
-    def rebuild(self, cluster_id: int) -> None:
-        """Recompute a cluster's membership from its linking matches; split if needed."""
-        members = [
-            int(r[0])
-            for r in self.store.execute(
-                "SELECT article_id FROM cluster_members WHERE cluster_id = ?", (cluster_id,)
-            )
-        ]
-        marks = ",".join("?" * len(members))
-        edges = self.store.execute(
-            "SELECT c.article_id, m.article_id FROM passage_carriers c "
-            "JOIN passage_carriers m ON m.id = c.matched_id "
-            f"WHERE c.linked = 1 AND c.article_id IN ({marks}) AND m.article_id IN ({marks})",
-            (*members, *members),
-        ).fetchall()
-        groups = components(members, edges)
-        if len(groups) == 1 and len(members) > 1:
-            return
-        self.store.execute("DELETE FROM cluster_members WHERE cluster_id = ?", (cluster_id,))
-        canonical = self.store.execute(
-            "SELECT canonical_article_id FROM clusters WHERE id = ?", (cluster_id,)
-        ).fetchone()[0]
-        # The part holding the canonical article keeps the id; if it fell apart,
-        # the largest part does.
-        parts = sorted(groups, key=lambda g: (canonical not in g, -len(g), min(g)))
-        now = utcnow()
-        for index, part in enumerate(parts):
-            if len(part) < 2:
-                continue
-            if index == 0:
-                target = cluster_id
-            else:
-                cursor = self.store.execute(
-                    "INSERT INTO clusters (created_at, updated_at) VALUES (?, ?)", (now, now)
-                )
-                target = int(cursor.lastrowid or 0)
-            self.store.conn.executemany(
-                "INSERT INTO cluster_members (article_id, cluster_id, joined_at) VALUES (?, ?, ?)",
-                [(a, target, now) for a in part],
-            )
-            self.refresh(target)
-        self.refresh(cluster_id)
+    def plan_retire(self, old: Sequence[LiveCluster], now: str) -> ClusterPlan:
+        """The plan that points the stories `old` at those holding their canonical articles."""
+        canonicals = [c.canonical_article_id for c in old if c.canonical_article_id is not None]
+        return retire_plan(old, self.store.clusters.memberships(canonicals), now)

@@ -4,9 +4,12 @@ Verify the candidates against their stored signatures (match.py), merge the
 verified unit pairs into passages, record them in passage groups with the
 decision whether each links two stories (passages.py), and put the article in
 its cluster (cluster.py), withdrawing the links of a passage just found to be
-background. Everything here reads and writes inside the caller's transaction
-and must run one article at a time: cluster ids and canonical copies depend on
-the order.
+background (background.py). Each of those decides from rows the store hands
+it and returns a plan; `Matcher` has the store apply each plan before the next
+decision reads, because each reads what the one before wrote (the passages a
+new carrier landed in, the clusters a link merged). Everything runs inside the
+caller's transaction and must run one article at a time: cluster ids and
+canonical copies depend on the order.
 
 Shared by ingest (pipeline.py) and by `rematch`, which replays stored signatures.
 """
@@ -14,15 +17,25 @@ Shared by ingest (pipeline.py) and by `rematch`, which replays stored signatures
 from __future__ import annotations
 
 import logging
+from datetime import UTC, datetime
 
 import numpy as np
 import numpy.typing as npt
 
 from aggregator.config import Config
+from aggregator.dedup.background import Background
 from aggregator.dedup.cluster import Clusterer
-from aggregator.dedup.match import merge_passages, relocate, verify
-from aggregator.dedup.passages import Host, PassageRecorder, outlet_key
+from aggregator.dedup.match import Passage, merge_passages, relocate, verify
+from aggregator.dedup.passages import (
+    Host,
+    Recording,
+    outlet_key,
+    plan_passages,
+    unplaced_paragraphs,
+)
 from aggregator.dedup.signature import Signatures
+from aggregator.model import format_time
+from aggregator.storage.plans import PassagePlan
 from aggregator.storage.store import Store
 
 log = logging.getLogger(__name__)
@@ -37,7 +50,7 @@ class Matcher:
         self.store = store
         self.config = config
         self.clusterer = Clusterer(store, config.clusters)
-        self.recorder = PassageRecorder(store, config.clusters)
+        self.background = Background(store, config.clusters)
 
     def decide(
         self,
@@ -47,8 +60,12 @@ class Matcher:
         sig: Signatures,
         query_rows: I64,
         candidate_ids: I64,
+        now: datetime | None = None,
     ) -> tuple[int, int, int | None]:
-        """(passage matches, of which linked, cluster id) of the host article."""
+        """(passage matches, of which linked, cluster id) of the host article.
+
+        `now` stamps what is stored (by default, the time of the call).
+        """
         article_id = host.article_id
         if len(candidate_ids) == 0:
             return 0, 0, self.clusterer.cluster_of(article_id)
@@ -79,14 +96,40 @@ class Matcher:
             int(a): outlet_key(o, int(s))
             for a, o, s in zip(rows.article_ids, rows.outlets, rows.source_ids, strict=True)
         }
-        recorded = self.recorder.record(host, passages, outlets)
-        cluster_id = self.clusterer.link(article_id, recorded.partners)
-        if recorded.withdrawn:
+        stamp = format_time(now or datetime.now(UTC))
+        store = self.store
+        recording = self._plan_passages(host, passages, outlets, stamp)
+        applied = store.passages.apply(recording.plan)
+        withdrawal = self.background.find(applied.passage(p) for p in recording.touched)
+        store.passages.withdraw(withdrawal)
+        background = set(withdrawal.passages)
+        linked = [
+            pair.partner
+            for pair in recording.pairs
+            if pair.linked and applied.passage(pair.passage) not in background
+        ]
+        linking = self.clusterer.plan_link(article_id, linked, stamp)
+        made = store.clusters.apply(linking.plan)
+        cluster_id = None if linking.cluster is None else made.resolve(linking.cluster)
+        if withdrawal.articles:
             log.info(
                 "background passage article=%d: links of %d articles withdrawn",
                 article_id,
-                len(recorded.withdrawn),
+                len(withdrawal.articles),
             )
-            self.clusterer.rebuild_around(recorded.withdrawn | {article_id})
+            store.clusters.apply(
+                self.clusterer.plan_rebuild(withdrawal.articles | {article_id}, stamp)
+            )
             cluster_id = self.clusterer.cluster_of(article_id)
-        return recorded.pairs, recorded.linked, cluster_id
+        return len(recording.pairs), len(linked), cluster_id
+
+    def _plan_passages(
+        self, host: Host, pieces: list[Passage], outlets: dict[int, str], now: str
+    ) -> Recording:
+        """Read the carrier rows the passage rules decide from; their plan."""
+        if not pieces:
+            return Recording(PassagePlan(now))
+        stored = self.store.passages.carriers_of(sorted({p.other_article_id for p in pieces}))
+        unplaced = unplaced_paragraphs(pieces, stored)
+        places = self.store.passages.paragraph_places(unplaced) if unplaced else {}
+        return plan_passages(host, pieces, outlets, stored, places, self.config.clusters, now)

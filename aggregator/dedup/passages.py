@@ -40,19 +40,36 @@ published of those), otherwise to its best copy, so one unlinked pair never
 hides a linking one. A passage found but not linked is still found: the digest
 collapses it as already read, and `duplicates --unlinked` lists it with its
 reason.
+
+**Deciding apart from doing.** `plan_passages` decides all of the above from
+the carrier rows of the matched articles and the places of their paragraphs
+(decide.py reads them), touching no store, and returns a `PassagePlan` that
+`store.passages.apply` carries out. Rows and passages the plan adds are named
+before they have ids, so a later carrier of the same article can be matched to
+a row added for an earlier one.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import timedelta
 
 from aggregator.config import ClusterConfig
-from aggregator.dedup.background import Background
 from aggregator.dedup.match import Passage
-from aggregator.model import parse_time, utcnow
-from aggregator.storage.store import Store
+from aggregator.model import parse_time
+from aggregator.storage.passages import ParagraphPlace, StoredCarrier
+from aggregator.storage.plans import (
+    Carrier,
+    CarrierRef,
+    NewCarrier,
+    NewPassage,
+    PassagePlan,
+    PassageRef,
+    Placement,
+    Reason,
+    Widening,
+)
 
 
 def outlet_key(outlet: str | None, source_id: int) -> str:
@@ -89,96 +106,145 @@ class Host:
 
 @dataclass(frozen=True, slots=True)
 class Copy:
-    """One side of a match: a stored carrier row, or an article about to get one."""
+    """One side of a match: a carrier row, or an article about to get one."""
 
     article_id: int
     outlet: str
     published_at: str
     similarity: float
-    row_id: int | None
+    row_id: CarrierRef | None
     edge: bool
-    piece: Passage | None = None
+    piece: Passage
 
 
-@dataclass(slots=True)
-class Recorded:
-    """What recording one article's passages did."""
+@dataclass(frozen=True, slots=True)
+class Pair:
+    """A match recorded: the new article and one earlier copy's article, through a passage."""
 
-    pairs: int = 0
-    linked: int = 0
-    partners: set[int] = field(default_factory=set)
-    withdrawn: set[int] = field(default_factory=set)
+    passage: PassageRef
+    partner: int
+    linked: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Recording:
+    """What recording one article's passages decided: the plan, the matches it records
+    (`pairs`), and the passages its carriers end up in (`touched`), after merges."""
+
+    plan: PassagePlan
+    pairs: tuple[Pair, ...] = ()
+    touched: tuple[PassageRef, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class _Row:
-    id: int
-    passage_id: int
+    """A carrier row of another article, stored or added by the plan being made."""
+
+    id: CarrierRef
+    passage: PassageRef
     paragraph_id: int
     char_start: int
     char_end: int
     edge: bool
 
 
-class PassageRecorder:
-    """Applies the passage rules to the store, inside the caller's transaction."""
+def _overlaps(row: _Row | StoredCarrier, piece: Passage) -> bool:
+    return (
+        row.paragraph_id == piece.other_paragraph_id
+        and row.char_start < piece.other_char_end
+        and piece.other_char_start < row.char_end
+    )
 
-    def __init__(self, store: Store, config: ClusterConfig) -> None:
-        self.store = store
-        self.config = config
-        self.background = Background(store, config)
-        # Passages merged away during one `record` call: old id -> the one kept.
-        self._alias: dict[int, int] = {}
 
-    def record(self, host: Host, pieces: Sequence[Passage], outlets: Mapping[int, str]) -> Recorded:
-        """Record the passages `host` shares (`outlets`: other article -> outlet key)."""
-        result = Recorded()
-        if not pieces:
-            return result
-        known = self._rows_of(sorted({p.other_article_id for p in pieces}))
-        self._alias = {}
-        now = utcnow()
-        touched: set[int] = set()
-        made: list[tuple[int, int, int]] = []  # (passage, partner article, linked)
-        for group in self._groups(host, pieces):
-            passage, rows = self._place(host, group, known, outlets, now)
-            touched.add(passage)
-            made.extend((passage, partner, linked) for partner, linked in rows)
-        touched = {self._resolve(p) for p in touched}
-        made = [(self._resolve(p), partner, linked) for p, partner, linked in made]
-        background = {p for p in touched if self.background.spread(p)}
-        for passage in background:
-            result.withdrawn |= self.background.withdraw(passage)
-        for passage, partner, linked in made:
-            result.pairs += 1
-            if linked and passage not in background:
-                result.linked += 1
-                result.partners.add(partner)
-        return result
+def unplaced_paragraphs(pieces: Sequence[Passage], stored: Iterable[StoredCarrier]) -> list[int]:
+    """The paragraphs whose place `plan_passages` needs: those of the copies that have
+    no carrier row yet (a copy with one takes its edge from the row)."""
+    rows: dict[int, list[StoredCarrier]] = {}
+    for row in stored:
+        rows.setdefault(row.article_id, []).append(row)
+    return sorted(
+        {
+            p.other_paragraph_id
+            for p in pieces
+            if not any(_overlaps(r, p) for r in rows.get(p.other_article_id, ()))
+        }
+    )
 
-    def _resolve(self, passage: int) -> int:
-        while passage in self._alias:
-            passage = self._alias[passage]
+
+def _order(ref: PassageRef) -> tuple[int, int]:
+    """Stored passages by id, then those the plan opens: the order of the ids they get."""
+    return (0, ref) if isinstance(ref, int) else (1, ref.index)
+
+
+def plan_passages(
+    host: Host,
+    pieces: Sequence[Passage],
+    outlets: Mapping[int, str],
+    stored: Iterable[StoredCarrier],
+    places: Mapping[int, ParagraphPlace],
+    config: ClusterConfig,
+    now: str,
+) -> Recording:
+    """Decide the passages `host` shares, from the carrier rows of the other articles
+    (`stored`) and the places of the paragraphs of those with none (`places`)."""
+    return _Planner(host, outlets, stored, places, config).plan(pieces, now)
+
+
+class _Planner:
+    """The decisions of one `plan_passages` call, in the order they are made."""
+
+    def __init__(
+        self,
+        host: Host,
+        outlets: Mapping[int, str],
+        stored: Iterable[StoredCarrier],
+        places: Mapping[int, ParagraphPlace],
+        config: ClusterConfig,
+    ) -> None:
+        self.host, self.outlets, self.places, self.config = host, outlets, places, config
+        self.known: dict[int, list[_Row]] = {}
+        self.background: dict[int, bool] = {}
+        for c in stored:
+            self.known.setdefault(c.article_id, []).append(
+                _Row(c.id, c.passage_id, c.paragraph_id, c.char_start, c.char_end, c.edge)
+            )
+            self.background[c.passage_id] = c.background
+        # Passages merged away by this plan: old -> the one kept.
+        self.alias: dict[PassageRef, PassageRef] = {}
+        self.opened = self.added = 0  # passages opened, carrier rows added
+
+    def plan(self, pieces: Sequence[Passage], now: str) -> Recording:
+        placements: list[Placement] = []
+        pairs: list[Pair] = []
+        for group in self._groups(pieces):
+            placement, made = self._place(group)
+            placements.append(placement)
+            pairs.extend(made)
+        touched = sorted({self._resolve(p.passage) for p in placements}, key=_order)
+        if self.alias:
+            pairs = [replace(p, passage=self._resolve(p.passage)) for p in pairs]
+        return Recording(PassagePlan(now, tuple(placements)), tuple(pairs), tuple(touched))
+
+    def _resolve(self, passage: PassageRef) -> PassageRef:
+        while passage in self.alias:
+            passage = self.alias[passage]
         return passage
 
     # -- grouping -------------------------------------------------------------
 
-    def _span(self, host: Host, piece: Passage) -> tuple[int, int, int]:
+    def _span(self, piece: Passage) -> tuple[int, int, int]:
         """(paragraph, start, end) of a piece in the host: its first unit's start to its
         last unit's end (units between them may overlap beyond; match.py)."""
-        return (
-            host.unit_paragraphs[piece.query_first],
-            host.unit_starts[piece.query_first],
-            host.unit_ends[piece.query_last],
-        )
+        h, first = self.host, piece.query_first
+        return h.unit_paragraphs[first], h.unit_starts[first], h.unit_ends[piece.query_last]
 
-    def _groups(self, host: Host, pieces: Sequence[Passage]) -> list[list[Passage]]:
+    def _groups(self, pieces: Sequence[Passage]) -> list[list[Passage]]:
         """Pieces of the host that overlap in its text: one carrier each group."""
-        ordered = sorted(pieces, key=lambda p: self._span(host, p))
+        ordered = sorted(pieces, key=self._span)
         groups: list[list[Passage]] = []
         reach = (-1, -1)
         for piece in ordered:
-            paragraph, start, end = self._span(host, piece)
+            paragraph, start, end = self._span(piece)
             if groups and paragraph == reach[0] and start < reach[1]:
                 groups[-1].append(piece)
                 reach = (paragraph, max(reach[1], end))
@@ -187,50 +253,26 @@ class PassageRecorder:
                 reach = (paragraph, end)
         return groups
 
-    def _rows_of(self, article_ids: list[int]) -> dict[int, list[_Row]]:
-        rows: dict[int, list[_Row]] = {}
-        for start in range(0, len(article_ids), 500):
-            batch = article_ids[start : start + 500]
-            for row in self.store.execute(
-                "SELECT article_id, id, passage_id, paragraph_id, char_start, char_end, edge "
-                f"FROM passage_carriers WHERE article_id IN ({','.join('?' * len(batch))})",
-                batch,
-            ):
-                article, row_id, passage, paragraph, start_at, end_at, edge = row
-                rows.setdefault(article, []).append(
-                    _Row(row_id, passage, paragraph, start_at, end_at, bool(edge))
-                )
-        return rows
-
     # -- placing one carrier --------------------------------------------------------
 
-    def _place(
-        self,
-        host: Host,
-        group: list[Passage],
-        known: dict[int, list[_Row]],
-        outlets: Mapping[int, str],
-        now: str,
-    ) -> tuple[int, list[tuple[int, int]]]:
-        """Store the host's carrier of one passage; (passage id, [(partner, linked)])."""
+    def _place(self, group: list[Passage]) -> tuple[Placement, list[Pair]]:
+        """The host's carrier of one passage, and the matches it records."""
+        host = self.host
         copies: list[Copy] = []  # copies that have a row in a group
         pending: list[Copy] = []  # copies of articles that get their first row here
-        existing: set[int] = set()
+        existing: set[PassageRef] = set()
+        widened: list[Widening] = []
         for piece in group:
             overlapping = [
-                r
-                for r in known.get(piece.other_article_id, [])
-                if r.paragraph_id == piece.other_paragraph_id
-                and r.char_start < piece.other_char_end
-                and piece.other_char_start < r.char_end
+                r for r in self.known.get(piece.other_article_id, []) if _overlaps(r, piece)
             ]
-            existing |= {self._resolve(r.passage_id) for r in overlapping}
+            existing |= {self._resolve(r.passage) for r in overlapping}
             row = overlapping[0] if overlapping else None
-            if row is not None:
-                self._widen(row, piece, known)
+            if row is not None and (widening := self._widen(row, piece)) is not None:
+                widened.append(widening)
             copy = Copy(
                 piece.other_article_id,
-                outlets[piece.other_article_id],
+                self.outlets[piece.other_article_id],
                 piece.other_published_at,
                 piece.similarity,
                 row.id if row else None,
@@ -238,79 +280,75 @@ class PassageRecorder:
                 piece,
             )
             (copies if row else pending).append(copy)
+        carriers: list[Carrier] = []
+        merged: tuple[PassageRef, ...] = ()
+        passage: PassageRef
         if existing:
-            passage = min(existing)
-            self._merge(passage, sorted(existing - {passage}))
+            passage = min(existing, key=_order)
+            merged = tuple(sorted(existing - {passage}, key=_order))
+            self.alias.update(dict.fromkeys(merged, passage))
         else:
             pending.sort(key=lambda c: (c.published_at, c.article_id))
             origin = pending.pop(0)
-            passage = self._new_passage(now)
-            row_id = self._insert_copy(passage, origin, None, "origin", known, now)
+            passage = NewPassage(self.opened)
+            self.opened += 1
+            row_id = self._add(carriers, self._copy_row(passage, origin, None, "origin"))
             copies.append(replace(origin, row_id=row_id))
-        background = self._background(passage)
-        paragraph, start, end = self._span(host, group[0])
+        background = isinstance(passage, int) and self.background[passage]
+        paragraph, start, end = self._span(group[0])
         for piece in group[1:]:
-            _, s, e = self._span(host, piece)
+            _, s, e = self._span(piece)
             start, end = min(start, s), max(end, e)
         host_edge = is_edge(paragraph, len(host.paragraph_ids), self.config)
         decided = sorted(
-            ((self._reason(background, host, host_edge, c), c) for c in copies),
+            ((self._reason(background, host_edge, c), c) for c in copies),
             key=lambda d: (d[0] != "linked", d[1].published_at, -d[1].similarity, d[1].article_id),
         )
         reason, best = decided[0]
-        cursor = self.store.execute(
-            "INSERT INTO passage_carriers (passage_id, article_id, paragraph_id, char_start, "
-            "char_end, first_unit_id, last_unit_id, edge, matched_id, similarity, linked, "
-            "reason, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                passage,
-                host.article_id,
-                host.paragraph_ids[paragraph],
-                start,
-                end,
-                host.unit_ids[min(p.query_first for p in group)],
-                host.unit_ids[max(p.query_last for p in group)],
-                int(host_edge),
-                best.row_id,
-                best.similarity,
-                int(reason == "linked"),
-                reason,
-                now,
-            ),
+        host_carrier = Carrier(
+            passage=passage,
+            article_id=host.article_id,
+            paragraph_id=host.paragraph_ids[paragraph],
+            char_start=start,
+            char_end=end,
+            first_unit_id=host.unit_ids[min(p.query_first for p in group)],
+            last_unit_id=host.unit_ids[max(p.query_last for p in group)],
+            edge=host_edge,
+            matched=best.row_id,
+            similarity=best.similarity,
+            reason=reason,
         )
-        host_row = int(cursor.lastrowid or 0)
-        made = [(best.article_id, int(reason == "linked"))]
+        host_row = self._add(carriers, host_carrier, known=False)
+        made = [Pair(passage, best.article_id, reason == "linked")]
         for copy in pending:
-            pair = self._reason(background, host, host_edge, copy)
-            self._insert_copy(passage, copy, host_row, pair, known, now)
-            made.append((copy.article_id, int(pair == "linked")))
+            pair = self._reason(background, host_edge, copy)
+            self._add(carriers, self._copy_row(passage, copy, host_row, pair))
+            made.append(Pair(passage, copy.article_id, pair == "linked"))
         published = [host.published_at, *(c.published_at for c in (*copies, *pending))]
-        self.store.execute(
-            "UPDATE passages SET carriers = carriers + ?, "
-            "first_published_at = min(first_published_at, ?), "
-            "last_published_at = max(last_published_at, ?) WHERE id = ?",
-            (len(made) + (0 if existing else 1), min(published), max(published), passage),
+        placement = Placement(
+            passage=passage,
+            opened=not existing,
+            merged=merged,
+            widened=tuple(widened),
+            carriers=tuple(carriers),
+            first_published_at=min(published),
+            last_published_at=max(published),
         )
-        return passage, made
+        return placement, made
 
-    def _widen(self, row: _Row, piece: Passage, known: dict[int, list[_Row]]) -> None:
-        """Grow a stored carrier to the span this match found of it (same paragraph)."""
+    def _widen(self, row: _Row, piece: Passage) -> Widening | None:
+        """Grow a carrier to the span this match found of it (same paragraph)."""
         start = min(row.char_start, piece.other_char_start)
         end = max(row.char_end, piece.other_char_end)
         if (start, end) == (row.char_start, row.char_end):
-            return
-        self.store.execute(
-            "UPDATE passage_carriers SET char_start = ?, char_end = ?, "
-            "first_unit_id = min(first_unit_id, ?), last_unit_id = max(last_unit_id, ?) "
-            "WHERE id = ?",
-            (start, end, piece.other_first_unit_id, piece.other_last_unit_id, row.id),
-        )
-        rows = known[piece.other_article_id]
+            return None
+        rows = self.known[piece.other_article_id]
         rows[rows.index(row)] = replace(row, char_start=start, char_end=end)
+        return Widening(row.id, start, end, piece.other_first_unit_id, piece.other_last_unit_id)
 
-    def _reason(self, background: bool, host: Host, host_edge: bool, copy: Copy) -> str:
+    def _reason(self, background: bool, host_edge: bool, copy: Copy) -> Reason:
         if (
-            copy.outlet == host.outlet
+            copy.outlet == self.host.outlet
             and host_edge
             and copy.edge
             and copy.similarity >= self.config.boilerplate_min_similarity
@@ -318,97 +356,40 @@ class PassageRecorder:
             return "boilerplate"
         if background:
             return "background"
-        if not within_window(host.published_at, copy.published_at, self.config):
+        if not within_window(self.host.published_at, copy.published_at, self.config):
             return "window"
         return "linked"
 
     def _stored_edge(self, paragraph_id: int) -> bool:
-        position, count = self.store.execute(
-            "SELECT p.position, (SELECT count(*) FROM paragraphs q WHERE q.version_id = "
-            "p.version_id) FROM paragraphs p WHERE p.id = ?",
-            (paragraph_id,),
-        ).fetchone()
-        return is_edge(int(position), int(count), self.config)
+        place = self.places[paragraph_id]
+        return is_edge(place.position, place.count, self.config)
 
-    def _insert_copy(
-        self,
-        passage: int,
-        copy: Copy,
-        matched: int | None,
-        reason: str,
-        known: dict[int, list[_Row]],
-        now: str,
-    ) -> int:
+    def _copy_row(
+        self, passage: PassageRef, copy: Copy, matched: CarrierRef | None, reason: Reason
+    ) -> Carrier:
         """The first row of a stored article in this passage."""
         piece = copy.piece
-        assert piece is not None
-        cursor = self.store.execute(
-            "INSERT INTO passage_carriers (passage_id, article_id, paragraph_id, char_start, "
-            "char_end, first_unit_id, last_unit_id, edge, matched_id, similarity, linked, "
-            "reason, found_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                passage,
-                copy.article_id,
-                piece.other_paragraph_id,
-                piece.other_char_start,
-                piece.other_char_end,
-                piece.other_first_unit_id,
-                piece.other_last_unit_id,
-                int(copy.edge),
-                matched,
-                None if matched is None else copy.similarity,
-                int(reason == "linked"),
-                reason,
-                now,
-            ),
+        return Carrier(
+            passage=passage,
+            article_id=copy.article_id,
+            paragraph_id=piece.other_paragraph_id,
+            char_start=piece.other_char_start,
+            char_end=piece.other_char_end,
+            first_unit_id=piece.other_first_unit_id,
+            last_unit_id=piece.other_last_unit_id,
+            edge=copy.edge,
+            matched=matched,
+            similarity=None if matched is None else copy.similarity,
+            reason=reason,
         )
-        row_id = int(cursor.lastrowid or 0)
-        known.setdefault(copy.article_id, []).append(
-            _Row(
-                row_id,
-                passage,
-                piece.other_paragraph_id,
-                piece.other_char_start,
-                piece.other_char_end,
-                copy.edge,
-            )
-        )
-        return row_id
 
-    # -- passage groups -------------------------------------------------------------
-
-    def _new_passage(self, now: str) -> int:
-        cursor = self.store.execute(
-            "INSERT INTO passages (created_at, first_published_at, last_published_at) "
-            "VALUES (?, '9999-12-31T23:59:59Z', '0000-01-01T00:00:00Z')",
-            (now,),
-        )
-        return int(cursor.lastrowid or 0)
-
-    def _merge(self, target: int, others: Sequence[int]) -> None:
-        """Fold passages that turned out to be one (a copy matched both) into `target`."""
-        if not others:
-            return
-        marks = ",".join("?" * len(others))
-        self.store.execute(
-            f"UPDATE passage_carriers SET passage_id = ? WHERE passage_id IN ({marks})",
-            (target, *others),
-        )
-        self.store.execute(
-            "UPDATE passages SET "
-            f"carriers = carriers + (SELECT sum(carriers) FROM passages WHERE id IN ({marks})), "
-            f"first_published_at = min(first_published_at, (SELECT min(first_published_at) "
-            f"FROM passages WHERE id IN ({marks}))), "
-            f"last_published_at = max(last_published_at, (SELECT max(last_published_at) "
-            f"FROM passages WHERE id IN ({marks}))) WHERE id = ?",
-            (*others, *others, *others, target),
-        )
-        self.store.execute(f"DELETE FROM passages WHERE id IN ({marks})", tuple(others))
-        for other in others:
-            self._alias[other] = target
-
-    def _background(self, passage: int) -> bool:
-        row = self.store.execute(
-            "SELECT background FROM passages WHERE id = ?", (passage,)
-        ).fetchone()
-        return bool(row[0])
+    def _add(self, carriers: list[Carrier], carrier: Carrier, known: bool = True) -> NewCarrier:
+        """Add a row to the placement; a row of another article can be matched again."""
+        ref = NewCarrier(self.added)
+        self.added += 1
+        carriers.append(carrier)
+        if known:
+            c = carrier
+            row = _Row(ref, c.passage, c.paragraph_id, c.char_start, c.char_end, c.edge)
+            self.known.setdefault(c.article_id, []).append(row)
+        return ref

@@ -15,6 +15,9 @@ What it decides:
   password from `AGGREGATOR_SMTP_USER` / `AGGREGATOR_SMTP_PASSWORD`, never
   from the file; a multipart message with the text and HTML versions. No feed
   text reaches a header: the subject is built from dates and counts only.
+* **Time is given, not read**: periods, the stories feed and the mail's date
+  take `now` from the caller (the mail's defaults to the clock), so each can
+  be tested at a fixed moment. The database is read through `store.digests`.
 """
 
 from __future__ import annotations
@@ -35,7 +38,6 @@ from aggregator.config import Config
 from aggregator.digest.render import heading, to_atom, to_html, to_markdown, to_text
 from aggregator.digest.select import Digest, build_digest
 from aggregator.errors import DigestError
-from aggregator.model import format_time, parse_time
 from aggregator.storage.store import Store
 
 RENDERERS = {"html": to_html, "md": to_markdown, "text": to_text}
@@ -74,16 +76,8 @@ def since_period(duration: str, now: datetime) -> tuple[datetime, datetime]:
 
 
 def feed_id(store: Store) -> str:
-    """This database's stories-feed id, made on first use."""
-    row = store.execute("SELECT value FROM meta WHERE key = 'digest.feed_id'").fetchone()
-    if row:
-        return str(row[0])
-    made = f"urn:uuid:{uuid.uuid4()}"
-    with store.write():
-        store.execute(
-            "INSERT OR IGNORE INTO meta (key, value) VALUES ('digest.feed_id', ?)", (made,)
-        )
-    return str(store.execute("SELECT value FROM meta WHERE key = 'digest.feed_id'").fetchone()[0])
+    """This database's stories-feed id, made on first use: a random UUID URN."""
+    return store.digests.feed_id(lambda: f"urn:uuid:{uuid.uuid4()}")
 
 
 def render(digest: Digest, fmt: str, store: Store) -> str:
@@ -119,8 +113,9 @@ def write_atomically(path: Path, text: str, create_folder: bool = False) -> None
         raise
 
 
-def publish_day(store: Store, config: Config, day: date) -> list[Path]:
-    """The daemon's daily job: the day's digest files, the stories feed, the mail."""
+def publish_day(store: Store, config: Config, day: date, now: datetime | None = None) -> list[Path]:
+    """The daemon's daily job: the day's digest files, the stories feed, the mail
+    (dated `now`, by default the clock's time)."""
     start, end = day_period(day, config.daemon.timezone)
     digest = build_digest(store, start, end)
     directory = config.digest.directory
@@ -132,7 +127,7 @@ def publish_day(store: Store, config: Config, day: date) -> list[Path]:
     written.append(write_stories_feed(store, config, end))
     _prune(directory, config.digest.keep)
     if config.digest.mail_to:
-        send_mail(digest, config)
+        send_mail(digest, config, now)
     return written
 
 
@@ -143,14 +138,9 @@ def write_stories_feed(store: Store, config: Config, now: datetime) -> Path:
     # arrived in this very second is in.
     end = now + timedelta(seconds=1)
     start = end - timedelta(days=config.digest.atom_days)
-    # Article ids follow arrival, so the newest N are found by id, without a scan.
-    nth_newest = store.execute(
-        "SELECT first_seen_at FROM articles WHERE first_seen_at < ? "
-        "ORDER BY id DESC LIMIT 1 OFFSET ?",
-        (format_time(end), config.digest.atom_max_articles - 1),
-    ).fetchone()
+    nth_newest = store.digests.nth_newest_arrival(config.digest.atom_max_articles, before=end)
     if nth_newest is not None:
-        start = max(start, parse_time(nth_newest[0]))
+        start = max(start, nth_newest)
     recent = build_digest(store, start, end)
     path = config.digest.directory / config.digest.atom_file
     write_atomically(path, to_atom(recent, feed_id(store)), create_folder=True)
@@ -166,20 +156,22 @@ def _prune(directory: Path, keep: int) -> None:
             old.unlink(missing_ok=True)
 
 
-def mail_message(digest: Digest, config: Config) -> EmailMessage:
+def mail_message(digest: Digest, config: Config, now: datetime | None = None) -> EmailMessage:
+    """The digest as a multipart message (text and HTML), dated `now` (default: the clock)."""
     stories = len(digest.stories)
     message = EmailMessage()
     message["Subject"] = f"{heading(digest)}: {stories} {'story' if stories == 1 else 'stories'}"
     message["From"] = config.digest.mail_from
     message["To"] = ", ".join(config.digest.mail_to)
-    message["Date"] = formatdate(localtime=False)
+    message["Date"] = formatdate((now or datetime.now(UTC)).timestamp(), localtime=False)
     message["Message-ID"] = make_msgid(domain=config.digest.mail_from.rsplit("@", 1)[1])
     message.set_content(to_text(digest))
     message.add_alternative(to_html(digest), subtype="html")
     return message
 
 
-def send_mail(digest: Digest, config: Config) -> None:
+def send_mail(digest: Digest, config: Config, now: datetime | None = None) -> None:
+    """Send the digest to `mail_to` through the configured SMTP server (see the module)."""
     d = config.digest
     if not d.mail_to:
         raise DigestError("no recipients: set [digest] mail_to and smtp_host in the configuration")
@@ -198,6 +190,6 @@ def send_mail(digest: Digest, config: Config) -> None:
                 smtp.starttls(context=ssl.create_default_context())
             if user:
                 smtp.login(user, password)
-            smtp.send_message(mail_message(digest, config))
+            smtp.send_message(mail_message(digest, config, now))
     except (OSError, smtplib.SMTPException) as e:
         raise DigestError(f"mail to {d.smtp_host}:{d.smtp_port}: {type(e).__name__}: {e}") from e

@@ -28,7 +28,8 @@ import xml.etree.ElementTree as ET
 
 import nh3
 
-from aggregator.digest.select import Digest, Entry, Story
+from aggregator.digest.select import Digest, Story
+from aggregator.model import DigestArticle
 from aggregator.plural import counted
 
 ATOM = "http://www.w3.org/2005/Atom"
@@ -58,7 +59,7 @@ def _e(text: str) -> str:
     return html.escape(_clean_text(text), quote=True)
 
 
-def _title(entry: Entry) -> str:
+def _title(entry: DigestArticle) -> str:
     return _one_line(entry.title) or "(untitled)"
 
 
@@ -74,7 +75,7 @@ def heading(digest: Digest) -> str:
 # -- HTML -------------------------------------------------------------------------------------
 
 
-def _html_link(entry: Entry, text: str) -> str:
+def _html_link(entry: DigestArticle, text: str) -> str:
     return f'<a href="{_e(entry.link)}">{_e(text)}</a>' if entry.link else _e(text)
 
 
@@ -168,7 +169,7 @@ def _md(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", _one_line(text))
 
 
-def _md_link(entry: Entry, text: str) -> str:
+def _md_link(entry: DigestArticle, text: str) -> str:
     if not entry.link:
         return _md(text)
     target = entry.link.replace("(", "%28").replace(")", "%29").replace(" ", "%20")

@@ -20,6 +20,10 @@ The rules (also in the README):
   is repeated, and collapsed into a count, when duplicated passages found
   against earlier articles of the story cover at least half of it, or when
   an earlier article has the same paragraph word for word.
+
+Every decision above is made here; the database is read through `store.digests`
+(storage/digests.py), which answers with records (`model.DigestArticle`,
+`ParagraphText`, `SharedSpan`) and knows nothing of ranking or coverage.
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 
-from aggregator.model import format_time
+from aggregator.model import DigestArticle, ParagraphText, format_time
 from aggregator.storage.store import Store
 
 OPENING_PARAGRAPHS = 3
@@ -39,27 +43,10 @@ REPEATED_COVERAGE = 0.5
 
 
 @dataclass(frozen=True, slots=True)
-class Entry:
-    """One article as a digest names it."""
-
-    article_id: int
-    title: str
-    source: str
-    location: str
-    published_at: str
-    first_seen_at: str
-
-    @property
-    def link(self) -> str | None:
-        """The article's address if it is a web link (only those become links)."""
-        return self.location if self.location.startswith(("http://", "https://")) else None
-
-
-@dataclass(frozen=True, slots=True)
 class Addition:
     """What one later article added to a story: its new paragraphs, and how many it repeated."""
 
-    entry: Entry
+    entry: DigestArticle
     paragraphs: tuple[str, ...]
     repeated: int
 
@@ -67,8 +54,8 @@ class Addition:
 @dataclass(frozen=True, slots=True)
 class Story:
     cluster_id: int
-    canonical: Entry
-    articles: tuple[Entry, ...]  # every article of the story, canonical first
+    canonical: DigestArticle
+    articles: tuple[DigestArticle, ...]  # every article of the story, canonical first
     opening: tuple[str, ...]  # canonical paragraphs shown; empty for an update
     more: int  # canonical paragraphs not shown
     additions: tuple[Addition, ...]
@@ -88,7 +75,7 @@ class Story:
 class Single:
     """An article with no cluster partner, shown compactly."""
 
-    entry: Entry
+    entry: DigestArticle
     lead: str
 
 
@@ -104,83 +91,61 @@ class Digest:
         return not self.stories and not self.singles
 
 
-_ENTRY_SQL = (
-    "SELECT a.id, a.title, s.name, a.location, a.published_at, a.first_seen_at "
-    "FROM articles a JOIN sources s ON s.id = a.source_id"
-)
-
-
-# Articles that arrived in [since, until), and their clusters: searched through the
-# articles_first_seen index (schema version 5).
-ARRIVED_SQL = f"{_ENTRY_SQL} WHERE a.first_seen_at >= ? AND a.first_seen_at < ?"
-ARRIVED_CLUSTERS_SQL = (
-    "SELECT m.article_id, m.cluster_id FROM cluster_members m "
-    "JOIN articles a ON a.id = m.article_id "
-    "WHERE a.first_seen_at >= ? AND a.first_seen_at < ?"
-)
-
-
 def build_digest(store: Store, start: datetime, end: datetime) -> Digest:
     """The digest of the articles that arrived in [start, end)."""
-    since, until = format_time(start), format_time(end)
-    arrived = {row[0]: Entry(*row) for row in store.execute(ARRIVED_SQL, (since, until))}
+    arrived = {entry.article_id: entry for entry in store.digests.arrivals(start, end)}
     clusters: dict[int, list[int]] = defaultdict(list)
-    for article_id, cluster_id in store.execute(ARRIVED_CLUSTERS_SQL, (since, until)):
-        clusters[cluster_id].append(article_id)
+    for member in store.digests.arrived_members(start, end):
+        clusters[member.cluster_id].append(member.article_id)
     stories = sorted(
-        (_story(store, cluster_id, arrived, until) for cluster_id in sorted(clusters)),
+        (_story(store, cluster_id, arrived, end) for cluster_id in sorted(clusters)),
         key=lambda s: s.latest,
         reverse=True,
     )
     stories.sort(key=lambda s: s.sources, reverse=True)  # stable: recency breaks ties
     clustered = {a for ids in clusters.values() for a in ids}
     singles = [
-        Single(entry, _lead(store, entry.article_id))
+        Single(entry, _lead(store.digests.paragraphs(entry.article_id)))
         for entry in sorted(arrived.values(), key=lambda e: e.published_at, reverse=True)
         if entry.article_id not in clustered
     ]
-    return Digest(since, until, tuple(stories), tuple(singles))
+    return Digest(format_time(start), format_time(end), tuple(stories), tuple(singles))
 
 
-def _story(store: Store, cluster_id: int, arrived: dict[int, Entry], until: str) -> Story:
-    canonical_id = store.execute(
-        "SELECT canonical_article_id FROM clusters WHERE id = ?", (cluster_id,)
-    ).fetchone()[0]
-    members = [
-        Entry(*row)
-        for row in store.execute(
-            f"{_ENTRY_SQL} JOIN cluster_members m ON m.article_id = a.id "
-            "WHERE m.cluster_id = ? AND a.first_seen_at < ? ORDER BY a.published_at, a.id",
-            (cluster_id, until),
-        )
-    ]
+def _story(
+    store: Store, cluster_id: int, arrived: dict[int, DigestArticle], end: datetime
+) -> Story:
+    canonical_id = store.digests.canonical_article(cluster_id)
+    members = store.digests.story_articles(cluster_id, before=end)
     canonical = next((e for e in members if e.article_id == canonical_id), members[0])
     ordered = [canonical] + [e for e in members if e is not canonical]
-    paragraphs = {e.article_id: _paragraphs(store, e.article_id) for e in ordered}
+    paragraphs = {e.article_id: store.digests.paragraphs(e.article_id) for e in ordered}
     opening: tuple[str, ...] = ()
     more = 0
     if canonical.article_id in arrived:
         own = paragraphs[canonical.article_id]
         shared = _coverage(store, canonical.article_id, [e.article_id for e in ordered[1:]])
         opening = tuple(
-            text for n, (pid, text) in enumerate(own) if n < OPENING_PARAGRAPHS or shared.get(pid)
+            p.text
+            for n, p in enumerate(own)
+            if n < OPENING_PARAGRAPHS or shared.get(p.paragraph_id)
         )
         more = len(own) - len(opening)
     additions = []
-    seen_text = {_normal(t) for _, t in paragraphs[canonical.article_id]}
+    seen_text = {_normal(p.text) for p in paragraphs[canonical.article_id]}
     for position, entry in enumerate(ordered[1:], start=1):
         earlier = [e.article_id for e in ordered[:position]]
         own = paragraphs[entry.article_id]
         if entry.article_id in arrived:
             covered = _coverage(store, entry.article_id, earlier)
             new = [
-                text
-                for pid, text in own
-                if _normal(text) not in seen_text
-                and covered.get(pid, 0) < REPEATED_COVERAGE * max(1, len(text))
+                p.text
+                for p in own
+                if _normal(p.text) not in seen_text
+                and covered.get(p.paragraph_id, 0) < REPEATED_COVERAGE * max(1, len(p.text))
             ]
             additions.append(Addition(entry, tuple(new), len(own) - len(new)))
-        seen_text.update(_normal(t) for _, t in own)
+        seen_text.update(_normal(p.text) for p in own)
     return Story(
         cluster_id=cluster_id,
         canonical=canonical,
@@ -193,33 +158,11 @@ def _story(store: Store, cluster_id: int, arrived: dict[int, Entry], until: str)
     )
 
 
-def _paragraphs(store: Store, article_id: int) -> list[tuple[int, str]]:
-    """(paragraph id, text) of the article's current version, in order."""
-    return [
-        (row[0], row[1])
-        for row in store.execute(
-            "SELECT p.id, p.text FROM paragraphs p "
-            "JOIN article_versions v ON v.id = p.version_id "
-            "JOIN articles a ON a.id = v.article_id AND a.version = v.version "
-            "WHERE a.id = ? ORDER BY p.position",
-            (article_id,),
-        )
-    ]
-
-
 def _coverage(store: Store, article_id: int, earlier: list[int]) -> dict[int, int]:
     """Characters of each paragraph of the article covered by passages of earlier articles."""
-    if not earlier:
-        return {}
-    marks = ",".join("?" * len(earlier))
     spans: dict[int, list[tuple[int, int]]] = defaultdict(list)
-    for paragraph, start, end in store.execute(
-        "SELECT c.paragraph_id, c.char_start, c.char_end FROM passage_carriers c "
-        "WHERE c.article_id = ? AND EXISTS (SELECT 1 FROM passage_carriers o "
-        f"WHERE o.passage_id = c.passage_id AND o.article_id IN ({marks}))",
-        (article_id, *earlier),
-    ):
-        spans[paragraph].append((start, end))
+    for span in store.digests.shared_spans(article_id, earlier):
+        spans[span.paragraph_id].append((span.start, span.end))
     return {paragraph: _union_length(ranges) for paragraph, ranges in spans.items()}
 
 
@@ -233,9 +176,9 @@ def _union_length(ranges: list[tuple[int, int]]) -> int:
     return total
 
 
-def _lead(store: Store, article_id: int) -> str:
-    paragraphs = _paragraphs(store, article_id)
-    words = paragraphs[0][1].split() if paragraphs else []
+def _lead(paragraphs: list[ParagraphText]) -> str:
+    """The opening words of an article's first paragraph."""
+    words = paragraphs[0].text.split() if paragraphs else []
     return " ".join(words[:LEAD_WORDS]) + (" ..." if len(words) > LEAD_WORDS else "")
 
 

@@ -1,5 +1,10 @@
 """Feed sources: subscribe, list, remove, OPML in and out, and when to check next.
 
+This module decides; `store.feeds` (storage/feeds.py) reads and writes what it
+decided. Pure decisions take the feed as stored and `now` and return a record:
+`change_for` (what an edit changes), `update_after_answer`, `update_after_error`
+and `update_after_gone` (what a poll records, `FeedUpdate`), each table-tested.
+
 A feed source's `location` is the URL it was subscribed with (its identity,
 never changed); `url` is where it is fetched now, moved by permanent
 redirects. Removing a feed that already gave articles disables it instead of
@@ -24,8 +29,13 @@ override); being a floor, it never makes a feed checked sooner than its own
 hints or `default_interval_minutes` say. It never lifts a feed past
 `max_interval_hours`: a per-feed minimum above that is capped there, so a
 feed is always checked at least once per maximum interval. Raising it moves
-an already scheduled check that would come sooner (`edit_feed`); lowering it
+an already scheduled check that would come sooner (`change_for`); lowering it
 takes effect from the next check.
+
+**What a poll records** is the feed's whole poll state after it (`FeedUpdate`),
+the kept parts read from the feed as it was when the poll began: a 304 keeps
+the stored validators, a poll that parsed nothing keeps the last warning, an
+error keeps the body hash (so the body is parsed again once the feed answers).
 """
 
 from __future__ import annotations
@@ -39,64 +49,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from aggregator.config import Config
 from aggregator.errors import ParseError, SourceConfigError
-from aggregator.model import as_utc, format_time, parse_time, utcnow
+from aggregator.model import FeedChange, FeedSource, FeedUpdate, as_utc, format_time, parse_time
 from aggregator.sources.parse import refuse_entities
 from aggregator.storage.store import Store
 from aggregator.urls import normalise_url
 
 FULL_TEXT_MODES = ("auto", "always", "never")
-
-
-@dataclass(frozen=True, slots=True)
-class FeedSource:
-    id: int
-    name: str
-    location: str
-    url: str
-    full_text: str
-    enabled: bool
-    last_checked_at: str | None
-    last_success_at: str | None
-    last_error: str | None
-    error_count: int
-    next_check_at: str | None
-    etag: str | None = None
-    last_modified: str | None = None
-    body_hash: str | None = None
-    last_warning: str | None = None
-    min_interval_minutes: float | None = None  # None: the configuration's minimum
-
-
-_COLUMNS = (
-    "id, name, location, coalesce(url, location), full_text, enabled, last_checked_at, "
-    "last_success_at, last_error, error_count, next_check_at, etag, last_modified, body_hash, "
-    "last_warning, min_interval_minutes"
-)
-
-
-def _feed(row: tuple[Any, ...]) -> FeedSource:
-    return FeedSource(
-        id=row[0],
-        name=row[1],
-        location=row[2],
-        url=row[3],
-        full_text=row[4],
-        enabled=bool(row[5]),
-        last_checked_at=row[6],
-        last_success_at=row[7],
-        last_error=row[8],
-        error_count=row[9],
-        next_check_at=row[10],
-        etag=row[11],
-        last_modified=row[12],
-        body_hash=row[13],
-        last_warning=row[14],
-        min_interval_minutes=row[15],
-    )
+GONE = "gone (HTTP 410)"
 
 
 def _checked_url(url: str) -> str:
@@ -107,45 +70,30 @@ def _checked_url(url: str) -> str:
 
 
 def add_feed(
-    store: Store, url: str, name: str | None = None, full_text: str = "auto"
+    store: Store,
+    url: str,
+    name: str | None = None,
+    full_text: str = "auto",
+    now: datetime | None = None,
 ) -> FeedSource:
     """Subscribe to a feed. An active subscription is an error naming it; a disabled
     one (removed, or gone with HTTP 410) is enabled again and checked at once."""
     if full_text not in FULL_TEXT_MODES:
         raise SourceConfigError(f"full text mode {full_text!r}: use one of {FULL_TEXT_MODES}")
     location = _checked_url(url)
-    with store.write():
-        row = store.execute(
-            "SELECT id, enabled FROM sources WHERE location = ?", (location,)
-        ).fetchone()
-        if row and row[1]:
-            raise _already_subscribed(row[0], location)
-        if row:
-            store.execute(
-                "UPDATE sources SET enabled = 1, error_count = 0, last_error = NULL, "
-                "next_check_at = ?, full_text = ?, etag = NULL, last_modified = NULL "
-                "WHERE id = ?",
-                (utcnow(), full_text, row[0]),
-            )
-            return find_feed(store, location)
-        store.execute(
-            "INSERT INTO sources (kind, location, name, created_at, url, full_text, "
-            "next_check_at) VALUES ('feed', ?, ?, ?, ?, ?, ?)",
-            (location, name or location, utcnow(), location, full_text, utcnow()),
-        )
-    return find_feed(store, location)
+    subscribed = store.feeds.subscribe(location, name or location, full_text, now)
+    if subscribed.outcome == "already":
+        raise _already_subscribed(subscribed.feed.id, location)
+    return subscribed.feed
 
 
 def refuse_subscribed(store: Store, url: str) -> None:
     """SourceConfigError if `url` is not http(s) or is an enabled subscription
     already: `sources add` says so before it fetches anything."""
     location = _checked_url(url)
-    row = store.execute(
-        "SELECT id FROM sources WHERE kind = 'feed' AND enabled = 1 AND location = ?",
-        (location,),
-    ).fetchone()
-    if row:
-        raise _already_subscribed(row[0], location)
+    feed = store.feeds.by_location(location)
+    if feed is not None and feed.enabled:
+        raise _already_subscribed(feed.id, location)
 
 
 def _already_subscribed(source_id: int, location: str) -> SourceConfigError:
@@ -157,14 +105,13 @@ def _already_subscribed(source_id: int, location: str) -> SourceConfigError:
 
 def find_feed(store: Store, key: str) -> FeedSource:
     """A feed by id or by URL."""
-    where = "id = ?" if key.isdigit() else "location = ?"
-    value: int | str = int(key) if key.isdigit() else normalise_url(key)
-    row = store.execute(
-        f"SELECT {_COLUMNS} FROM sources WHERE kind = 'feed' AND {where}", (value,)
-    ).fetchone()
-    if row is None:
+    if key.isdigit():
+        feed = store.feeds.get(int(key))
+    else:
+        feed = store.feeds.by_location(normalise_url(key))
+    if feed is None:
         raise SourceConfigError(f"feed {key}: no such feed source")
-    return _feed(row)
+    return feed
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,62 +143,62 @@ def edit_feed(
     if minimum is not None and not (math.isfinite(minimum) and minimum >= 0):
         raise SourceConfigError(f"minimum interval {minimum!r}: must be a number of minutes >= 0")
     before = find_feed(store, key)
-    values = edit_values(before, edit, config, now or datetime.now(UTC))
-    if values:
-        columns = ", ".join(f"{column} = ?" for column in values)
-        with store.write():
-            store.execute(
-                f"UPDATE sources SET {columns} WHERE id = ?", (*values.values(), before.id)
-            )
+    store.feeds.edit(before.id, change_for(before, edit, config, now or datetime.now(UTC)))
     return before, find_feed(store, str(before.id))
 
 
-def edit_values(
-    before: FeedSource, edit: FeedEdit, config: Config, now: datetime
-) -> dict[str, object]:
-    """The source columns `edit` changes on the feed `before`, with their new values
-    (a pure decision; `edit_feed` writes it)."""
-    values: dict[str, object] = {}
+def _to_second(moment: datetime) -> datetime:
+    """`moment` as it is stored: in UTC, to the second."""
+    return parse_time(format_time(moment))
+
+
+def change_for(before: FeedSource, edit: FeedEdit, config: Config, now: datetime) -> FeedChange:
+    """What `edit` changes on the feed `before` (a pure decision; `edit_feed` writes it):
+    only the fields that differ, and the next check that enabling or a minimum moves."""
+    name = full_text = None
     if edit.name is not None and edit.name.strip() != before.name:
-        values["name"] = edit.name.strip()
+        name = edit.name.strip()
     if edit.full_text is not None and edit.full_text != before.full_text:
-        values["full_text"] = edit.full_text
+        full_text = edit.full_text
+    enabled = next_check = None
     if edit.enabled is not None and edit.enabled != before.enabled:
-        values["enabled"] = int(edit.enabled)
+        enabled = edit.enabled
         if edit.enabled:
-            stamp = format_time(now)
-            values["next_check_at"] = min(before.next_check_at or stamp, stamp)
+            stamp = _to_second(now)
+            scheduled = parse_time(before.next_check_at) if before.next_check_at else stamp
+            next_check = min(scheduled, stamp)
     minimum = edit.min_interval_minutes
-    if minimum is not None and (minimum or None) != before.min_interval_minutes:
-        values["min_interval_minutes"] = minimum or None
-        if minimum and before.last_checked_at and "next_check_at" not in values:
-            seconds = min_interval_seconds(config, minimum)
-            floor = format_time(parse_time(before.last_checked_at) + timedelta(seconds=seconds))
-            if before.next_check_at is None or before.next_check_at < floor:
-                values["next_check_at"] = floor
-    return values
+    if minimum is None or (minimum or None) == before.min_interval_minutes:
+        minimum = None
+    elif minimum and before.last_checked_at and next_check is None:
+        seconds = min_interval_seconds(config, minimum)
+        floor = _to_second(parse_time(before.last_checked_at) + timedelta(seconds=seconds))
+        if before.next_check_at is None or before.next_check_at < format_time(floor):
+            next_check = floor
+    return FeedChange(
+        name=name,
+        full_text=full_text,
+        enabled=enabled,
+        min_interval_minutes=minimum,
+        next_check_at=next_check,
+    )
 
 
 def list_feeds(store: Store) -> list[FeedSource]:
-    rows = store.execute(f"SELECT {_COLUMNS} FROM sources WHERE kind = 'feed' ORDER BY id")
-    return [_feed(r) for r in rows]
+    """Every feed source, enabled or not, by id."""
+    return store.feeds.all()
 
 
 def remove_feed(store: Store, key: str) -> str:
     """Unsubscribe; returns what was done, for the CLI to print."""
     feed = find_feed(store, key)
-    with store.write():
-        count = store.execute(
-            "SELECT count(*) FROM articles WHERE source_id = ?", (feed.id,)
-        ).fetchone()[0]
-        if count:
-            store.execute("UPDATE sources SET enabled = 0 WHERE id = ?", (feed.id,))
-            return f"feed {feed.id} disabled; its {count} articles are kept"
-        store.execute("DELETE FROM sources WHERE id = ?", (feed.id,))
+    kept = store.feeds.remove(feed.id)
+    if kept:
+        return f"feed {feed.id} disabled; its {kept} articles are kept"
     return f"feed {feed.id} removed"
 
 
-def import_opml(store: Store, path: Path) -> tuple[int, int]:
+def import_opml(store: Store, path: Path, now: datetime | None = None) -> tuple[int, int]:
     """Subscribe to every feed in an OPML file; (added, already there)."""
     try:
         data = path.read_bytes()
@@ -276,7 +223,7 @@ def import_opml(store: Store, path: Path) -> tuple[int, int]:
             continue
         name = outline.get("title") or outline.get("text") or None
         try:
-            add_feed(store, url, name)
+            add_feed(store, url, name, now=now)
             added += 1
         except SourceConfigError:
             skipped += 1
@@ -298,7 +245,7 @@ def export_opml(store: Store) -> str:
     return ET.tostring(opml, encoding="unicode", xml_declaration=True) + "\n"
 
 
-def sync_config_feeds(store: Store, urls: tuple[str, ...]) -> int:
+def sync_config_feeds(store: Store, urls: tuple[str, ...], now: datetime | None = None) -> int:
     """Subscribe to the feeds listed in the configuration that are not yet sources.
 
     Listing a feed in the configuration is the same as `sources add`; taking it
@@ -307,26 +254,20 @@ def sync_config_feeds(store: Store, urls: tuple[str, ...]) -> int:
     """
     added = 0
     for url in urls:
-        location = _checked_url(url)
-        if store.execute("SELECT 1 FROM sources WHERE location = ?", (location,)).fetchone():
+        if store.feeds.by_location(_checked_url(url)) is not None:
             continue
-        add_feed(store, url)
+        add_feed(store, url, now=now)
         added += 1
     return added
 
 
+def due_feeds(store: Store, now: datetime, limit: int | None = None) -> list[FeedSource]:
+    """Enabled feeds whose next check is due, the most overdue first (at most `limit`);
+    chosen by SQLite (`store.feeds.due`), never by loading every feed."""
+    return store.feeds.due(now, limit)
+
+
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
-
-
-def due_feeds(store: Store, now: datetime) -> list[FeedSource]:
-    """Enabled feeds whose next check is due, the most overdue first."""
-    stamp = format_time(now)
-    due = [
-        f
-        for f in list_feeds(store)
-        if f.enabled and (f.next_check_at is None or f.next_check_at <= stamp)
-    ]
-    return sorted(due, key=lambda f: f.next_check_at or "")
 
 
 def min_interval_seconds(config: Config, feed_minimum: float | None = None) -> float:
@@ -376,3 +317,78 @@ def error_interval(
         feeds.max_interval_hours * 3600,
     )
     return base * rng.uniform(0.8, 1.2)
+
+
+def update_after_answer(
+    feed: FeedSource,
+    status: Literal["ingested", "not-modified", "unchanged"],
+    now: datetime,
+    headers: dict[str, str],
+    config: Config,
+    ttl_minutes: int | None = None,
+    body_hash: str | None = None,
+    warning: str | None = None,
+) -> FeedUpdate:
+    """What a poll records when the feed answered: a 200 it `ingested` (with the body's
+    hash and the poll's warning, or None), one whose body was `unchanged`, or a 304."""
+
+    def validator(header: str, stored: str | None) -> str | None:
+        # A 200 replaces the validators (a body without an ETag clears the old
+        # one, or a later 304 would keep us on stale content); a 304 may omit them.
+        value = headers.get(header)
+        return value if value or status != "not-modified" else stored
+
+    interval = success_interval(headers, ttl_minutes, config, now, feed.min_interval_minutes)
+    return FeedUpdate(
+        status="ok",
+        checked_at=now,
+        next_check_at=now + timedelta(seconds=interval),
+        last_error=None,
+        error_count=0,
+        etag=validator("etag", feed.etag),
+        last_modified=validator("last-modified", feed.last_modified),
+        body_hash=body_hash or feed.body_hash,
+        last_warning=warning if status == "ingested" else feed.last_warning,
+    )
+
+
+def update_after_error(
+    feed: FeedSource,
+    now: datetime,
+    reason: str,
+    config: Config,
+    rng: random.Random,
+    wait: float | None = None,
+) -> FeedUpdate:
+    """What a poll records when it failed: one more error, and the next try after `wait`
+    seconds (a Retry-After) or the back-off; the rest of the feed's state stays."""
+    errors = feed.error_count + 1
+    if wait is None:
+        wait = error_interval(errors, config, rng, feed.min_interval_minutes)
+    return FeedUpdate(
+        status="error",
+        checked_at=now,
+        next_check_at=now + timedelta(seconds=wait),
+        last_error=reason,
+        error_count=errors,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        body_hash=feed.body_hash,
+        last_warning=feed.last_warning,
+    )
+
+
+def update_after_gone(feed: FeedSource, now: datetime) -> FeedUpdate:
+    """What a poll records when the feed is gone (HTTP 410): disabled, saying why; its
+    schedule and the rest stay (enabling it again makes it due at once)."""
+    return FeedUpdate(
+        status="gone",
+        checked_at=now,
+        next_check_at=parse_time(feed.next_check_at) if feed.next_check_at else None,
+        last_error=GONE,
+        error_count=feed.error_count,
+        etag=feed.etag,
+        last_modified=feed.last_modified,
+        body_hash=feed.body_hash,
+        last_warning=feed.last_warning,
+    )

@@ -18,6 +18,11 @@ What it decides:
   Only a fault of the store itself (disk full, read-only, corrupt, I/O,
   locked) leaves as `StoreError` and stops the poll: every feed would hit it.
 * **Next check**: see `feeds.success_interval` and `feeds.error_interval`.
+* **Deciding apart from doing.** What a poll records on its feed is decided
+  whole by `feeds.update_after_answer`/`_error`/`_gone` (a `FeedUpdate`, pure
+  functions of the feed as stored, the response and the time) and written once,
+  when the feed's poll ends, by `store.feeds.apply`; a permanent redirect's new
+  URL is written with it, so a feed abandoned in flight has nothing written.
 """
 
 from __future__ import annotations
@@ -30,15 +35,20 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, Literal
 
 from aggregator.config import Config
 from aggregator.errors import FetchError, ParseError, StoreError
 from aggregator.ingest.entries import entry_documents
-from aggregator.ingest.feeds import FeedSource, error_interval, success_interval
+from aggregator.ingest.feeds import (
+    GONE,
+    update_after_answer,
+    update_after_error,
+    update_after_gone,
+)
 from aggregator.ingest.pipeline import Ingester
-from aggregator.model import format_time
+from aggregator.model import FeedSource, FeedUpdate, format_time
 from aggregator.sources.fetch import FetchPolicy, FetchResult, fetch
 from aggregator.sources.fulltext import FullTextFetcher, needs_full_text
 from aggregator.sources.parse import ParsedFeed
@@ -50,11 +60,14 @@ log = logging.getLogger(__name__)
 _STOP_CHECK = 0.5  # seconds between looks at the stop flag while waiting
 
 
+PollStatus = Literal["ingested", "not-modified", "unchanged", "gone", "error"]
+
+
 @dataclass(frozen=True, slots=True)
 class PollOutcome:
     source_id: int
     url: str
-    status: str  # "ingested", "not-modified", "unchanged", "gone", "error"
+    status: PollStatus
     entries: int = 0
     new: int = 0
     error: str | None = None
@@ -90,8 +103,11 @@ class Poller:
         config: Config,
         ingester: Ingester | None = None,
         stop: threading.Event | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         self.store = store
+        # What each feed's poll is stamped with, when `poll` is given no `now`.
+        self.clock = clock or (lambda: datetime.now(UTC))
         # Set by the daemon on shutdown: no new feed is started, feeds in
         # flight are abandoned (nothing of theirs was written yet).
         self.stop = stop or threading.Event()
@@ -141,8 +157,8 @@ class Poller:
     ) -> Iterator[PollOutcome]:
         """Poll every feed once; outcomes come as feeds finish, not in the given order.
 
-        `now` fixes the clock (tests); by default each feed is stamped when
-        its fetch completes.
+        `now` fixes the time (tests); by default each feed is stamped with the
+        poller's clock when a stage of its poll completes.
         """
         feeds_config = self.config.feeds
         queue = HostQueue(feeds, lambda f: host_key(f.url), feeds_config.per_host)
@@ -162,15 +178,14 @@ class Poller:
                 if not done and self.stop.is_set():
                     return
                 if not done and self._wait_time(running) == 0.0:
-                    yield from self._stop_runaway_parses(running, now or datetime.now(UTC))
+                    yield from self._stop_runaway_parses(running, now or self.clock())
                     continue
                 for future in done:
                     job = running.pop(future)
                     if job.stage == "fetch":
                         fetching -= 1
                         queue.done(job.host)
-                    clock = now or datetime.now(UTC)
-                    step = self._advance(job, future, clock)
+                    step = self._advance(job, future, now or self.clock())
                     if isinstance(step, PollOutcome):
                         yield step
                     else:
@@ -206,7 +221,7 @@ class Poller:
             del running[future]
             if job.started <= late:
                 reason = f"parse took longer than {self.parse_deadline:.0f} s; stopped"
-                yield self._failed(job.feed, now, reason)
+                yield self._failed(job.feed, now, reason, job.result)
             else:
                 assert job.result is not None
                 running[self._parse(job.result)] = replace(job, started=time.monotonic())
@@ -241,34 +256,30 @@ class Poller:
             entries += job.parsed.entries[len(entries) :]
             return self._ingest(job, replace(job.parsed, entries=entries), failures, now)
         except (FetchError, ParseError) as e:
-            return self._failed(feed, now, e.reason)
+            return self._failed(feed, now, e.reason, job.result)
         except StoreError:
             raise  # the database's trouble (disk full...), not the feed's: the poll stops
         except Exception as e:  # a bug must cost one feed, never the poll
             log.exception("feed poll crashed source=%d url=%s", feed.id, feed.url)
-            return self._failed(feed, now, f"internal error: {type(e).__name__}: {e}")
+            return self._failed(feed, now, f"internal error: {type(e).__name__}: {e}", job.result)
 
     def _fetched(
         self, feed: FeedSource, result: FetchResult, now: datetime
     ) -> PollOutcome | tuple[Future[Any], _Job]:
-        if result.permanent_redirect:
-            self._update(feed.id, url=result.final_url)
         if result.status == 410:
             log.warning("feed gone (HTTP 410), disabled: source=%d url=%s", feed.id, feed.url)
-            self._update(
-                feed.id, enabled=0, last_checked_at=format_time(now), last_error="gone (HTTP 410)"
-            )
-            return PollOutcome(feed.id, feed.url, "gone", error="gone (HTTP 410)")
+            self._record(feed, result, update_after_gone(feed, now))
+            return PollOutcome(feed.id, feed.url, "gone", error=GONE)
         if result.status in (429, 503) and result.retry_after is not None:
             wait_for = min(result.retry_after, self.config.feeds.max_interval_hours * 3600)
-            return self._failed(feed, now, f"HTTP {result.status}", wait_for)
+            return self._failed(feed, now, f"HTTP {result.status}", result, wait_for)
         if result.status >= 400 or (result.status >= 300 and not result.not_modified):
-            return self._failed(feed, now, f"HTTP {result.status}")
+            return self._failed(feed, now, f"HTTP {result.status}", result)
         if result.not_modified:
-            return self._succeeded(feed, now, result, None, "not-modified")
+            return self._succeeded(feed, now, result, "not-modified")
         body_hash = hashlib.sha256(result.content).hexdigest()
         if body_hash == feed.body_hash:
-            return self._succeeded(feed, now, result, None, "unchanged")
+            return self._succeeded(feed, now, result, "unchanged")
         job = _Job(feed, "parse", result=result, body_hash=body_hash, started=time.monotonic())
         return self._parse(result), job
 
@@ -325,77 +336,60 @@ class Poller:
                 f"{len(refused)} of {len(outcomes)} entries refused by the database, "
                 f"last: {refused[-1].error}"
             )
-            failed = self._failed(feed, now, reason, last_warning=warning)
+            update = update_after_error(feed, now, reason, self.config, self.rng)
+            failed = self._error(feed, result, replace(update, last_warning=warning))
             return replace(failed, entries=len(outcomes), new=new)
         outcome = self._succeeded(
-            feed, now, result, parsed.ttl_minutes, "ingested", job.body_hash, warning
+            feed, now, result, "ingested", parsed.ttl_minutes, job.body_hash, warning
         )
         return PollOutcome(
             feed.id, feed.url, "ingested", len(outcomes), new, warning, outcome.next_check_at
         )
 
-    def _update(self, source_id: int, **values: object) -> None:
-        columns = ", ".join(f"{k} = ?" for k in values)
-        with self.store.write():
-            self.store.execute(
-                f"UPDATE sources SET {columns} WHERE id = ?", (*values.values(), source_id)
-            )
+    def _record(self, feed: FeedSource, result: FetchResult | None, update: FeedUpdate) -> None:
+        """Write what the poll of `feed` decided, with where a permanent redirect led."""
+        if result is not None and result.permanent_redirect:
+            update = replace(update, moved_to=result.final_url)
+        self.store.feeds.apply(feed.id, update)
 
     def _succeeded(
         self,
         feed: FeedSource,
         now: datetime,
         result: FetchResult,
-        ttl: int | None,
-        status: str,
+        status: Literal["ingested", "not-modified", "unchanged"],
+        ttl: int | None = None,
         body_hash: str | None = None,
         warning: str | None = None,
     ) -> PollOutcome:
-        interval = success_interval(
-            result.headers, ttl, self.config, now, feed.min_interval_minutes
+        update = update_after_answer(
+            feed, status, now, result.headers, self.config, ttl, body_hash, warning
         )
-        next_check = format_time(now + timedelta(seconds=interval))
-        values: dict[str, object] = {
-            "last_checked_at": format_time(now),
-            "last_success_at": format_time(now),
-            "last_error": None,
-            "error_count": 0,
-            "next_check_at": next_check,
-            "enabled": 1,  # a disabled feed polled on request and answering is back
-        }
-        if status == "ingested":
-            values["last_warning"] = warning
-        for column, header in (("etag", "etag"), ("last_modified", "last-modified")):
-            # A 200 replaces the validators (a body without an ETag clears the old
-            # one, or a later 304 would keep us on stale content); a 304 may omit them.
-            if (value := result.headers.get(header)) or not result.not_modified:
-                values[column] = value
-        if body_hash:
-            values["body_hash"] = body_hash
-        self._update(feed.id, **values)
-        return PollOutcome(feed.id, feed.url, status, next_check_at=next_check)
+        self._record(feed, result, update)
+        return PollOutcome(feed.id, feed.url, status, next_check_at=_stamp(update))
 
     def _failed(
         self,
         feed: FeedSource,
         now: datetime,
         reason: str,
+        result: FetchResult | None = None,
         wait: float | None = None,
-        **columns: object,
     ) -> PollOutcome:
-        """Record an error on the feed and back off; `columns`: more source columns
-        to set with it (an ingest that stored some entries sets `last_warning`)."""
-        errors = feed.error_count + 1
-        minimum = feed.min_interval_minutes
-        delay = wait if wait is not None else error_interval(errors, self.config, self.rng, minimum)
-        next_check = format_time(now + timedelta(seconds=delay))
-        log.warning("feed error source=%d url=%s: %s", feed.id, feed.url, reason)
-        self._update(
-            feed.id,
-            last_checked_at=format_time(now),
-            last_error=reason,
-            error_count=errors,
-            next_check_at=next_check,
-            **columns,
+        """Record an error on the feed and back off (`wait`: seconds a Retry-After asked)."""
+        return self._error(
+            feed, result, update_after_error(feed, now, reason, self.config, self.rng, wait)
         )
-        return PollOutcome(feed.id, feed.url, "error", error=reason, next_check_at=next_check)
+
+    def _error(
+        self, feed: FeedSource, result: FetchResult | None, update: FeedUpdate
+    ) -> PollOutcome:
+        log.warning("feed error source=%d url=%s: %s", feed.id, feed.url, update.last_error)
+        self._record(feed, result, update)
+        return PollOutcome(
+            feed.id, feed.url, "error", error=update.last_error, next_check_at=_stamp(update)
+        )
+
+
+def _stamp(update: FeedUpdate) -> str | None:
+    return None if update.next_check_at is None else format_time(update.next_check_at)

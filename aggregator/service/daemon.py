@@ -8,9 +8,11 @@ What it decides, and why:
   at a time; readers (the CLI, sqlite-utils) work beside it through WAL.
   Each job is `coalesce=True, max_instances=1`, with no misfire limit: a job
   that comes late runs once, late, rather than being dropped.
-* **Nothing hangs the schedule.** A tick polls due feeds in batches and
-  stops taking batches after `tick_budget_seconds`; each fetch has its whole
-  deadline and each parse its own (a runaway parser is killed). A job still
+* **Nothing hangs the schedule.** A tick polls due feeds in batches of
+  `batch_size` (picked by SQLite, the most overdue first, each feed at most
+  once per tick) and stops taking batches after `tick_budget_seconds`; each
+  fetch has its whole deadline and each parse its own (a runaway parser is
+  killed). A job still
   running after `job_timeout_seconds` stops the systemd watchdog pings, so
   systemd restarts a daemon that is stuck anyway.
 * **Stop (SIGTERM, SIGINT):** no new work; the article being written commits
@@ -23,6 +25,9 @@ What it decides, and why:
   folders, intervals and thresholds change, the database path does not.
 * **Clock jumps** (wall clock against the monotonic clock) move the interval
   jobs to now, so a clock set back an hour does not silence them for an hour.
+* **Time** is read from `clock` (the wall clock unless a test passes one) for
+  everything the daemon decides or records; APScheduler and the clock-jump
+  check keep to the real clocks they run on.
 * **The digest** of the previous local day is written at `digest_time` in
   `timezone` (files, stories feed, mail; see `publish.py`); the stories feed
   is also rewritten after every job that stored something new.
@@ -50,12 +55,12 @@ from aggregator.config import Config
 from aggregator.configfile import find_config, load_config
 from aggregator.digest.publish import digest_due, publish_day, write_stories_feed
 from aggregator.errors import AggregatorError, StoreError
-from aggregator.ingest.feeds import due_feeds, sync_config_feeds
+from aggregator.ingest.feeds import sync_config_feeds
 from aggregator.ingest.pipeline import Ingester
 from aggregator.ingest.poll import Poller
 from aggregator.model import format_time, parse_time
 from aggregator.plural import counted
-from aggregator.service.state import JobOutcome, one_line, read_state, write_state
+from aggregator.service.state import JobOutcome, one_line
 from aggregator.service.system import DatabaseLock, Notifier, owned_by_service
 from aggregator.service.watch import FolderWatcher
 from aggregator.storage.store import Store
@@ -65,12 +70,22 @@ log = logging.getLogger(__name__)
 CLOCK_JUMP_SECONDS = 5.0
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 class Daemon:
     """The foreground service: `run()` blocks until a stop signal, then returns 0."""
 
-    def __init__(self, config_path: Path | None, database: Path | None = None) -> None:
+    def __init__(
+        self,
+        config_path: Path | None,
+        database: Path | None = None,
+        clock: Callable[[], datetime] = _wall_clock,
+    ) -> None:
         self.config_path = config_path
         self.database = database
+        self.clock = clock
         self.config = self._load()
         self.notifier = Notifier()
         self.stopping = threading.Event()
@@ -108,10 +123,11 @@ class Daemon:
         started = time.monotonic()
         self.store.check()
         log.info("database checked in %.1f s", time.monotonic() - started)
-        self.poller = Poller(self.store, config, stop=self.stopping)
+        self.poller = Poller(self.store, config, stop=self.stopping, clock=self.clock)
         self.watcher = self._new_watcher(config)
-        sync_config_feeds(self.store, config.feeds.urls)
-        write_state(self.store, started_at=format_time(datetime.now(UTC)), stopped_at="")
+        now = self.clock()
+        sync_config_feeds(self.store, config.feeds.urls, now)
+        self.store.state.write({"started_at": format_time(now), "stopped_at": ""}, now)
         self.scheduler = BackgroundScheduler(
             executors={"default": ThreadPoolExecutor(1)},
             job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": None},
@@ -204,7 +220,8 @@ class Daemon:
         clean = self._idle.wait(self.config.daemon.stop_grace_seconds)
         self.poller.close(wait=False)
         if clean:
-            write_state(self.store, stopped_at=format_time(datetime.now(UTC)))
+            now = self.clock()
+            self.store.state.write({"stopped_at": format_time(now)}, now)
             self.store.close()
         return clean
 
@@ -213,8 +230,8 @@ class Daemon:
     def _schedule(self, config: Config, first: bool = False) -> None:
         d = config.daemon
         hour, minute = (int(part) for part in d.digest_time.split(":"))
-        now = datetime.now(UTC)
-        last = read_state(self.store).get("last_digest_at")
+        now, wall = self.clock(), datetime.now(UTC)  # wall: when APScheduler runs a job
+        last = self.store.state.read().get("last_digest_at")
         missed = not last or parse_time(last) < digest_due(now, d.digest_time, d.timezone)[0]
         jobs: dict[str, tuple[Callable[[], str | None], IntervalTrigger | CronTrigger]] = {
             "tick": (self._tick, IntervalTrigger(seconds=d.tick_seconds)),
@@ -225,7 +242,7 @@ class Daemon:
             if first:
                 # The interval jobs start at once; the digest waits for its time, unless
                 # the last one due was never written (the daemon was down): then at once.
-                start = {} if name == "digest" and not missed else {"next_run_time": now}
+                start = {} if name == "digest" and not missed else {"next_run_time": wall}
                 self.scheduler.add_job(self._job(name, work), trigger, id=name, name=name, **start)
             else:
                 self.scheduler.reschedule_job(name, trigger=trigger)
@@ -268,9 +285,10 @@ class Daemon:
     def _record(self, name: str, problem: str | None, seconds: float) -> None:
         """The job's outcome in service_state, for `status`; a store that cannot take
         it (disk full) leaves the last one, and the job's age says the rest."""
-        outcome = JobOutcome(format_time(datetime.now(UTC)), problem is None, problem, seconds)
+        now = self.clock()
+        outcome = JobOutcome(format_time(now), problem is None, problem, seconds)
         try:
-            write_state(self.store, **{f"job_{name}": outcome.to_json()})
+            self.store.state.write({f"job_{name}": outcome.to_json()}, now)
         except StoreError as e:
             log.warning("job %s: its outcome could not be recorded: %s", name, e)
 
@@ -282,12 +300,12 @@ class Daemon:
         self.poller.close()
         # The index in memory is kept: it depends on the database, not the config.
         ingester = Ingester(self.store, config, index=self.poller.ingester.index)
-        self.poller = Poller(self.store, config, ingester, self.stopping)
+        self.poller = Poller(self.store, config, ingester, self.stopping, self.clock)
         _make_owned_folders(config)
         self.watcher.configure(
             config.folders, config.ingest.extensions, config.ingest.max_file_bytes
         )
-        sync_config_feeds(self.store, config.feeds.urls)
+        sync_config_feeds(self.store, config.feeds.urls, self.clock())
 
     # -- the jobs --------------------------------------------------------------------------
 
@@ -299,11 +317,12 @@ class Daemon:
         polled: set[int] = set()
         counts = {"ingested": 0, "error": 0, "new": 0}
         while not self.stopping.is_set() and time.monotonic() < deadline:
-            due = [f for f in due_feeds(self.store, datetime.now(UTC)) if f.id not in polled]
-            if not due:
+            now = self.clock()
+            batch = self.store.feeds.due(now, d.batch_size, exclude=polled)
+            if not batch:
                 break
-            batch = due[: d.batch_size]
-            self.notifier.status(f"polling {len(batch)} of {len(due)} due feeds")
+            due = self.store.feeds.count_due(now, exclude=polled)
+            self.notifier.status(f"polling {len(batch)} of {due} due feeds")
             for outcome in self.poller.poll(batch):
                 polled.add(outcome.source_id)
                 counts["error" if outcome.status in ("error", "gone") else "ingested"] += 1
@@ -316,9 +335,10 @@ class Daemon:
         )
         if polled:
             log.info("tick: %s", summary)
+        now = self.clock()
         if counts["new"]:
-            write_stories_feed(self.store, self.config, datetime.now(UTC))
-        write_state(self.store, last_tick_at=format_time(datetime.now(UTC)), last_tick=summary)
+            write_stories_feed(self.store, self.config, now)
+        self.store.state.write({"last_tick_at": format_time(now), "last_tick": summary}, now)
         self.notifier.status(f"idle; last tick: {summary}")
         return None  # a failing feed is that feed's problem (status lists them), not the tick's
 
@@ -339,9 +359,10 @@ class Daemon:
                     break
         if new or failed:
             log.info("scan: %d files ingested, %d failed", new, failed)
+        now = self.clock()
         if new:
-            write_stories_feed(self.store, self.config, datetime.now(UTC))
-        write_state(self.store, last_scan_at=format_time(datetime.now(UTC)))
+            write_stories_feed(self.store, self.config, now)
+        self.store.state.write({"last_scan_at": format_time(now)}, now)
         missing = self.watcher.failing_folders
         if missing:
             return "; ".join(f"{e.location}: {e.reason}" for e in missing)
@@ -350,10 +371,11 @@ class Daemon:
     def _digest(self) -> str | None:
         """The digest last due (of the local day before): files, stories feed, mail."""
         d = self.config.daemon
-        _, day = digest_due(datetime.now(UTC), d.digest_time, d.timezone)
+        _, day = digest_due(self.clock(), d.digest_time, d.timezone)
         written = publish_day(self.store, self.config, day)
         log.info("digest written: %s", ", ".join(str(p) for p in written))
-        write_state(self.store, last_digest_at=format_time(datetime.now(UTC)))
+        now = self.clock()
+        self.store.state.write({"last_digest_at": format_time(now)}, now)
         return None
 
 

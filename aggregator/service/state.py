@@ -3,6 +3,8 @@
 The daemon writes a few keys to `service_state` as it works (when it
 started, its last tick and scan, the last digest); `aggregator status` reads
 them together with the sources' schedule, the database's size and its counts.
+The reading and writing is storage's (`store.state`, `store.feeds.tally` and
+`failing`); this module decides what the report says and what health it is.
 Whether a daemon runs is not read from the table (a `kill -9` cannot clean
 up after itself) but from the database lock, which the kernel releases.
 """
@@ -15,26 +17,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aggregator.config import DaemonConfig
-from aggregator.model import format_time, parse_time, utcnow
+from aggregator.model import FailingFeed, parse_time
 from aggregator.service.system import DatabaseLock
 from aggregator.storage.store import Store
-
-
-def write_state(store: Store, **values: str) -> None:
-    """Record daemon state keys, in one small transaction."""
-    now = utcnow()
-    with store.write():
-        store.conn.executemany(
-            "INSERT INTO service_state (key, value, updated_at) VALUES (?, ?, ?) "
-            "ON CONFLICT (key) DO UPDATE SET "
-            "value = excluded.value, updated_at = excluded.updated_at",
-            [(key, value, now) for key, value in values.items()],
-        )
-
-
-def read_state(store: Store) -> dict[str, str]:
-    return dict(store.execute("SELECT key, value FROM service_state").fetchall())
-
 
 JOBS = ("tick", "scan", "digest")
 
@@ -73,19 +58,6 @@ class JobOutcome:
 
 
 @dataclass(frozen=True, slots=True)
-class FailingFeed:
-    """An enabled feed whose last poll failed: its one-line error, and since when
-    it last succeeded."""
-
-    id: int
-    name: str
-    location: str
-    error_count: int
-    last_error: str
-    last_success_at: str | None
-
-
-@dataclass(frozen=True, slots=True)
 class Status:
     """What `aggregator status` shows."""
 
@@ -112,28 +84,13 @@ def status(
     store: Store, database: Path, daemon: DaemonConfig, now: datetime | None = None
 ) -> Status:
     """What `aggregator status` shows; `daemon`: the schedule the jobs are judged by."""
-    state = read_state(store)
+    state = store.state.read()
     pid = DatabaseLock(database).held_elsewhere()
     now = now or datetime.now(UTC)
-    stamp = format_time(now)
     jobs = {name: JobOutcome.from_json(state.get(f"job_{name}", "")) for name in JOBS}
     problems = degraded_by(jobs, state, daemon, now) if pid is not None else []
     health = "not running" if pid is None else "degraded" if problems else "healthy"
-    feeds, due, failing = store.execute(
-        "SELECT count(*), "
-        "coalesce(sum(next_check_at IS NULL OR next_check_at <= ?), 0), "
-        "coalesce(sum(error_count > 0), 0) "
-        "FROM sources WHERE kind = 'feed' AND enabled = 1",
-        (stamp,),
-    ).fetchone()
-    failing_feeds = [
-        FailingFeed(int(i), name, location, int(count), error or "", success)
-        for i, name, location, count, error, success in store.execute(
-            "SELECT id, name, location, error_count, last_error, last_success_at "
-            "FROM sources WHERE kind = 'feed' AND enabled = 1 AND error_count > 0 "
-            "ORDER BY last_checked_at DESC, id"
-        )
-    ]
+    tally = store.feeds.tally(now)
     size = sum(
         p.stat().st_size
         for p in (database, Path(f"{database}-wal"), Path(f"{database}-shm"))
@@ -147,10 +104,10 @@ def status(
         last_tick=state.get("last_tick"),
         last_scan_at=state.get("last_scan_at"),
         last_digest_at=state.get("last_digest_at"),
-        feeds=int(feeds),
-        feeds_due=int(due),
-        feeds_failing=int(failing),
-        failing_feeds=failing_feeds,
+        feeds=tally.feeds,
+        feeds_due=tally.due,
+        feeds_failing=tally.failing,
+        failing_feeds=store.feeds.failing(),
         jobs=jobs,
         health=health,
         problems=problems,

@@ -14,6 +14,10 @@ What it decides, and why:
 * **SQLite errors become one line that says what to do**: disk full (nothing
   of the current article was kept; the write resumes when there is space),
   read-only file or filesystem, I/O error, corruption, a lock held too long.
+* **Browsing opens the file read-only, never through `Store`**, which would
+  migrate an older schema: `schema_version` looks at a file before Datasette
+  is started on it, and `connect_read_only` makes each of Datasette's
+  connections (`mode=ro`, and `query_only` so no statement can write).
 """
 
 from __future__ import annotations
@@ -67,6 +71,36 @@ def check(conn: sqlite3.Connection, path: Path) -> None:
             f"database {path}: corrupted ({problems[0]}; {len(problems)} problems found); it "
             f"was left as it is: restore a backup, or try `sqlite3 {path} .recover`"
         )
+
+
+def read_only_uri(path: Path) -> str:
+    """A `mode=ro` SQLite URI for PATH (percent-encoded: `?`, `#` and `%` are safe)."""
+    return path.resolve().as_uri() + "?mode=ro"
+
+
+def schema_version(path: Path) -> int | None:
+    """The schema version of the aggregator database PATH, read without creating or
+    changing anything; None if it is a database but not an aggregator one.
+
+    SQLite's errors (not a database, unreadable) leave as `describe` says.
+    """
+    try:
+        conn = sqlite3.connect(read_only_uri(path), uri=True)
+        try:
+            version = int(conn.execute("PRAGMA user_version").fetchone()[0])
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master")}
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise describe(e, path) from e
+    return None if version == 0 or "articles" not in tables else version
+
+
+def connect_read_only(path: Path) -> sqlite3.Connection:
+    """A connection to PATH that cannot write (`mode=ro`, `query_only`), for any thread."""
+    conn = sqlite3.connect(read_only_uri(path), uri=True, check_same_thread=False)
+    conn.execute("PRAGMA query_only = 1")
+    return conn
 
 
 def migrate(conn: sqlite3.Connection, path: Path, readonly: bool, initial: dict[str, str]) -> None:

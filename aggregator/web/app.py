@@ -44,6 +44,7 @@ from datasette.app import Datasette
 from datasette.database import Database
 
 from aggregator import __version__
+from aggregator.storage.dbfile import connect_read_only
 
 DATABASE_NAME = "aggregator"
 READ_METHODS = frozenset({"GET", "HEAD"})
@@ -64,21 +65,15 @@ def load_metadata() -> dict[str, Any]:
     return metadata
 
 
-def read_only_uri(path: Path) -> str:
-    """A `mode=ro` SQLite URI for PATH (percent-encoded: `?`, `#` and `%` are safe)."""
-    return path.resolve().as_uri() + "?mode=ro"
-
-
 class ReadOnlyDatabase(Database):  # type: ignore[misc]  # Datasette is untyped
     """A Datasette database whose every connection, the write one included, is read-only."""
 
     def __init__(self, ds: Datasette, path: Path) -> None:
         super().__init__(ds, path=str(path), is_mutable=True)
-        self._uri = read_only_uri(path)
+        self._file = path.resolve()
 
     def connect(self, write: bool = False) -> sqlite3.Connection:
-        conn = sqlite3.connect(self._uri, uri=True, check_same_thread=False)
-        conn.execute("PRAGMA query_only = 1")
+        conn = connect_read_only(self._file)
         # Datasette closes these on shutdown (Database.close).
         self._all_file_connections.append(conn)
         return conn
