@@ -18,7 +18,7 @@ import click
 
 from aggregator.errors import AggregatorError
 from aggregator.plural import counted
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 
 def list_clusters(store: Store, cluster_id: int | None = None) -> list[dict[str, Any]]:

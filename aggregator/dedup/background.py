@@ -44,7 +44,7 @@ from aggregator.dedup.cluster import components
 from aggregator.model import parse_time
 from aggregator.storage.passages import PassageSummary, Spread
 from aggregator.storage.plans import Withdrawal
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 # Carriers of a passage looked at when deciding whether it is background.
 SAMPLE = 64

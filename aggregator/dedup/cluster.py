@@ -41,7 +41,7 @@ from aggregator.storage.plans import (
     NewCluster,
     Retirement,
 )
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 
 def components(nodes: Iterable[int], edges: Iterable[tuple[int, int]]) -> list[list[int]]:

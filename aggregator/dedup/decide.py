@@ -36,7 +36,7 @@ from aggregator.dedup.passages import (
 from aggregator.dedup.signature import Signatures
 from aggregator.model import format_time
 from aggregator.storage.plans import PassagePlan
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,7 @@ from aggregator.config import Config
 from aggregator.digest.render import heading, to_atom, to_html, to_markdown, to_text
 from aggregator.digest.select import Digest, build_digest
 from aggregator.errors import DigestError
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 RENDERERS = {"html": to_html, "md": to_markdown, "text": to_text}
 SUFFIX = {"html": "html", "md": "md", "text": "txt", "atom": "atom"}

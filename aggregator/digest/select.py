@@ -35,7 +35,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from aggregator.model import DigestArticle, ParagraphText, format_time
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 OPENING_PARAGRAPHS = 3
 LEAD_WORDS = 60

@@ -55,7 +55,7 @@ from aggregator.config import Config
 from aggregator.errors import ParseError, SourceConfigError
 from aggregator.model import FeedChange, FeedSource, FeedUpdate, as_utc, format_time, parse_time
 from aggregator.sources.parse import refuse_entities
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 from aggregator.urls import normalise_url
 
 FULL_TEXT_MODES = ("auto", "always", "never")

@@ -65,7 +65,7 @@ from aggregator.model import Article, RawDocument, Unit, format_time
 from aggregator.sources.caps import cap_article as cap_article  # re-exported: its old home
 from aggregator.sources.extract import extract_within
 from aggregator.storage.dbfile import describe
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
 

@@ -53,7 +53,7 @@ from aggregator.sources.fetch import FetchPolicy, FetchResult, fetch
 from aggregator.sources.fulltext import FullTextFetcher, needs_full_text
 from aggregator.sources.parse import ParsedFeed
 from aggregator.sources.workers import PARSE_DEADLINE, HostQueue, ParsePool, host_key
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
 

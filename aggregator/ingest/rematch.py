@@ -36,7 +36,7 @@ from aggregator.dedup.passages import Host, outlet_key
 from aggregator.dedup.signature import Signatures
 from aggregator.model import format_time
 from aggregator.storage.passages import ReplayedArticle
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
 

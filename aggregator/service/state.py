@@ -19,7 +19,7 @@ from pathlib import Path
 from aggregator.config import DaemonConfig
 from aggregator.model import FailingFeed, parse_time
 from aggregator.service.system import DatabaseLock
-from aggregator.storage.store import Store
+from aggregator.storage.protocol import Store
 
 JOBS = ("tick", "scan", "digest")
 
