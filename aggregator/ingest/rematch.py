@@ -35,7 +35,7 @@ from aggregator.dedup.index import BandIndex
 from aggregator.dedup.passages import Host, outlet_key
 from aggregator.dedup.signature import Signatures
 from aggregator.model import format_time
-from aggregator.storage.passages import ReplayedArticle
+from aggregator.storage.articles import ReplayedArticle
 from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -61,10 +61,10 @@ def rematch(
         old = store.clusters.live()
         store.passages.clear()
         store.clusters.clear_members()
-        order = store.passages.replay_order()
+        order = store.articles.replay_order()
         matches = 0
         for done, article_id in enumerate(order, 1):
-            host, paragraphs, positions, sig = _replay(store.passages.replayed(article_id))
+            host, paragraphs, positions, sig = _replay(store.articles.replayed(article_id))
             query_rows, candidate_ids = index.lookup(sig.band_keys)
             pairs, _, _ = matcher.decide(
                 host, paragraphs, positions, sig, query_rows, candidate_ids, now

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from aggregator.storage.store import Store
 
 U32 = npt.NDArray[np.uint32]
+I64 = npt.NDArray[np.int64]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +54,29 @@ class CandidateRows(CandidateSignatures):
     positions: npt.NDArray[np.int64]
     char_starts: npt.NDArray[np.int64]
     char_ends: npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplayedArticle:
+    """An article's current units and their signatures, as ingest had them.
+
+    The unit columns are row-aligned; `unit_paragraphs` holds the position of
+    each unit's paragraph in the article.
+    """
+
+    article_id: int
+    source_id: int
+    outlet: str | None
+    published_at: str
+    paragraph_ids: tuple[int, ...]
+    unit_ids: I64
+    unit_paragraphs: I64
+    unit_positions: I64
+    char_starts: I64
+    char_ends: I64
+    shingle_counts: I64
+    minhash: U32
+    band_keys: U32
 
 
 class SQLiteArticles:
@@ -277,6 +301,62 @@ class SQLiteArticles:
     def _minhash(self, rows: list[tuple[Any, ...]]) -> U32:
         blob = b"".join(r[1] for r in rows)
         return np.frombuffer(blob, dtype=np.uint32).reshape(len(rows), self._store.params.num_perm)
+
+    def replay_order(self) -> list[int]:
+        """Articles with indexed units, in the order their current versions were stored."""
+        return [
+            int(r[0])
+            for r in self._store.execute(
+                "SELECT u.article_id FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
+                "GROUP BY u.article_id ORDER BY min(s.unit_id)"
+            )
+        ]
+
+    def replayed(self, article_id: int) -> ReplayedArticle:
+        """An article's current units and signatures, as ingest had them."""
+        execute = self._store.execute
+        source_id, outlet, published = execute(
+            "SELECT source_id, outlet, published_at FROM articles WHERE id = ?", (article_id,)
+        ).fetchone()
+        paragraph_ids = tuple(
+            int(r[0])
+            for r in execute(
+                "SELECT p.id FROM paragraphs p JOIN article_versions v ON v.id = p.version_id "
+                "JOIN articles a ON a.id = v.article_id AND a.version = v.version "
+                "WHERE a.id = ? ORDER BY p.position",
+                (article_id,),
+            )
+        )
+        rows = execute(
+            "SELECT u.id, p.position, u.position, u.char_start, u.char_end, u.shingle_count, "
+            "s.minhash, s.band_keys FROM units u JOIN unit_signatures s ON s.unit_id = u.id "
+            "JOIN paragraphs p ON p.id = u.paragraph_id WHERE u.article_id = ? ORDER BY u.id",
+            (article_id,),
+        ).fetchall()
+        params = self._store.params
+
+        def column(i: int) -> I64:
+            return np.array([r[i] for r in rows], dtype=np.int64)
+
+        return ReplayedArticle(
+            article_id=article_id,
+            source_id=int(source_id),
+            outlet=outlet,
+            published_at=published,
+            paragraph_ids=paragraph_ids,
+            unit_ids=column(0),
+            unit_paragraphs=column(1),
+            unit_positions=column(2),
+            char_starts=column(3),
+            char_ends=column(4),
+            shingle_counts=column(5),
+            minhash=np.frombuffer(b"".join(r[6] for r in rows), dtype=np.uint32).reshape(
+                -1, params.num_perm
+            ),
+            band_keys=np.frombuffer(b"".join(r[7] for r in rows), dtype=np.uint32).reshape(
+                -1, params.bands
+            ),
+        )
 
 
 def _columns(

@@ -39,12 +39,16 @@ from aggregator.model import (
     StoryMember,
     Subscription,
 )
-from aggregator.storage.articles import CandidateRows, CandidateSignatures, StoredArticle
+from aggregator.storage.articles import (
+    CandidateRows,
+    CandidateSignatures,
+    ReplayedArticle,
+    StoredArticle,
+)
 from aggregator.storage.clusters import ClusterLinks, LiveCluster
 from aggregator.storage.passages import (
     ParagraphPlace,
     PassageSummary,
-    ReplayedArticle,
     Spread,
     StoredCarrier,
 )
@@ -65,7 +69,7 @@ U32 = npt.NDArray[np.uint32]
 
 class Articles(Protocol):
     """Sources as folders name them, articles, versions, paragraphs, units and their
-    signatures; the persistent LSH index's reads."""
+    signatures; the persistent LSH index's reads and the rematch's replay."""
 
     def ensure_source(self, kind: str, location: str, name: str) -> int: ...
     def find_article(self, source_location: str, identity: str) -> StoredArticle | None: ...
@@ -95,6 +99,8 @@ class Articles(Protocol):
     def unit_id_before_newest(self, count: int) -> int: ...
     def candidate_signatures(self, unit_ids: Sequence[int]) -> CandidateSignatures: ...
     def candidate_rows(self, unit_ids: Sequence[int]) -> CandidateRows: ...
+    def replay_order(self) -> list[int]: ...
+    def replayed(self, article_id: int) -> ReplayedArticle: ...
 
 
 class Feeds(Protocol):
@@ -136,7 +142,7 @@ class Clusters(Protocol):
 
 
 class Passages(Protocol):
-    """Passages and their carriers, background, and the rematch's replay."""
+    """Passages and their carriers, and background."""
 
     def carriers_of(self, article_ids: Sequence[int]) -> list[StoredCarrier]: ...
     def paragraph_places(self, paragraph_ids: Sequence[int]) -> dict[int, ParagraphPlace]: ...
@@ -148,8 +154,6 @@ class Passages(Protocol):
     def rematch_pending(self) -> bool: ...
     def rematch_done(self) -> None: ...
     def clear(self) -> None: ...
-    def replay_order(self) -> list[int]: ...
-    def replayed(self, article_id: int) -> ReplayedArticle: ...
 
 
 class Digests(Protocol):
