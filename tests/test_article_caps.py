@@ -19,7 +19,7 @@ from pytest_httpserver import HTTPServer
 from aggregator.config import Config, IngestConfig
 from aggregator.configfile import load_config
 from aggregator.errors import ConfigError, StoreError
-from aggregator.ingest.feeds import add_feed, due_feeds, find_feed
+from aggregator.ingest.feeds import add_feed, find_feed
 from aggregator.ingest.pipeline import Ingester
 from aggregator.ingest.poll import Poller
 from aggregator.model import Article, parse_time
@@ -114,7 +114,7 @@ def test_a_10_mb_title_and_a_huge_body_are_stored_cut_and_the_poll_goes_on(
         assert parse_time(find_feed(store, str(source.id)).next_check_at or "") > NOW
 
     later = NOW + timedelta(days=2)
-    again = {o.source_id: o for o in poller.poll(due_feeds(store, later), later)}
+    again = {o.source_id: o for o in poller.poll(store.feeds.due(later), later)}
 
     assert again[big.id].status == "ingested" and again[big.id].new == 1, again[big.id].error
     assert again[normal.id].status == "unchanged"
@@ -123,7 +123,7 @@ def test_a_10_mb_title_and_a_huge_body_are_stored_cut_and_the_poll_goes_on(
     assert stored_again["big-title"] == stored["big-title"], "not cut or versioned again"
     feed = find_feed(store, str(big.id))
     assert (feed.last_error, feed.error_count, feed.last_warning) == (None, 0, None)
-    assert due_feeds(store, later) == [], "nothing stays due"
+    assert store.feeds.due(later) == [], "nothing stays due"
 
 
 def test_an_article_the_database_refuses_fails_alone_and_is_the_feeds_error(
@@ -165,7 +165,7 @@ def test_an_article_the_database_refuses_fails_alone_and_is_the_feeds_error(
     assert orphans == 0
 
     later = NOW + timedelta(days=2)
-    again = {o.source_id: o for o in poller.poll(due_feeds(store, later), later)}
+    again = {o.source_id: o for o in poller.poll(store.feeds.due(later), later)}
     assert again[bad.id].status == "error" and again[bad.id].new == 0
     assert again[good.id].status == "unchanged"
     feed = find_feed(store, str(bad.id))

@@ -17,6 +17,9 @@ from aggregator.plural import counted
         (3, "passage match", "3 passage matches"),
         (2, "new article", "2 new articles"),
         (1, "error", "1 error"),
+        (1, "entry", "1 entry"),
+        (20, "entry", "20 entries"),
+        (2, "day", "2 days"),
     ],
 )
 def test_counted(n: int, noun: str, expected: str) -> None:

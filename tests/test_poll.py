@@ -13,7 +13,7 @@ from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config
 from aggregator.errors import SourceConfigError
-from aggregator.ingest.feeds import add_feed, due_feeds, error_interval, find_feed, success_interval
+from aggregator.ingest.feeds import add_feed, error_interval, find_feed, success_interval
 from aggregator.ingest.poll import Poller
 from aggregator.model import format_time, parse_time
 from aggregator.storage.store import Store
@@ -121,12 +121,12 @@ def test_html_page_is_an_error_on_the_source_with_back_off(
 
 
 def test_due_feeds_are_those_whose_time_has_come(store: Store, feed_id: int) -> None:
-    assert [f.id for f in due_feeds(store, datetime.now(UTC) + timedelta(seconds=1))] == [feed_id]
+    assert [f.id for f in store.feeds.due(datetime.now(UTC) + timedelta(seconds=1))] == [feed_id]
     store.execute(
         "UPDATE sources SET next_check_at = ? WHERE id = ?",
         (format_time(datetime.now(UTC) + timedelta(hours=1)), feed_id),
     )
-    assert due_feeds(store, datetime.now(UTC)) == []
+    assert store.feeds.due(datetime.now(UTC)) == []
 
 
 def test_schedule_hints_are_clamped() -> None:
@@ -251,7 +251,7 @@ def test_a_gone_feed_added_again_is_enabled_and_polled(
     assert not find_feed(store, str(feed_id)).enabled
     again = add_feed(store, httpserver.url_for("/feed"))
     assert (again.id, again.enabled, again.error_count) == (feed_id, True, 0)
-    assert [f.id for f in due_feeds(store, datetime.now(UTC) + timedelta(seconds=1))] == [feed_id]
+    assert [f.id for f in store.feeds.due(datetime.now(UTC) + timedelta(seconds=1))] == [feed_id]
     assert poller.poll_one(find_feed(store, str(feed_id)), NOW).status == "ingested"
     with pytest.raises(SourceConfigError, match="already subscribed as source"):
         add_feed(store, httpserver.url_for("/feed"))

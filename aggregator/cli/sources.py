@@ -24,6 +24,7 @@ from aggregator.ingest.feeds import (
     refuse_subscribed,
 )
 from aggregator.model import FeedSource
+from aggregator.plural import counted
 
 _TITLE_CHARS = 80  # of a feed's title, shown in a line
 _NAME_CHARS = 200  # of a feed's title, taken as its name
@@ -100,15 +101,11 @@ def describe_found(checked: CheckedFeed) -> str:
     if checked.entries == 0:
         parts = [checked.format, "no entries yet"]
     else:
-        parts = [checked.format, f"{checked.entries} {_plural(checked.entries, 'entry')}"]
+        parts = [checked.format, counted(checked.entries, "entry")]
     if checked.title:
         parts.append(f'"{_cut(checked.title, _TITLE_CHARS)}"')
     warning = f" (warning: {_cut(checked.warning, 200)})" if checked.warning else ""
     return ", ".join(parts) + warning
-
-
-def _plural(count: int, noun: str) -> str:
-    return noun if count == 1 else ("entries" if noun == "entry" else noun + "s")
 
 
 def _cut(text: str, limit: int) -> str:

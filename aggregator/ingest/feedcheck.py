@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 from aggregator.config import Config
 from aggregator.errors import FeedCheckError, FetchError, ParseError, SeveralFeedsError, WorkerError
 from aggregator.model import FeedLink
+from aggregator.plural import counted
 from aggregator.sources.discover import FeedDocument, Found, LinkingPage, inspect_document
 from aggregator.sources.fetch import FetchPolicy, fetch
 from aggregator.sources.fulltext import PAGE_MAX_BYTES
@@ -113,8 +114,9 @@ def _choose(url: str, page: LinkingPage, pick: int | None) -> FeedLink:
         raise FeedCheckError(url, f"an HTML page that links no feed{note}")
     if pick is not None:
         if not 1 <= pick <= len(links):
-            count = "1 feed" if len(links) == 1 else f"{len(links)} feeds"
-            raise FeedCheckError(url, f"--pick {pick}: the page links {count}")
+            raise FeedCheckError(
+                url, f"--pick {pick}: the page links {counted(len(links), 'feed')}"
+            )
         return links[pick - 1]
     if len(links) > 1:
         raise SeveralFeedsError(url, links)

@@ -261,12 +261,6 @@ def sync_config_feeds(store: Store, urls: tuple[str, ...], now: datetime | None 
     return added
 
 
-def due_feeds(store: Store, now: datetime, limit: int | None = None) -> list[FeedSource]:
-    """Enabled feeds whose next check is due, the most overdue first (at most `limit`);
-    chosen by SQLite (`store.feeds.due`), never by loading every feed."""
-    return store.feeds.due(now, limit)
-
-
 _MAX_AGE = re.compile(r"max-age\s*=\s*(\d+)")
 
 
