@@ -9,6 +9,7 @@ from __future__ import annotations
 import zoneinfo
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from aggregator.errors import ConfigError
 from aggregator.model import MEDIA_TYPES
@@ -278,10 +279,45 @@ DIGEST_FORMATS = ("html", "md", "text", "atom")
 
 
 @dataclass(frozen=True, slots=True)
+class PostgresURL:
+    """A PostgreSQL database, named by a libpq URL: `postgresql://user@host:5432/name`."""
+
+    url: str
+
+    def __str__(self) -> str:
+        """The URL as logs and messages show it: any password is masked."""
+        parts = urlsplit(self.url)
+        if parts.password is None:
+            return self.url
+        user = parts.username or ""
+        host = parts.netloc.rpartition("@")[2]
+        return parts._replace(netloc=f"{user}:***@{host}").geturl()
+
+
+Database = Path | PostgresURL
+"""Where the store lives: a SQLite file (the default) or a PostgreSQL database."""
+
+POSTGRES_SCHEMES = ("postgresql://", "postgres://")
+
+
+def database_location(text: str) -> Database:
+    """A `database` setting (config key, --db, AGGREGATOR_DB): a URL or a file path."""
+    if text.startswith(POSTGRES_SCHEMES):
+        return PostgresURL(text)
+    scheme, found, _ = text.partition("://")
+    if found and scheme.isidentifier():
+        raise ConfigError(
+            f"database {text.split('@')[-1]!r}: {scheme}:// is not a supported database; "
+            "give a SQLite file path or a postgresql:// URL"
+        )
+    return Path(text)
+
+
+@dataclass(frozen=True, slots=True)
 class Config:
     """The effective configuration of one run."""
 
-    database: Path = Path("aggregator.db")
+    database: Database = Path("aggregator.db")
     folders: tuple[Path, ...] = ()
     ingest: IngestConfig = field(default_factory=IngestConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)

@@ -30,6 +30,8 @@ from aggregator.config import (
     FeedsConfig,
     IngestConfig,
     MinHashParams,
+    PostgresURL,
+    database_location,
 )
 from aggregator.errors import ConfigError
 
@@ -73,7 +75,7 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     """Build a Config from parsed TOML, resolving relative paths against `base`."""
     sections = {"ingest", "dedup", "clusters", "feeds", "daemon", "digest"}
     _check_keys(raw, {"database", "folders", *sections}, "")
-    database = Path(_typed(raw, "database", str, "", "aggregator.db"))
+    database = database_location(_typed(raw, "database", str, "", "aggregator.db"))
     folders_raw = raw.get("folders", [])
     if not isinstance(folders_raw, list) or not all(isinstance(f, str) for f in folders_raw):
         raise ConfigError("config key folders: must be a list of paths")
@@ -104,7 +106,9 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
     where = _resolve(Path(directory), base, "digest.directory")
     digest = _build(DigestConfig, digest_raw, "digest", directory=where)
     config = Config(
-        database=_resolve(database, base, "database"),
+        database=(
+            database if isinstance(database, PostgresURL) else _resolve(database, base, "database")
+        ),
         folders=tuple(_resolve(Path(f), base, "folders") for f in folders_raw),
         ingest=ingest,
         dedup=dedup,

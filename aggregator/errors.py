@@ -11,6 +11,7 @@ line::
     +-- StoreError           the database cannot be opened, migrated or written
     |   +-- ParameterMismatchError   built with other MinHash parameters
     |   +-- CorruptDatabaseError     damaged, or not a database (left untouched)
+    |   +-- RefusedError     the values of one write refused (too large, a constraint)
     +-- FeedError            one feed could not be used (recorded on its source)
     |   +-- FetchError       refused by policy, timed out, too large, network error
     |   +-- ParseError       not a usable feed document
@@ -66,6 +67,19 @@ class StoreError(AggregatorError):
 
 class ParameterMismatchError(StoreError):
     """The database was built with MinHash parameters other than the configured ones."""
+
+
+class RefusedError(StoreError):
+    """The database refused the values of one statement (too large, a constraint, a type).
+
+    A verdict on what was written, not on the store: the article that carried
+    the values fails, and the next one is written as usual. `why` is the
+    engine's own message, on one line.
+    """
+
+    def __init__(self, message: str, why: str) -> None:
+        super().__init__(message)
+        self.why = why
 
 
 class FeedError(AggregatorError):

@@ -281,7 +281,14 @@ def test_cuts_fall_on_word_and_paragraph_boundaries() -> None:
 
 
 def test_refusals_are_told_from_faults_of_the_store(tmp_path: Path) -> None:
-    from aggregator.ingest.pipeline import refusal
+    from aggregator.ingest.pipeline import refusal as told
+    from aggregator.storage.sqlite import translate
+
+    def refusal(error: BaseException) -> str | None:
+        """What the pipeline makes of an error as the SQLite engine raises it."""
+        if isinstance(error, sqlite3.Error):
+            error = translate(error, tmp_path / "t.db")
+        return told(error)
 
     conn = sqlite3.connect(tmp_path / "t.db", isolation_level=None, timeout=0)
     other = sqlite3.connect(tmp_path / "t.db", isolation_level=None, timeout=0)
@@ -325,9 +332,7 @@ def test_refusals_are_told_from_faults_of_the_store(tmp_path: Path) -> None:
         store_wide.append(sqlite3.DatabaseError("database disk image is malformed"))
         store_wide.append(StoreError("database x: not an aggregator database"))
         assert [refusal(e) for e in store_wide] == [None] * len(store_wide), store_wide
-        wrapped = StoreError("database x: string or blob too big")
-        wrapped.__cause__ = about_the_article[0]
-        assert refusal(wrapped) == "string or blob too big"
+        assert refusal(about_the_article[0]) == "string or blob too big"
     finally:
         conn.close()
         other.close()

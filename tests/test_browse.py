@@ -454,7 +454,7 @@ def test_the_check_before_browsing_reads_the_file_only(tmp_path: Path, store: St
     from aggregator.cli.browse import check_database
     from aggregator.errors import BrowseError, CorruptDatabaseError
 
-    check_database(store.path)
+    check_database(store.engine.path)
     other = tmp_path / "other.db"
     sqlite3.connect(other).close()  # an empty file: a database of no schema
     garbage = tmp_path / "garbage.db"

@@ -21,7 +21,7 @@ from aggregator.errors import CorruptDatabaseError, StoreError
 from aggregator.ingest.pipeline import Ingester
 from aggregator.storage.dbfile import _statements
 from aggregator.storage.schema import SCHEMA_V1, SCHEMA_VERSION
-from aggregator.storage.store import Store, _params_meta
+from aggregator.storage.store import Store, params_meta
 from tests.clirun import run_cli
 from tests.conftest import AGGREGATOR, SEEDS, OpenStore, ingest, read_all
 from tests.daemons import Daemon, query, wait_for_progress, write_articles, write_config
@@ -159,7 +159,7 @@ def test_an_old_schema_is_backed_up_then_migrated_in_place(
     with sqlite3.connect(db) as conn:
         for statement in _statements(SCHEMA_V1):
             conn.execute(statement)
-        conn.executemany("INSERT INTO meta VALUES (?, ?)", _params_meta(MinHashParams()).items())
+        conn.executemany("INSERT INTO meta VALUES (?, ?)", params_meta(MinHashParams()).items())
         conn.execute(
             "INSERT INTO sources (kind, location, name, created_at) "
             "VALUES ('folder', '/news', 'news', '2026-11-01T00:00:00Z')"

@@ -101,6 +101,11 @@ def browse_command(obj: Context, port: int, open_browser: bool) -> None:
     if importlib.util.find_spec("datasette") is None:
         raise BrowseError(f"Datasette is not installed: {INSTALL_HINT}")
     path = obj.config.database
+    if not isinstance(path, Path):
+        raise BrowseError(
+            f"database {path}: the browser view serves SQLite files only; for PostgreSQL, "
+            "point a PostgreSQL client (psql, pgAdmin) at the same views"
+        )
     check_database(path)
 
     from aggregator.web.app import DATABASE_NAME, build_datasette, serve

@@ -9,7 +9,7 @@ from typing import TypeVar
 
 import click
 
-from aggregator.config import Config
+from aggregator.config import Config, Database
 from aggregator.configfile import find_config, load_config
 from aggregator.service.system import run_as_owner
 from aggregator.storage.store import Store
@@ -24,7 +24,7 @@ class Context:
     `aggregator COMMAND --help` works even when the configuration is broken.
     """
 
-    def __init__(self, config_path: Path | None, db: Path | None, debug: bool) -> None:
+    def __init__(self, config_path: Path | None, db: Database | None, debug: bool) -> None:
         self.config_path = config_path
         self.db = db
         self.debug = debug

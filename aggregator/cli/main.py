@@ -41,13 +41,26 @@ from aggregator.cli.reports import (
     show_cluster,
     stats,
 )
+from aggregator.config import Database, database_location
 from aggregator.configfile import render_config
-from aggregator.errors import AggregatorError, SourceError
+from aggregator.errors import AggregatorError, ConfigError, SourceError
 from aggregator.ingest.pipeline import Ingester
 from aggregator.ingest.rematch import rematch
 from aggregator.model import RawDocument
 from aggregator.plural import counted
 from aggregator.sources.folder import FileTask, discover, read_file
+
+
+def _database_option(
+    ctx: click.Context, param: click.Parameter, value: str | None
+) -> Database | None:
+    """--db: a file path, or a URL naming a PostgreSQL database."""
+    if not value:
+        return None
+    try:
+        return database_location(value)
+    except ConfigError as e:
+        raise click.BadParameter(str(e)) from e
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -60,16 +73,17 @@ from aggregator.sources.folder import FileTask, discover, read_file
 )
 @click.option(
     "--db",
-    type=click.Path(dir_okay=False, path_type=Path),
+    callback=_database_option,
     envvar="AGGREGATOR_DB",
-    help="SQLite database; overrides the configuration (env AGGREGATOR_DB).",
+    metavar="FILE|URL",
+    help="SQLite file or postgresql:// URL; overrides the configuration (env AGGREGATOR_DB).",
 )
 @click.option("-v", "--verbose", count=True, help="More log output (-vv for debug).")
 @click.option("--debug", is_flag=True, help="Show tracebacks instead of one-line errors.")
 @click.version_option(__version__, prog_name="aggregator")
 @click.pass_context
 def cli(
-    ctx: click.Context, config_path: Path | None, db: Path | None, verbose: int, debug: bool
+    ctx: click.Context, config_path: Path | None, db: Database | None, verbose: int, debug: bool
 ) -> None:
     """Find passages repeated across news articles and group articles into stories.
 
@@ -79,6 +93,7 @@ def cli(
       aggregator clusters                 # the stories found so far
       aggregator duplicates --json        # every duplicated passage, both sides
       aggregator --db other.db stats      # counts for another database
+      aggregator --db postgresql://news@db.example/news clusters
     """
     level = logging.WARNING - 10 * min(verbose, 2)
     logging.basicConfig(

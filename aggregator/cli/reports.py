@@ -104,10 +104,9 @@ def match_counts(store: Store, after_id: int = 0) -> dict[str, Any]:
 def stats(store: Store) -> dict[str, Any]:
     counts = store.counts()
     clustered = counts["cluster_members"]
-    size = store.path.stat().st_size if store.path.exists() else 0
     return {
-        "database": str(store.path),
-        "database_bytes": size,
+        "database": store.location,
+        "database_bytes": store.size(),
         "tables": counts,
         "live_clusters": store.reports.live_clusters(),
         "clustered_articles": clustered,

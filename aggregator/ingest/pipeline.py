@@ -45,10 +45,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
-import sqlite3
 from collections.abc import Generator, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
@@ -59,12 +57,11 @@ from aggregator.dedup.index import BandIndex, self_join
 from aggregator.dedup.passages import Host, outlet_key
 from aggregator.dedup.segment import segment
 from aggregator.dedup.signature import Signatures, Signer
-from aggregator.errors import AggregatorError, ExtractError, SourceError, StoreError
+from aggregator.errors import AggregatorError, ExtractError, RefusedError, SourceError, StoreError
 from aggregator.ingest.rematch import rematch, rematch_pending
 from aggregator.model import Article, RawDocument, Unit, format_time
 from aggregator.sources.caps import cap_article as cap_article  # re-exported: its old home
 from aggregator.sources.extract import extract_within
-from aggregator.storage.dbfile import describe
 from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -123,7 +120,7 @@ class Ingester:
         self.config = config
         self.batch_size = batch_size
         if rematch_pending(store):
-            log.warning("database %s: deciding passages again after an upgrade", store.path)
+            log.warning("database %s: deciding passages again after an upgrade", store.location)
             rematch(store, config)
         self.signer = Signer(config.dedup.minhash)
         limit = config.dedup.index_max_units
@@ -160,8 +157,8 @@ class Ingester:
             content_hash = _content_hash(doc)
             try:
                 existing = self.store.articles.find_article(doc.source_location, doc.identity)
-            except sqlite3.Error as e:  # outside a write, so not yet one of ours
-                yield _refused(doc, e, self.store.path)
+            except (StoreError, UnicodeEncodeError, OverflowError) as e:
+                yield _refused(doc, e)
                 continue
             if existing is not None and existing.content_hash == content_hash:
                 yield Outcome(doc.location, "unchanged", article_id=existing.id)
@@ -217,7 +214,7 @@ class Ingester:
                         outcome, unit_ids = self._store(item, part, hits)
                     except (StoreError, UnicodeEncodeError, OverflowError) as e:
                         # Rolled back; raised again unless it is about this article alone.
-                        outcome, unit_ids = _refused(item.doc, e, self.store.path), []
+                        outcome, unit_ids = _refused(item.doc, e), []
                     if unit_ids:
                         row_ids[lo:hi] = unit_ids
                     yield outcome
@@ -322,48 +319,27 @@ def _failed(error: AggregatorError) -> Outcome:
     return Outcome(location, "failed", error=reason)
 
 
-# SQLite's verdicts on the values of one statement, not on the store: SQLITE_TOOBIG
-# (a string or blob over SQLITE_LIMIT_LENGTH), constraints, type mismatch, a
-# parameter index out of range. Extended codes (SQLITE_CONSTRAINT_UNIQUE) match
-# by prefix.
-_ARTICLE_CODES = ("SQLITE_TOOBIG", "SQLITE_CONSTRAINT", "SQLITE_MISMATCH", "SQLITE_RANGE")
-# Generic SQLITE_ERRORs that are limits on one statement's size ("too many SQL
-# variables", "Expression tree is too large", "too many terms in compound SELECT").
-_ARTICLE_MESSAGES = ("too big", "too many", "too large")
-
-
 def refusal(error: BaseException) -> str | None:
     """Why the database refused one article's values, or None for a fault of the store.
 
-    `error` is what a write raised: a StoreError made from a sqlite3 error (its
-    cause), a sqlite3 error, or the UnicodeEncodeError (a lone surrogate) or
-    OverflowError (an integer over 64 bits) of a value SQLite cannot hold.
-    Anything not known to concern one article's values is the store's: stopping
-    is the safe answer to an unknown fault, since every later write would meet it.
+    `error` is what a write raised: the store's `RefusedError` (its engine's
+    verdict on the values of one statement), or the UnicodeEncodeError (a lone
+    surrogate) or OverflowError (an integer over 64 bits) of a value no engine
+    can take. Anything else is the store's: stopping is the safe answer to an
+    unknown fault, since every later write would meet it.
     """
     if isinstance(error, UnicodeEncodeError | OverflowError):
         return f"{type(error).__name__}: {error}"
-    cause = error.__cause__ if isinstance(error, StoreError) else error
-    if not isinstance(cause, sqlite3.Error):
-        return None
-    text = " ".join(str(cause).split())
-    name = getattr(cause, "sqlite_errorname", None) or ""
-    if isinstance(cause, sqlite3.DataError | sqlite3.IntegrityError) or name.startswith(
-        _ARTICLE_CODES
-    ):
-        return text
-    if name == "SQLITE_ERROR" and any(m in text.lower() for m in _ARTICLE_MESSAGES):
-        return text
+    if isinstance(error, RefusedError):
+        return error.why
     return None
 
 
-def _refused(doc: RawDocument, error: Exception, path: Path) -> Outcome:
+def _refused(doc: RawDocument, error: Exception) -> Outcome:
     """The failed outcome of an article the database refused; raises `error` instead
-    (a sqlite3 error as our StoreError) when it is a fault of the store."""
+    when it is a fault of the store."""
     why = refusal(error)
     if why is None:
-        if isinstance(error, sqlite3.Error):
-            raise describe(error, path) from error
         raise error
     log.warning("database refused the article %s: %s", _shown(doc.location), why)
     return Outcome(doc.location, "failed", error=f"database refused it: {why}", refused=True)

@@ -51,7 +51,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from aggregator.config import Config
+from aggregator.config import Config, Database
 from aggregator.configfile import find_config, load_config
 from aggregator.digest.publish import digest_due, publish_day, write_stories_feed
 from aggregator.errors import AggregatorError, StoreError
@@ -61,7 +61,7 @@ from aggregator.ingest.poll import Poller
 from aggregator.model import format_time, parse_time
 from aggregator.plural import counted
 from aggregator.service.state import JobOutcome, one_line
-from aggregator.service.system import DatabaseLock, Notifier, owned_by_service
+from aggregator.service.system import Notifier, daemon_lock, owned_by_service
 from aggregator.service.watch import FolderWatcher
 from aggregator.storage.store import Store
 
@@ -80,7 +80,7 @@ class Daemon:
     def __init__(
         self,
         config_path: Path | None,
-        database: Path | None = None,
+        database: Database | None = None,
         clock: Callable[[], datetime] = _wall_clock,
     ) -> None:
         self.config_path = config_path
@@ -111,10 +111,11 @@ class Daemon:
 
     def run(self) -> int:
         config = self.config
-        if self.database is None:  # the configured database: its folder is the service's
+        # The configured database: its folder is the service's.
+        if self.database is None and isinstance(config.database, Path):
             config.database.parent.mkdir(parents=True, exist_ok=True)
         _make_owned_folders(config)
-        lock = DatabaseLock(config.database)
+        lock = daemon_lock(config.database)
         lock.acquire()
         self.store = Store(config.database, config.dedup.minhash, shared=True)
         # A corrupted file stops the start, saying what to do about it. The check

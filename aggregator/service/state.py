@@ -16,9 +16,9 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aggregator.config import DaemonConfig
+from aggregator.config import DaemonConfig, Database
 from aggregator.model import FailingFeed, parse_time
-from aggregator.service.system import DatabaseLock
+from aggregator.service.system import daemon_lock
 from aggregator.storage.protocol import Store
 
 JOBS = ("tick", "scan", "digest")
@@ -81,20 +81,24 @@ class Status:
 
 
 def status(
-    store: Store, database: Path, daemon: DaemonConfig, now: datetime | None = None
+    store: Store, database: Database, daemon: DaemonConfig, now: datetime | None = None
 ) -> Status:
     """What `aggregator status` shows; `daemon`: the schedule the jobs are judged by."""
     state = store.state.read()
-    pid = DatabaseLock(database).held_elsewhere()
+    pid = daemon_lock(database).held_elsewhere()
     now = now or datetime.now(UTC)
     jobs = {name: JobOutcome.from_json(state.get(f"job_{name}", "")) for name in JOBS}
     problems = degraded_by(jobs, state, daemon, now) if pid is not None else []
     health = "not running" if pid is None else "degraded" if problems else "healthy"
     tally = store.feeds.tally(now)
-    size = sum(
-        p.stat().st_size
-        for p in (database, Path(f"{database}-wal"), Path(f"{database}-shm"))
-        if p.exists()
+    size = (
+        sum(
+            p.stat().st_size
+            for p in (database, Path(f"{database}-wal"), Path(f"{database}-shm"))
+            if p.exists()
+        )
+        if isinstance(database, Path)
+        else store.size()
     )
     return Status(
         running=pid is not None,

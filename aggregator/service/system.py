@@ -33,9 +33,11 @@ import pwd
 import socket
 import sys
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol
 
+from aggregator.config import Database
 from aggregator.errors import AlreadyRunningError, StoreError
+from aggregator.storage.postgres import PostgresDaemonLock
 
 
 class Notifier:
@@ -79,6 +81,27 @@ class Notifier:
 
     def stopping(self) -> None:
         self.send("STOPPING=1")
+
+
+class DaemonLock(Protocol):
+    """One daemon per database: held for the daemon's lifetime, seen by `status`."""
+
+    @property
+    def path(self) -> object:
+        """Where the lock is, as the log shows it."""
+        ...
+
+    def acquire(self) -> None: ...
+    def release(self) -> None: ...
+    def held_elsewhere(self) -> int | None: ...
+
+
+def daemon_lock(database: Database) -> DaemonLock:
+    """The lock of this database: a file beside a SQLite file, an advisory lock in
+    PostgreSQL (`storage.postgres.PostgresDaemonLock`)."""
+    if isinstance(database, Path):
+        return DatabaseLock(database)
+    return PostgresDaemonLock(database)
 
 
 class DatabaseLock:
@@ -169,12 +192,13 @@ def owned_by_service(path: Path) -> bool:
     return any(path.is_relative_to(root) for root in roots)
 
 
-def run_as_owner(database: Path) -> str | None:
+def run_as_owner(database: Database) -> str | None:
     """Become the owner of `database` (or of its folder, before it exists) when run
     as root and that owner is not root; the user's name (or uid), or None if
     nothing changed. Irreversible for the process, which is what is wanted: every
-    file the command creates beside the database is then the service's."""
-    if os.geteuid() != 0:
+    file the command creates beside the database is then the service's. A
+    PostgreSQL database has no file here: nothing changes."""
+    if os.geteuid() != 0 or not isinstance(database, Path):
         return None
     for candidate in (database, database.parent):
         try:

@@ -86,19 +86,20 @@ class SQLiteArticles:
         self._store = store
 
     def ensure_source(self, kind: str, location: str, name: str) -> int:
-        row = self._store.conn.execute(
+        row = self._store.execute(
             "SELECT id FROM sources WHERE location = ?", (location,)
         ).fetchone()
         if row:
             return int(row[0])
-        cursor = self._store.conn.execute(
-            "INSERT INTO sources (kind, location, name, created_at) VALUES (?, ?, ?, ?)",
+        cursor = self._store.execute(
+            "INSERT INTO sources (kind, location, name, created_at) VALUES (?, ?, ?, ?) "
+            "RETURNING id",
             (kind, location, name, utcnow()),
         )
-        return int(cursor.lastrowid or 0)
+        return int(cursor.fetchone()[0])
 
     def find_article(self, source_location: str, identity: str) -> StoredArticle | None:
-        row = self._store.conn.execute(
+        row = self._store.execute(
             "SELECT a.id, a.version, a.content_hash FROM articles a "
             "JOIN sources s ON s.id = a.source_id WHERE s.location = ? AND a.identity = ?",
             (source_location, identity),
@@ -138,30 +139,30 @@ class SQLiteArticles:
         }
         if existing is None:
             columns = ", ".join(current)
-            cursor = self._store.conn.execute(
+            cursor = self._store.execute(
                 f"INSERT INTO articles (source_id, identity, first_seen_at, version, {columns}) "
-                f"VALUES (?, ?, ?, 1, {', '.join('?' * len(current))})",
+                f"VALUES (?, ?, ?, 1, {', '.join('?' * len(current))}) RETURNING id",
                 (source_id, identity, now, *current.values()),
             )
-            article_id, version = int(cursor.lastrowid or 0), 1
+            article_id, version = int(cursor.fetchone()[0]), 1
         else:
             article_id, version = existing.id, existing.version + 1
-            self._store.conn.execute(
+            self._store.execute(
                 "DELETE FROM unit_signatures WHERE unit_id IN "
                 "(SELECT id FROM units WHERE article_id = ?)",
                 (article_id,),
             )
             assignments = ", ".join(f"{column} = ?" for column in current)
-            self._store.conn.execute(
+            self._store.execute(
                 f"UPDATE articles SET version = ?, {assignments} WHERE id = ?",
                 (version, *current.values(), article_id),
             )
-        cursor = self._store.conn.execute(
+        cursor = self._store.execute(
             "INSERT INTO article_versions (article_id, version, content_hash, title, "
-            "published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?)",
+            "published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
             (article_id, version, content_hash, title, published_at, now),
         )
-        version_id = int(cursor.lastrowid or 0)
+        version_id = int(cursor.fetchone()[0])
         returned = self._insert_returning(
             "paragraphs (version_id, article_id, position, text)",
             [(version_id, article_id, position, text) for position, text in enumerate(paragraphs)],
@@ -187,7 +188,7 @@ class SQLiteArticles:
         )
         by_place = {(paragraph, position): row_id for row_id, paragraph, position in returned}
         ids = [by_place[(row[0], row[1])] for row in rows]
-        self._store.conn.executemany(
+        self._store.executemany(
             "INSERT INTO unit_signatures (unit_id, minhash, band_keys) VALUES (?, ?, ?)",
             zip(ids, (m.tobytes() for m in minhash), (b.tobytes() for b in band_keys), strict=True),
         )
@@ -212,7 +213,7 @@ class SQLiteArticles:
             values = ", ".join([group] * len(chunk))
             args = [value for row in chunk for value in row]
             out.extend(
-                self._store.conn.execute(
+                self._store.execute(
                     f"INSERT INTO {target} VALUES {values} RETURNING {returning}", args
                 ).fetchall()
             )
@@ -227,7 +228,7 @@ class SQLiteArticles:
         bands = self._store.params.bands
         last = after_id
         while True:
-            rows = self._store.conn.execute(
+            rows = self._store.execute(
                 "SELECT unit_id, band_keys FROM unit_signatures WHERE unit_id > ? "
                 "ORDER BY unit_id LIMIT ?",
                 (last, chunk),
@@ -241,7 +242,7 @@ class SQLiteArticles:
 
     def unit_id_before_newest(self, count: int) -> int:
         """The id below the `count` newest indexed units (0 when there are fewer)."""
-        row = self._store.conn.execute(
+        row = self._store.execute(
             "SELECT unit_id FROM unit_signatures ORDER BY unit_id DESC LIMIT 1 OFFSET ?",
             (count,),
         ).fetchone()
@@ -295,7 +296,7 @@ class SQLiteArticles:
         rows: list[tuple[Any, ...]] = []
         for start in range(0, len(ids), 500):
             batch = list(ids[start : start + 500])
-            rows.extend(self._store.conn.execute(sql.format(",".join("?" * len(batch))), batch))
+            rows.extend(self._store.execute(sql.format(",".join("?" * len(batch))), batch))
         return rows
 
     def _minhash(self, rows: list[tuple[Any, ...]]) -> U32:

@@ -153,27 +153,27 @@ class SQLiteClusters:
             tuple(
                 int(
                     execute(
-                        "INSERT INTO clusters (created_at, updated_at) VALUES (?, ?)", (now, now)
-                    ).lastrowid
-                    or 0
+                        "INSERT INTO clusters (created_at, updated_at) VALUES (?, ?) RETURNING id",
+                        (now, now),
+                    ).fetchone()[0]
                 )
                 for _ in range(plan.created)
             )
         )
         for join in plan.joins:
             cluster_id = applied.resolve(join.cluster)
-            self._store.conn.executemany(
-                "INSERT OR IGNORE INTO cluster_members (article_id, cluster_id, joined_at) "
-                "VALUES (?, ?, ?)",
+            self._store.executemany(
+                "INSERT INTO cluster_members (article_id, cluster_id, joined_at) "
+                "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
                 [(a, cluster_id, now) for a in join.articles],
             )
         order = _ORDER[plan.canonical]
         for ref in _unique(applied.resolve(r) for r in plan.refreshed):
             execute(
                 "UPDATE clusters SET canonical_article_id = (SELECT a.id FROM cluster_members m "
-                f"JOIN articles a ON a.id = m.article_id WHERE m.cluster_id = ?1 ORDER BY {order} "
-                "LIMIT 1), updated_at = ?2 WHERE id = ?1",
-                (ref, now),
+                "JOIN articles a ON a.id = m.article_id WHERE m.cluster_id = :ref "
+                f"ORDER BY {order} LIMIT 1), updated_at = :now WHERE id = :ref",
+                {"ref": ref, "now": now},
             )
         for retired in plan.retired:
             execute(

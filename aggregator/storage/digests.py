@@ -127,8 +127,8 @@ class SQLiteDigests:
     def feed_id(self, make: Callable[[], str]) -> str:
         """This database's stories-feed id; on first use `make()` makes it and it is kept.
 
-        Two writers making one at once keep the first stored (INSERT OR IGNORE),
-        and both return that one.
+        Two writers making one at once keep the first stored (ON CONFLICT DO
+        NOTHING), and both return that one.
         """
         row = self._store.execute(_FEED_ID_SQL).fetchone()
         if row:
@@ -136,6 +136,7 @@ class SQLiteDigests:
         made = make()
         with self._store.write():
             self._store.execute(
-                "INSERT OR IGNORE INTO meta (key, value) VALUES ('digest.feed_id', ?)", (made,)
+                "INSERT INTO meta (key, value) VALUES ('digest.feed_id', ?) ON CONFLICT DO NOTHING",
+                (made,),
             )
         return str(self._store.execute(_FEED_ID_SQL).fetchone()[0])

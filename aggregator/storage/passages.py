@@ -165,6 +165,7 @@ class SQLitePassages:
     def apply(self, plan: PassagePlan) -> AppliedPassages:
         """Carry out a plan in the caller's transaction; the ids of what it added."""
         execute = self._store.execute
+        least, greatest = self._store.dialect.least, self._store.dialect.greatest
         passages: list[int] = []
         carriers: list[int] = []
 
@@ -178,8 +179,8 @@ class SQLitePassages:
             for w in place.widened:
                 execute(
                     "UPDATE passage_carriers SET char_start = ?, char_end = ?, "
-                    "first_unit_id = min(first_unit_id, ?), last_unit_id = max(last_unit_id, ?) "
-                    "WHERE id = ?",
+                    f"first_unit_id = {least}(first_unit_id, ?), "
+                    f"last_unit_id = {greatest}(last_unit_id, ?) WHERE id = ?",
                     (
                         w.char_start,
                         w.char_end,
@@ -191,10 +192,10 @@ class SQLitePassages:
             if place.opened:
                 cursor = execute(
                     "INSERT INTO passages (created_at, first_published_at, last_published_at) "
-                    "VALUES (?, '9999-12-31T23:59:59Z', '0000-01-01T00:00:00Z')",
+                    "VALUES (?, '9999-12-31T23:59:59Z', '0000-01-01T00:00:00Z') RETURNING id",
                     (plan.now,),
                 )
-                passages.append(int(cursor.lastrowid or 0))
+                passages.append(int(cursor.fetchone()[0]))
             passage = passage_id(place.passage)
             if place.merged:
                 self._merge(passage, [passage_id(p) for p in place.merged])
@@ -203,7 +204,7 @@ class SQLitePassages:
                     "INSERT INTO passage_carriers (passage_id, article_id, paragraph_id, "
                     "char_start, char_end, first_unit_id, last_unit_id, edge, matched_id, "
                     "similarity, linked, reason, found_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
                     (
                         passage,
                         c.article_id,
@@ -220,11 +221,11 @@ class SQLitePassages:
                         plan.now,
                     ),
                 )
-                carriers.append(int(cursor.lastrowid or 0))
+                carriers.append(int(cursor.fetchone()[0]))
             execute(
                 "UPDATE passages SET carriers = carriers + ?, "
-                "first_published_at = min(first_published_at, ?), "
-                "last_published_at = max(last_published_at, ?) WHERE id = ?",
+                f"first_published_at = {least}(first_published_at, ?), "
+                f"last_published_at = {greatest}(last_published_at, ?) WHERE id = ?",
                 (len(place.carriers), place.first_published_at, place.last_published_at, passage),
             )
         return AppliedPassages(tuple(passages), tuple(carriers))
@@ -233,6 +234,7 @@ class SQLitePassages:
         """Fold passages that turned out to be one (a copy matched both) into `target`."""
         marks = ",".join("?" * len(others))
         execute = self._store.execute
+        least, greatest = self._store.dialect.least, self._store.dialect.greatest
         execute(
             f"UPDATE passage_carriers SET passage_id = ? WHERE passage_id IN ({marks})",
             (target, *others),
@@ -240,9 +242,9 @@ class SQLitePassages:
         execute(
             "UPDATE passages SET "
             f"carriers = carriers + (SELECT sum(carriers) FROM passages WHERE id IN ({marks})), "
-            f"first_published_at = min(first_published_at, (SELECT min(first_published_at) "
+            f"first_published_at = {least}(first_published_at, (SELECT min(first_published_at) "
             f"FROM passages WHERE id IN ({marks}))), "
-            f"last_published_at = max(last_published_at, (SELECT max(last_published_at) "
+            f"last_published_at = {greatest}(last_published_at, (SELECT max(last_published_at) "
             f"FROM passages WHERE id IN ({marks}))) WHERE id = ?",
             (*others, *others, *others, target),
         )

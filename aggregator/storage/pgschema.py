@@ -39,8 +39,8 @@ takes a database from version i to i + 1 (version 1 is the whole schema above;
 SQLite's eight steps are history PostgreSQL never had). `migrate_postgres`
 applies what is missing in one transaction under an advisory lock, so two
 processes starting at once neither race nor half-migrate, and refuses a
-database newer than the code. Writing the MinHash parameters into `meta` is the
-store's business, as in SQLite, not the schema's.
+database newer than the code. A new database gets its first `meta` rows (the
+MinHash parameters the store passes) in the same transaction, as in SQLite.
 
 psycopg is imported only for type checking and inside `migrate_postgres`:
 `aggregator` imports without the postgres extra.
@@ -48,6 +48,8 @@ psycopg is imported only for type checking and inside `migrate_postgres`:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import StoreError
@@ -249,12 +251,15 @@ PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 # Any constant of our own: it only has to differ from other users' advisory locks.
 _MIGRATION_LOCK = 0x616767_7265_6761  # "aggrega"
 
+EMPTY: Mapping[str, str] = MappingProxyType({})
+
 _VERSION_TABLE = "CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)"
 
 
-def migrate_postgres(conn: psycopg.Connection[Any]) -> int:
+def migrate_postgres(conn: psycopg.Connection[Any], initial: Mapping[str, str] = EMPTY) -> int:
     """Bring the database to `PG_SCHEMA_VERSION` in one transaction; the version it
-    was at. A database at that version is left as it is; a newer one is refused."""
+    was at. A database at that version is left as it is; a newer one is refused.
+    `initial` is the meta of a new database (written only when it is created)."""
     import psycopg  # the postgres extra: only a PostgreSQL store gets here
 
     try:
@@ -277,6 +282,9 @@ def migrate_postgres(conn: psycopg.Connection[Any]) -> int:
             for version in range(found, PG_SCHEMA_VERSION):
                 conn.execute(PG_MIGRATIONS[version])
                 conn.execute("UPDATE schema_version SET version = %s", (version + 1,))
+            if found == 0:
+                for key, value in sorted(initial.items()):
+                    conn.execute("INSERT INTO meta (key, value) VALUES (%s, %s)", (key, value))
     except psycopg.Error as e:
         raise StoreError(
             f"PostgreSQL database: migration to schema version {PG_SCHEMA_VERSION} failed: {e}"

@@ -20,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
@@ -189,7 +188,10 @@ class Store(Protocol):
 
     # Read-only (properties): an implementation may hold its own, narrower types.
     @property
-    def path(self) -> Path: ...
+    def location(self) -> str:
+        """The database as messages show it: a path, or a URL without its password."""
+        ...
+
     @property
     def params(self) -> MinHashParams: ...
     @property
@@ -210,6 +212,7 @@ class Store(Protocol):
     def write(self) -> AbstractContextManager[None]: ...
     def check(self) -> None: ...
     def counts(self) -> dict[str, int]: ...
+    def size(self) -> int: ...
     def close(self) -> None: ...
 
 

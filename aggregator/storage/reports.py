@@ -180,7 +180,7 @@ class SQLiteReports:
         rows = self._store.execute(
             "SELECT g.id, g.background, c.id, c.article_id, s.name, a.title, a.location, "
             "p.position + 1, substr(p.text, c.char_start + 1, c.char_end - c.char_start), "
-            "m.article_id, round(c.similarity, 3), c.linked, c.reason "
+            "m.article_id, c.similarity, c.linked, c.reason "
             f"FROM (SELECT * FROM passages g {having}) g "
             "JOIN passage_carriers c ON c.passage_id = g.id "
             "JOIN articles a ON a.id = c.article_id JOIN sources s ON s.id = a.source_id "
@@ -191,7 +191,10 @@ class SQLiteReports:
         carriers: dict[int, list[PassageCarrier]] = {}
         for row in rows:
             background.setdefault(row[0], bool(row[1]))
-            carriers.setdefault(row[0], []).append(PassageCarrier(*row[2:]))
+            fields = list(row[2:])
+            if fields[8] is not None:  # rounded here, as floats, the same on both engines
+                fields[8] = round(fields[8], 3)
+            carriers.setdefault(row[0], []).append(PassageCarrier(*fields))
         return [
             PassageGroup(passage_id, background[passage_id], tuple(found))
             for passage_id, found in carriers.items()
