@@ -6,25 +6,27 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import sys
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from hypothesis import HealthCheck, settings
 from pytest_httpserver import HTTPServer
 
-from aggregator.config import Config, FeedsConfig, MinHashParams
+from aggregator.config import Config, Database, FeedsConfig, MinHashParams, PostgresURL
 from aggregator.errors import SourceError
 from aggregator.ingest.pipeline import Ingester, Outcome
 from aggregator.ingest.poll import Poller
 from aggregator.model import RawDocument
 from aggregator.sources.folder import discover, read_file
 from aggregator.storage.store import Store
-from tests.postgres import PostgresServer
+from tests.postgres import INITDB, PostgresServer
 
 if TYPE_CHECKING:  # tests.daemons imports this module
     from tests.daemons import Daemon
@@ -51,9 +53,65 @@ def needs_tool(name: str | None, what: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(missing, reason=f"{what} is not installed (.ci/run installs it)")
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A test marked `both_stores` runs once per store (its `config` names a SQLite file,
+    then a new database on the session's PostgreSQL server); other tests on SQLite."""
+    marked = metafunc.definition.get_closest_marker
+    if (
+        "store_kind" in metafunc.fixturenames
+        and marked("both_stores")
+        and not marked("sqlite_only")
+    ):
+        on_postgres = needs_tool(INITDB, "PostgreSQL (initdb, pg_ctl)")
+        kinds = [pytest.param("sqlite"), pytest.param("postgresql", marks=on_postgres)]
+        metafunc.parametrize("store_kind", kinds, indirect=True)
+
+
 @pytest.fixture
-def config(tmp_path: Path) -> Config:
-    return replace(Config(), database=tmp_path / "test.db", folders=(SEEDS,))
+def store_kind(request: pytest.FixtureRequest) -> str:
+    """The store the test runs on: "sqlite" unless the test is marked `both_stores`."""
+    return str(getattr(request, "param", "sqlite"))
+
+
+@pytest.fixture
+def database(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> Database:
+    """The test's database: a file in its tmp dir, or a new PostgreSQL database."""
+    if store_kind == "sqlite":
+        return tmp_path / "test.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return PostgresURL(server.database())
+
+
+@pytest.fixture
+def new_database(
+    tmp_path: Path, store_kind: str, request: pytest.FixtureRequest
+) -> Callable[[str], Database]:
+    """`new_database(name)`: another empty database of the test's kind."""
+
+    def new(name: str) -> Database:
+        if store_kind == "sqlite":
+            return tmp_path / f"{name}.db"
+        server: PostgresServer = request.getfixturevalue("postgres")
+        return PostgresURL(server.database())
+
+    return new
+
+
+def raw_rows(database: Database, sql: str) -> list[tuple[Any, ...]]:
+    """The rows of one query, read by the engine's own client (sqlite3, psycopg), not
+    by the store: an independent look at what the store wrote."""
+    if isinstance(database, PostgresURL):
+        import psycopg
+
+        with psycopg.connect(database.url) as conn:
+            return conn.execute(sql).fetchall()
+    with closing(sqlite3.connect(database)) as conn:
+        return conn.execute(sql).fetchall()
+
+
+@pytest.fixture
+def config(database: Database) -> Config:
+    return replace(Config(), database=database, folders=(SEEDS,))
 
 
 OpenStore = Callable[..., Store]
@@ -65,7 +123,9 @@ def open_store(config: Config) -> Iterator[OpenStore]:
     PATH), closed when the test ends, however it ends."""
     opened: list[Store] = []
 
-    def open_(path: Path | None = None, params: MinHashParams | None = None, **kw: bool) -> Store:
+    def open_(
+        path: Database | None = None, params: MinHashParams | None = None, **kw: bool
+    ) -> Store:
         store = Store(path or config.database, params or config.dedup.minhash, **kw)
         opened.append(store)
         return store

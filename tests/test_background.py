@@ -9,6 +9,8 @@ from aggregator.config import ClusterConfig
 from aggregator.dedup.background import looks_spread, spread_apart
 from aggregator.storage.passages import PassageSummary, Spread
 
+pytestmark = pytest.mark.both_stores
+
 CONFIG = ClusterConfig(background_min_stories=3, background_min_hours=24)
 DAY1, DAY2, DAY3 = "2026-11-01T08:00:00Z", "2026-11-02T07:59:59Z", "2026-11-02T08:00:00Z"
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from aggregator.cli.reports import list_clusters, resolve_cluster
 from aggregator.config import Config
 from aggregator.dedup.cluster import Linking, components, link_plan, rebuild_plan, retire_plan
@@ -13,6 +15,8 @@ from aggregator.storage.clusters import ClusterLinks, LiveCluster
 from aggregator.storage.plans import ClusterMerge, ClusterPlan, Membership, NewCluster, Retirement
 from aggregator.storage.store import Store
 from tests.conftest import OpenStore, ingest_docs, text_doc
+
+pytestmark = pytest.mark.both_stores
 
 T0 = datetime(2026, 11, 1, 8, 0, tzinfo=UTC)
 _VOCAB = [f"word{i}" for i in range(3000)]

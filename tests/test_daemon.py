@@ -29,7 +29,7 @@ from tests.daemons import (
 )
 
 # Real daemons waiting on real ticks: seconds each, so all are left out of `make test-fast`.
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.both_stores]
 
 
 def _feed(entries: list[tuple[str, str]]) -> str:

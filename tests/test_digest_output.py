@@ -28,6 +28,8 @@ from aggregator.storage.store import Store
 from tests.chromium import ARTIFACTS, needs_chromium, render
 from tests.conftest import SEEDS, ingest_docs
 
+pytestmark = pytest.mark.both_stores
+
 SHARED = next(SEEDS.glob("001_*.txt")).read_text(encoding="utf-8").splitlines()[6]
 EVIL_TITLE = "Evil <script>document.title='EXECUTED'</script> ]]> title\r\nBcc: victim@example.com"
 EVIL_BODY = (

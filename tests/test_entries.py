@@ -6,11 +6,15 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from aggregator.config import Config
 from aggregator.ingest.entries import entry_documents, entry_identity, entry_time
 from aggregator.model import RawDocument
 from aggregator.sources.parse import FeedEntry, parse_feed
 from tests.conftest import SEEDS, OpenStore, ingest, ingest_docs
+
+pytestmark = pytest.mark.both_stores
 
 FETCHED = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 # Entries that must cluster with files on disk (dated by their mtime, i.e. about

@@ -39,6 +39,8 @@ from aggregator.storage.plans import NewCarrier, NewPassage, Widening
 from tests.clirun import run_cli
 from tests.conftest import SEEDS, THIRD_OUTLET, OpenStore, ingest, ingest_docs, text_doc
 
+pytestmark = pytest.mark.both_stores
+
 START = datetime(2026, 11, 20, 6, 0, tzinfo=UTC)
 FEED = "https://wire.example/feed.xml"
 

@@ -8,12 +8,12 @@ them stored is tests/test_decide.py.)
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
-from aggregator.config import Config
+import pytest
+
+from aggregator.config import Config, Database
 from aggregator.ingest.rematch import rematch
 from aggregator.model import format_time
 from aggregator.storage.plans import (
@@ -27,18 +27,16 @@ from aggregator.storage.plans import (
     Placement,
     Withdrawal,
 )
-from tests.conftest import SEEDS, THIRD_OUTLET, OpenStore, ingest
+from tests.conftest import SEEDS, THIRD_OUTLET, OpenStore, ingest, raw_rows
+
+pytestmark = pytest.mark.both_stores
 
 TABLES = ("passages", "passage_carriers", "clusters", "cluster_members")
 NOW = "2026-12-01T09:00:00Z"
 
 
-def _everything(db: Path) -> dict[str, list[tuple[Any, ...]]]:
-    conn = sqlite3.connect(db)
-    try:
-        return {t: conn.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall() for t in TABLES}
-    finally:
-        conn.close()
+def _everything(db: Database) -> dict[str, list[tuple[Any, ...]]]:
+    return {t: raw_rows(db, f"SELECT * FROM {t} ORDER BY 1") for t in TABLES}
 
 
 def test_empty_plans_change_nothing(config: Config, open_store: OpenStore) -> None:

@@ -34,6 +34,8 @@ from aggregator.model import RawDocument
 from aggregator.sentences import split_sentences
 from tests.conftest import REPO, SEEDS, OpenStore, ingest_docs, text_doc
 
+pytestmark = pytest.mark.both_stores
+
 WORD = re.compile(r"[\w'’-]+")
 
 

@@ -20,6 +20,8 @@ from aggregator.storage.store import Store
 from tests import feeddata
 from tests.conftest import SEEDS
 
+pytestmark = pytest.mark.both_stores
+
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 

@@ -24,6 +24,8 @@ from aggregator.storage.store import Store
 from tests.clirun import run_cli
 from tests.conftest import REPO, OpenStore, ingest
 
+pytestmark = pytest.mark.both_stores
+
 OLD = REPO / "tests" / "data" / "schema-v5-seeds-third.db"
 
 

@@ -22,6 +22,8 @@ import pytest
 from bench.farm import FAULT_KINDS
 from bench.soak import SoakConfig, run_soak
 
+pytestmark = pytest.mark.both_stores
+
 
 @pytest.mark.slow
 @pytest.mark.timeout(900)

@@ -9,6 +9,8 @@ import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
 from aggregator.config import DaemonConfig
 from aggregator.model import format_time
 from aggregator.service.state import (
@@ -20,6 +22,8 @@ from aggregator.service.state import (
 )
 from tests.conftest import AGGREGATOR
 from tests.daemons import DEADLINE, FAST, Daemon, wait_for, write_articles, write_config
+
+pytestmark = pytest.mark.both_stores
 
 
 def _status(config: Path, *args: str) -> subprocess.CompletedProcess[str]:

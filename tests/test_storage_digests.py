@@ -5,10 +5,14 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from aggregator.config import Config
 from aggregator.model import DigestArticle, ParagraphText, format_time
 from aggregator.storage.store import Store
 from tests.conftest import SEEDS, OpenStore, ingest, ingest_docs, text_doc
+
+pytestmark = pytest.mark.both_stores
 
 DAY = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
 

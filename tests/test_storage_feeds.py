@@ -16,6 +16,8 @@ from aggregator.config import MinHashParams
 from aggregator.model import FeedChange, FeedSource, FeedStatus, FeedUpdate, format_time
 from aggregator.storage.store import Store
 
+pytestmark = pytest.mark.both_stores
+
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 
 

@@ -4,10 +4,14 @@ from __future__ import annotations
 
 from dataclasses import fields
 
+import pytest
+
 from aggregator.config import Config
 from aggregator.storage.reports import UNLINKED_REASONS, DuplicateRow
 from aggregator.storage.store import Store
 from tests.conftest import SEEDS, THIRD_OUTLET, OpenStore, ingest
+
+pytestmark = pytest.mark.both_stores
 
 
 def test_a_duplicate_row_has_the_views_columns_in_order(store: Store) -> None:

@@ -5,24 +5,29 @@ from __future__ import annotations
 import shutil
 import sqlite3
 import subprocess
+from collections.abc import Callable
 from contextlib import closing
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
+import psycopg
 import pytest
 
-from aggregator.config import Config, IngestConfig, MinHashParams
+from aggregator.config import Config, Database, IngestConfig, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
 from aggregator.ingest import pipeline
 from aggregator.ingest.pipeline import Ingester
 from aggregator.model import Article, RawDocument, format_time, parse_time
 from tests.conftest import AGGREGATOR, SEEDS, OpenStore, ingest, read_all
 
+pytestmark = pytest.mark.both_stores
+
 SEED_001 = SEEDS / "001_a6bde1a4b5b05d85.txt"
 SEED_004 = SEEDS / "004_e5c7ce075aa33b3d.txt"
 
 
+@pytest.mark.sqlite_only
 def test_database_is_wal_with_foreign_keys(config: Config, open_store: OpenStore) -> None:
     store = open_store()
     assert store.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -82,18 +87,19 @@ def test_second_process_finds_duplicates_against_the_first(
 
 
 def test_a_failed_write_leaves_nothing_behind(
-    config: Config, monkeypatch: pytest.MonkeyPatch, open_store: OpenStore
+    config: Config, monkeypatch: pytest.MonkeyPatch, open_store: OpenStore, store_kind: str
 ) -> None:
     ingest(config, SEED_001)
     store = open_store()
     before = store.counts()
     ingester = Ingester(store, config)
+    engine_error = sqlite3.OperationalError if store_kind == "sqlite" else psycopg.OperationalError
 
     def explode(*args: object, **kwargs: object) -> list[int]:
-        raise sqlite3.OperationalError("disk I/O error (injected)")
+        raise engine_error("disk I/O error (injected)")
 
     monkeypatch.setattr(store.articles, "save_units", explode)
-    with pytest.raises(StoreError, match=r"I/O error \(disk I/O error \(injected\)\)"):
+    with pytest.raises(StoreError, match=r"disk I/O error \(injected\)"):
         list(ingester.ingest(read_all([SEED_004], config)))
     assert store.counts() == before
     assert ingester.index.size == before["unit_signatures"]
@@ -125,15 +131,18 @@ def test_an_edited_file_becomes_a_new_version(
     assert other.passages == 2
 
 
-def test_full_text_search_finds_articles(config: Config, open_store: OpenStore) -> None:
+def test_full_text_search_finds_articles(
+    config: Config, open_store: OpenStore, store_kind: str
+) -> None:
     ingest(config, SEEDS)
     store = open_store()
-    rows = store.execute(
+    search = (
         "SELECT a.title FROM articles_fts JOIN articles a ON a.id = articles_fts.rowid "
-        "WHERE articles_fts MATCH ?",
-        ("constructive partner",),
-    ).fetchall()
-    assert len(rows) == 2
+        "WHERE articles_fts MATCH ?"
+        if store_kind == "sqlite"  # FTS5; PostgreSQL: the generated tsvector column
+        else "SELECT title FROM articles WHERE search @@ plainto_tsquery('simple', ?)"
+    )
+    assert len(store.execute(search, ("constructive partner",)).fetchall()) == 2
 
 
 def test_an_unexpected_extraction_error_costs_one_document(
@@ -176,6 +185,7 @@ def test_a_time_that_leaves_the_datetime_range_in_utc_is_clamped_to_its_end() ->
 def test_the_index_holds_only_the_newest_units_and_a_start_loads_only_those(
     config: Config,
     open_store: OpenStore,
+    new_database: Callable[[str], Database],
 ) -> None:
     """`dedup.index_max_units`: 001's units, stored first, are the ones left out, so 004
     no longer finds the passage it shares with 001 (found with room for everything)."""
@@ -197,7 +207,7 @@ def test_the_index_holds_only_the_newest_units_and_a_start_loads_only_those(
         assert (outcome.status, outcome.passages) == ("new", 0)
     finally:
         store.close()
-    fresh = replace(config, database=config.database.with_name("fresh.db"))
+    fresh = replace(config, database=new_database("fresh"))
     ingest(fresh, SEED_001, *others)
     [outcome] = ingest(fresh, SEED_004)
     assert (outcome.status, outcome.passages) == ("new", 2)

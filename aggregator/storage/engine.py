@@ -13,8 +13,9 @@ What the shared subset means in practice, so that a statement stays portable:
 DO UPDATE` (never `INSERT OR IGNORE`), `count(*) FILTER (WHERE ...)` (never a
 `sum()` of a comparison), the dialect's name for the two-argument minimum and
 maximum (`Dialect.least`, `Dialect.greatest`: SQLite's scalar `min`/`max`), no
-`round()` of a float, no JSON functions, and every selected column either
-grouped or aggregated. Rows come back as tuples on both engines.
+`round()` of a float, no JSON functions, `NULLS FIRST/LAST` wherever a sort key
+may be NULL (SQLite sorts NULL first, PostgreSQL last), and every selected
+column either grouped or aggregated. Rows come back as tuples on both engines.
 
 Errors leave an engine as `StoreError`s that name the database and say what to
 do; a `RefusedError` when the engine refused the values of one statement (too
@@ -81,7 +82,7 @@ class Engine(Protocol):
     def close(self) -> None: ...
 
 
-# A quoted literal (left alone), a `?`, a `:name` (not a `::` cast), or a `%`.
+# A quoted literal (its `%` doubled), a `?`, a `:name` (not a `::` cast), or a `%`.
 _TOKEN = re.compile(r"'(?:[^']|'')*'|\?|(?<![:\w]):([A-Za-z_]\w*)|%")
 
 
@@ -89,14 +90,15 @@ _TOKEN = re.compile(r"'(?:[^']|'')*'|\?|(?<![:\w]):([A-Za-z_]\w*)|%")
 def to_pyformat(sql: str) -> str:
     """SQLite's placeholders as psycopg's: `?` -> `%s`, `:name` -> `%(name)s`, `%` -> `%%`.
 
-    Quoted literals are copied as they are; the statement texts are few and
-    fixed, so each is rewritten once.
+    Quoted literals keep their `?` and `:` (only a `%` is doubled, since psycopg
+    reads it everywhere); the statement texts are few and fixed, so each is
+    rewritten once.
     """
 
     def rewrite(match: re.Match[str]) -> str:
         token = match.group(0)
-        if token.startswith("'"):
-            return token
+        if token.startswith("'"):  # psycopg reads `%` even inside literals
+            return token.replace("%", "%%")
         if token == "?":
             return "%s"
         if token == "%":

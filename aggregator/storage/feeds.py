@@ -108,7 +108,7 @@ class SQLiteFeeds:
         among equals; at most `limit` (None: all), leaving out the ids in `exclude`."""
         bound = "" if limit is None else f" LIMIT {int(limit)}"
         rows = self._store.execute(
-            f"{_due(_SELECT, exclude)} ORDER BY next_check_at, id{bound}", _due_args(now, exclude)
+            f"{_due(_SELECT, exclude)} ORDER BY next_check_at NULLS FIRST, id{bound}", _due_args(now, exclude)
         )
         return [_feed(r) for r in rows]
 
@@ -133,7 +133,7 @@ class SQLiteFeeds:
         rows = self._store.execute(
             "SELECT id, name, location, error_count, last_error, last_success_at "
             f"FROM sources WHERE {_ENABLED} AND error_count > 0 "
-            "ORDER BY last_checked_at DESC, id"
+            "ORDER BY last_checked_at DESC NULLS LAST, id"
         )
         return [
             FailingFeed(
