@@ -52,6 +52,25 @@ edits to the checkout during a long run cannot mix two versions in one table.
 With --compare, both copies hold the working tree's `bench/` (so both versions
 are counted by the same code, which reads either schema); only `aggregator/`
 differs, the old one extracted with `git archive`.
+
+**--engines sqlite,postgresql** ingests the same corpus into each engine's store
+instead: a new SQLite file, or a new database on PostgreSQL (`postgresql`: the
+server's defaults, a commit waits for its WAL flush; `postgresql-async`: the same
+with `synchronous_commit = off` set on that database, a crash may lose the last
+commits but never corrupts, much as SQLite's `synchronous = NORMAL`). The
+PostgreSQL server is the one `--pg URL` names (its user must be allowed to
+create databases; each run gets a database of its own, dropped afterwards) or,
+without it, a throwaway server started for the run (bench/pgserver.py; its
+defaults, plus any `--pg-option name=value`). `--pg URL` alone means
+`--engines postgresql`. Each of `--rounds` rounds ingests once per engine, each
+in a fresh process and a new database, the order rotated every round, then
+restarts on that database (the index load from that engine). Reported per
+engine: articles/s and wall ms per article, the worker's CPU per article and,
+on the throwaway server, the server's CPU per article too (all its processes,
+over the ingest worker's life), the worker's peak RSS, database size (SQLite:
+the file; PostgreSQL: tables, indexes and TOAST of the database's own schema),
+restart time and planted recall; then each engine / SQLite of articles/s as the
+median of the per-round ratios (min-max). No naive baseline in this mode.
 """
 
 from __future__ import annotations
@@ -111,8 +130,36 @@ def _context() -> dict[str, Any]:
     return {"code": code_version(), "load_start": os.getloadavg()[0]}
 
 
-def _grouped(conn: sqlite3.Connection) -> bool:
+def _is_url(db: str | Path) -> bool:
+    return str(db).startswith(("postgresql://", "postgres://"))
+
+
+def _database(db: str | Path) -> Any:
+    """What `Config(database=...)` takes: a Path, or a PostgresURL for a URL.
+
+    PostgresURL is imported only for a URL, so that --compare can still run an
+    `aggregator/` from before the PostgreSQL store on SQLite.
+    """
+    if not _is_url(db):
+        return Path(db)
+    from aggregator.config import PostgresURL
+
+    return PostgresURL(str(db))
+
+
+def _connect(db: str | Path) -> Any:
+    """A plain client connection to the finished database, for counting (either engine)."""
+    if not _is_url(db):
+        return sqlite3.connect(db)
+    import psycopg
+
+    return psycopg.connect(str(db), autocommit=True)
+
+
+def _grouped(conn: Any) -> bool:
     """Is this a database with passage groups (schema 6+), not N x N pair rows?"""
+    if not isinstance(conn, sqlite3.Connection):  # PostgreSQL: always the current schema
+        return bool(conn.execute("SELECT to_regclass('passage_carriers') IS NOT NULL").fetchone()[0])
     return bool(
         conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passage_carriers'"
@@ -120,7 +167,7 @@ def _grouped(conn: sqlite3.Connection) -> bool:
     )
 
 
-def _found_pairs(conn: sqlite3.Connection) -> set[tuple[int, int]]:
+def _found_pairs(conn: Any) -> set[tuple[int, int]]:
     """Article pairs that share a found passage (every two carriers of one group)."""
     if not _grouped(conn):
         return {
@@ -133,7 +180,7 @@ def _found_pairs(conn: sqlite3.Connection) -> set[tuple[int, int]]:
     return {(a, b) for members in groups.values() for a in members for b in members if a < b}
 
 
-def _match_rows(conn: sqlite3.Connection) -> int:
+def _match_rows(conn: Any) -> int:
     """Stored passage match rows: carrier rows (schema 6+) or pair rows (before)."""
     table = "passage_carriers" if _grouped(conn) else "passage_matches"
     return int(conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
@@ -160,17 +207,29 @@ class CpuMeter:
             yield item
 
 
-def _db_bytes(db: Path) -> int:
+_PG_BYTES = (
+    "SELECT coalesce(sum(pg_total_relation_size(c.oid)), 0) FROM pg_class c "
+    "JOIN pg_namespace n ON n.oid = c.relnamespace "
+    "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'm')"
+)
+
+
+def _db_bytes(db: str | Path) -> int:
+    """SQLite: the file (and any WAL); PostgreSQL: tables with their indexes and TOAST."""
+    if _is_url(db):
+        with _connect(db) as conn:
+            return int(conn.execute(_PG_BYTES).fetchone()[0])
+    db = Path(db)
     return sum(p.stat().st_size for p in (db, Path(f"{db}-wal"), Path(f"{db}-shm")) if p.exists())
 
 
-def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[str, Any]:
+def work_ingest(size: int, db: str | Path, seed: int, profile: Path | None) -> dict[str, Any]:
     from aggregator.config import Config
     from aggregator.ingest.pipeline import Ingester
     from aggregator.storage.store import Store
 
     context = _context()
-    cfg = Config(database=db)
+    cfg = Config(database=_database(db))
     store = Store(cfg.database, cfg.dedup.minhash)
     ingester = Ingester(store, cfg)
     corpus = Corpus(size, seed=seed)
@@ -195,8 +254,8 @@ def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[st
     if profiler and profile:
         profiler.dump_stats(profile)
 
-    conn = sqlite3.connect(db)
-    ids = dict(conn.execute("SELECT identity, id FROM articles"))
+    conn = _connect(db)
+    ids = dict(conn.execute("SELECT identity, id FROM articles").fetchall())
     found = _found_pairs(conn)
     counts = {
         t: conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0]
@@ -241,13 +300,13 @@ def work_ingest(size: int, db: Path, seed: int, profile: Path | None) -> dict[st
     }
 
 
-def work_restart(db: Path) -> dict[str, Any]:
+def work_restart(db: str | Path) -> dict[str, Any]:
     from aggregator.config import Config
     from aggregator.ingest.pipeline import Ingester
     from aggregator.storage.store import Store
 
     context = _context()
-    cfg = Config(database=db)
+    cfg = Config(database=_database(db))
     rss_before = _rss_mb()
     started = time.perf_counter()
     store = Store(cfg.database, cfg.dedup.minhash)

@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from aggregator.config import Database, PostgresURL
 from tests.conftest import AGGREGATOR
 
 # Bounds a hang, never a verdict: a loaded 2-core machine can be 10x slower than a quiet one.
@@ -58,19 +59,42 @@ def write_articles(folder: Path, count: int, seed: int = 7, first: int = 0) -> N
         (folder / f"a{n:05d}.txt").write_text(article(rng, n), encoding="utf-8")
 
 
-def write_config(path: Path, body: str) -> Path:
-    path.write_text(f'database = "news.db"\n{body}', encoding="utf-8")
+def write_config(path: Path, body: str, database: Database | None = None) -> Path:
+    """A configuration file at PATH: `database` (news.db beside it by default; a
+    PostgresURL is written as its real URL), then BODY."""
+    where = database.url if isinstance(database, PostgresURL) else (database or "news.db")
+    path.write_text(f'database = "{where}"\n{body}', encoding="utf-8")
     return path
 
 
-def query(db: Path, sql: str, *args: object) -> list[tuple[object, ...]]:
-    """Rows of a read-only query; none while the database or the table does not exist yet."""
+def query(db: Database, sql: str, *args: object) -> list[tuple[object, ...]]:
+    """Rows of a read-only query; none while the database or the table does not exist yet.
+    SQL uses `?` placeholders on both engines."""
+    if isinstance(db, PostgresURL):
+        return _pg_query(db, sql, args)
     if not db.exists():
         return []
     conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
     try:
         return conn.execute(sql, args).fetchall()
     except sqlite3.OperationalError:
+        return []  # not created yet
+    finally:
+        conn.close()
+
+
+def _pg_query(db: PostgresURL, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
+    import psycopg  # the postgres extra; only the PostgreSQL tests need it
+
+    try:
+        conn = psycopg.connect(db.url, connect_timeout=30)
+    except psycopg.OperationalError:
+        return []  # the database is not there (yet)
+    try:
+        conn.read_only = True  # one read-only transaction, rolled back by close()
+        # Client-side: `?` becomes `%s`, a literal `%` is doubled (psycopg's own syntax).
+        return conn.execute(sql.replace("%", "%%").replace("?", "%s"), args).fetchall()
+    except psycopg.errors.UndefinedTable:
         return []  # not created yet
     finally:
         conn.close()
@@ -113,10 +137,12 @@ def wait_for_progress(
 class Daemon:
     """`aggregator run` in a subprocess, its stderr in a file next to its config."""
 
-    def __init__(self, config: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config: Path, env: dict[str, str] | None = None, db: Database | None = None
+    ) -> None:
         self.config = config
         self.log = config.with_suffix(".log")
-        self.db = config.parent / "news.db"
+        self.db: Database = config.parent / "news.db" if db is None else db
         # Several daemons may share the log: this one's lines start here.
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
@@ -128,7 +154,7 @@ class Daemon:
             )
 
     @classmethod
-    def attach(cls, process: subprocess.Popen[bytes], log: Path, db: Path) -> Daemon:
+    def attach(cls, process: subprocess.Popen[bytes], log: Path, db: Database) -> Daemon:
         """A daemon the caller started itself (as a unit's ExecStart would), logging
         to `log` from its start, on database `db`."""
         daemon = cls.__new__(cls)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import DaemonConfig
+from aggregator.config import DaemonConfig, Database
 from aggregator.model import format_time
 from aggregator.service.state import (
     EXIT_DEGRADED,
@@ -42,11 +42,11 @@ def _outcome(daemon: Daemon, job: str) -> JobOutcome | None:
 
 
 def test_a_missing_folder_makes_the_scan_fail_and_the_service_degraded_until_it_is_there(
-    tmp_path: Path, daemons: list[Daemon]
+    tmp_path: Path, daemons: list[Daemon], database: Database
 ) -> None:
     folder = tmp_path / "inbox"  # configured, not there (the README's /etc/seeds case)
-    config = write_config(tmp_path / "agg.toml", f'folders = ["{folder}"]\n{FAST}')
-    daemon = Daemon(config)
+    config = write_config(tmp_path / "agg.toml", f'folders = ["{folder}"]\n{FAST}', database)
+    daemon = Daemon(config, db=database)
     daemons.append(daemon)
     daemon.wait_started()
     wait_for(lambda: _outcome(daemon, "scan") is not None, daemon.said("a scan outcome"))
@@ -85,16 +85,16 @@ def test_a_missing_folder_makes_the_scan_fail_and_the_service_degraded_until_it_
 
 
 def test_a_digest_that_cannot_be_written_is_a_failed_job_and_the_daemon_goes_on(
-    tmp_path: Path, daemons: list[Daemon]
+    tmp_path: Path, daemons: list[Daemon], database: Database
 ) -> None:
     """The README's service install put the digest folder where the service cannot
     write; the job failed with a traceback in the log and `status` said nothing."""
     blocker = tmp_path / "not-a-folder"
     blocker.write_text("a file where the digest folder's parent should be\n")
     config = write_config(
-        tmp_path / "agg.toml", f'{FAST}[digest]\ndirectory = "{blocker / "digests"}"\n'
+        tmp_path / "agg.toml", f'{FAST}[digest]\ndirectory = "{blocker / "digests"}"\n', database
     )
-    daemon = Daemon(config)
+    daemon = Daemon(config, db=database)
     daemons.append(daemon)
     daemon.wait_started()
     # The digest last due was never written (a new database): it runs at start.

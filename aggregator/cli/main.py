@@ -30,6 +30,7 @@ from aggregator.cli.browse import browse_command
 from aggregator.cli.context import Context, pass_context
 from aggregator.cli.daemon import digest_command, run, status_command
 from aggregator.cli.feeds import poll, sources_group
+from aggregator.cli.migrate import migrate_command
 from aggregator.cli.reports import (
     duplicate_rows,
     list_clusters,
@@ -357,6 +358,7 @@ cli.add_command(run)
 cli.add_command(status_command)
 cli.add_command(digest_command)
 cli.add_command(browse_command)
+cli.add_command(migrate_command)
 
 
 def main() -> None:

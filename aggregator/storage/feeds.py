@@ -108,7 +108,8 @@ class SQLiteFeeds:
         among equals; at most `limit` (None: all), leaving out the ids in `exclude`."""
         bound = "" if limit is None else f" LIMIT {int(limit)}"
         rows = self._store.execute(
-            f"{_due(_SELECT, exclude)} ORDER BY next_check_at NULLS FIRST, id{bound}", _due_args(now, exclude)
+            f"{_due(_SELECT, exclude)} ORDER BY next_check_at NULLS FIRST, id{bound}",
+            _due_args(now, exclude),
         )
         return [_feed(r) for r in rows]
 
