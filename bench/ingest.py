@@ -77,6 +77,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import contextlib
 import cProfile
 import hashlib
 import json
@@ -159,7 +160,9 @@ def _connect(db: str | Path) -> Any:
 def _grouped(conn: Any) -> bool:
     """Is this a database with passage groups (schema 6+), not N x N pair rows?"""
     if not isinstance(conn, sqlite3.Connection):  # PostgreSQL: always the current schema
-        return bool(conn.execute("SELECT to_regclass('passage_carriers') IS NOT NULL").fetchone()[0])
+        return bool(
+            conn.execute("SELECT to_regclass('passage_carriers') IS NOT NULL").fetchone()[0]
+        )
     return bool(
         conn.execute(
             "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'passage_carriers'"
@@ -759,6 +762,171 @@ def run_compare(
     return results, info
 
 
+# -- --engines: the same corpus into SQLite and PostgreSQL, round by round -------------
+
+ENGINES = ("sqlite", "postgresql", "postgresql-async")
+# Per-database settings of each PostgreSQL engine (ALTER DATABASE ... SET).
+PG_SETTINGS: dict[str, dict[str, str]] = {
+    "postgresql": {},
+    "postgresql-async": {"synchronous_commit": "off"},
+}
+
+
+def _engine_run(
+    engine: str, size: int, seed: int, source: Path, tmp: Path, server: Any
+) -> dict[str, Any]:
+    """One ingest and one restart of `size` articles into a new database of `engine`."""
+    if engine == "sqlite":
+        db = str(tmp / f"bench-{engine}.db")
+    else:
+        db = server.new_database("bench_ingest", PG_SETTINGS[engine])
+    try:
+        server_cpu = server.cpu_seconds() if server else None
+        worker = ["ingest", "--size", str(size), "--db", db, "--seed", str(seed)]
+        run = _run_worker(worker, source)
+        if server_cpu is not None and engine != "sqlite":
+            time.sleep(0.5)  # the backend has exited; let the postmaster reap it
+            run["server_cpu_seconds"] = server.cpu_seconds() - server_cpu
+        run["restart"] = _run_worker(["restart", "--db", db], source)
+    finally:
+        if engine == "sqlite":
+            for path in tmp.glob(f"bench-{engine}.db*"):
+                path.unlink()
+        else:
+            server.drop_database(db)
+    run["engine"] = engine
+    return run
+
+
+def measure_engines(
+    size: int,
+    seed: int,
+    rounds: int,
+    engines: list[str],
+    source: Path,
+    tmp_root: Path | None,
+    server: Any,
+) -> dict[str, Any]:
+    """Ingest `size` articles once per engine per round, rotating which goes first."""
+    runs: dict[str, list[dict[str, Any]]] = {engine: [] for engine in engines}
+    order: list[list[str]] = []
+    for number in range(rounds):
+        turn = number % len(engines)
+        ordered = engines[turn:] + engines[:turn]
+        order.append(ordered)
+        for engine in ordered:
+            print(f"ingest {size:,} round {number + 1}/{rounds}: {engine}", file=sys.stderr)
+            with tempfile.TemporaryDirectory(prefix="bench-ingest-", dir=tmp_root) as tmp:
+                runs[engine].append(_engine_run(engine, size, seed, source, Path(tmp), server))
+    return {"runs": runs, "order": order}
+
+
+def _match_count(run: dict[str, Any]) -> int:
+    return int(run["counts"]["passage_matches"])
+
+
+def _engine_ratios(result: dict[str, Any], engine: str) -> list[float]:
+    """Articles/s of `engine` / SQLite's, round by round (both ran in every round)."""
+    base, other = result["runs"]["sqlite"], result["runs"][engine]
+    return [float(b["seconds"]) / float(o["seconds"]) for b, o in zip(base, other, strict=True)]
+
+
+def render_engines(results: dict[int, dict[str, Any]], command: str, info: dict[str, str]) -> str:
+    """The Markdown report of an --engines run: each engine per size, then engine / SQLite."""
+    rounds = max(len(r["order"]) for r in results.values())
+    lines = [
+        f"Command: `{command}`  ",
+        f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['ram']} RAM, "
+        f"Python {info['python']}, SQLite {info['sqlite']}, NumPy {info['numpy']}, "
+        f"{info['platform']}  ",
+        f"PostgreSQL: {info.get('pg', 'not used')}  ",
+        f"Code: commit {info['commit']} (aggregator/ {info['aggregator_changes']}); every worker "
+        f"ran a copy taken when the run started (sources digest {info['code']})  ",
+        f"Run at: {datetime.now(UTC).strftime('%Y-%m-%d %H:%M UTC')}  ",
+        f"Load average (1 / 5 / 15 min): {info['load_start']} at the start, "
+        f"{info['load_end']} at the end",
+        "",
+        f"{rounds} rounds per size; each round ingests the same corpus once per engine, each in "
+        "a fresh process and a new database, the order rotated every round. Wall and worker CPU "
+        "exclude the corpus generator; server CPU is every process of the throwaway server over "
+        "the ingest worker's life. Median over rounds (min-max).",
+        "",
+        "| Articles | Engine | Articles/s | Wall ms/article | Worker CPU ms/article "
+        "| Server CPU ms/article | Worker peak RSS MB | DB MB | Restart s | Match rows "
+        "| Planted recall (own para/spliced) |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
+    for size, r in results.items():
+        for engine, runs in r["runs"].items():
+            server = [
+                1000 * w["server_cpu_seconds"] / size for w in runs if "server_cpu_seconds" in w
+            ]
+            lines.append(
+                f"| {size:,} | {engine} "
+                f"| {_spread([size / w['seconds'] for w in runs], 0)} "
+                f"| {_spread([_per_article_ms(w, 'seconds') for w in runs], 3)} "
+                f"| {_spread([_per_article_ms(w, 'cpu_seconds') for w in runs], 3)} "
+                f"| {_spread(server, 3) if server else 'n/a'} "
+                f"| {statistics.median(w['peak_rss_mb'] for w in runs):,.0f} "
+                f"| {statistics.median(w['db_bytes'] / 1e6 for w in runs):,.1f} "
+                f"| {_spread([w['restart']['seconds'] for w in runs], 2)} "
+                f"| {_same([f'{_match_count(w):,}' for w in runs])} "
+                f"| {_same([_recall(w) for w in runs])} |"
+            )
+    others = [e for e in next(iter(results.values()))["runs"] if e != "sqlite"]
+    if "sqlite" in next(iter(results.values()))["runs"] and others:
+        lines += [
+            "",
+            "Articles/s of each engine / SQLite's, the median of the per-round ratios (min-max):",
+            "",
+            "| Articles | " + " | ".join(f"{e} / sqlite" for e in others) + " |",
+            "|---:|" + "---:|" * len(others),
+        ]
+        for size, r in results.items():
+            cells = " | ".join(_spread(_engine_ratios(r, e)) for e in others)
+            lines.append(f"| {size:,} | {cells} |")
+    seen = {w["code"] for r in results.values() for runs in r["runs"].values() for w in runs}
+    if seen != {info["code"]}:
+        lines.append(f"\n**WARNING: workers ran aggregator sources {', '.join(sorted(seen))}.**")
+    return "\n".join(lines) + "\n"
+
+
+def run_engines(
+    engines: list[str],
+    sizes: list[int],
+    rounds: int,
+    seed: int,
+    tmp_root: Path | None,
+    pg_url: str | None,
+    pg_options: list[str],
+) -> tuple[dict[int, dict[str, Any]], dict[str, str]]:
+    """--engines: one snapshot, the server (if any engine needs one), the rounds of every size."""
+    from bench.pgserver import pg_server
+
+    info = machine()
+    info["load_start"] = _loads()
+    results: dict[int, dict[str, Any]] = {}
+    with contextlib.ExitStack() as stack:
+        server = None
+        if any(e != "sqlite" for e in engines):
+            server = stack.enter_context(pg_server(pg_url, pg_options))
+            shown = server.settings(["fsync", "synchronous_commit", "shared_buffers"])
+            where = "given by --pg" if pg_url else "throwaway server on 127.0.0.1"
+            info["pg"] = (
+                f"{server.version()} ({where}; "
+                + ", ".join(f"{k} {v}" for k, v in shown.items())
+                + ")"
+            )
+        src = stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-src-", dir=tmp_root))
+        source = snapshot(Path(src))
+        info["code"] = code_version(source)
+        compileall.compile_dir(source, quiet=1)
+        for size in sizes:
+            results[size] = measure_engines(size, seed, rounds, engines, source, tmp_root, server)
+    info["load_end"] = _loads()
+    return results, info
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ingest", description=__doc__)
     parser.add_argument("--sizes", default="1000,10000", help="comma-separated article counts")
@@ -777,11 +945,30 @@ def main(argv: list[str] | None = None) -> int:
         help="compare the ingest of aggregator/ as of git REV with the working tree's",
     )
     parser.add_argument(
-        "--rounds", type=int, default=5, help="with --compare: rounds per size (default 5)"
+        "--rounds",
+        type=int,
+        default=5,
+        help="with --compare or --engines: rounds per size (default 5)",
+    )
+    parser.add_argument(
+        "--engines",
+        help=f"comma-separated stores to ingest into, each round ({', '.join(ENGINES)})",
+    )
+    parser.add_argument(
+        "--pg",
+        metavar="URL",
+        help="PostgreSQL server for the postgresql engines (default: a throwaway one)",
+    )
+    parser.add_argument(
+        "--pg-option",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a setting for the throwaway PostgreSQL server (repeatable)",
     )
     parser.add_argument("--worker", choices=["ingest", "restart", "baseline", "generate"])
     parser.add_argument("--size", type=int, default=1000, help=argparse.SUPPRESS)
-    parser.add_argument("--db", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--db", help=argparse.SUPPRESS)  # a file path or a URL
     args = parser.parse_args(argv)
 
     if args.worker:
@@ -803,12 +990,26 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--compare does not profile")
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    engines = [e.strip() for e in (args.engines or "").split(",") if e.strip()]
+    if not engines and args.pg:
+        engines = ["postgresql"]
+    if any(e not in ENGINES for e in engines) or len(set(engines)) != len(engines):
+        parser.error(f"--engines: a comma-separated list of distinct {', '.join(ENGINES)}")
+    by_engines = bool(engines) and engines != ["sqlite"]
+    if by_engines and (args.compare or args.profile):
+        parser.error("--engines does not combine with --compare or --profile")
     command = "python -m bench.ingest " + " ".join(argv if argv is not None else sys.argv[1:])
     tmp_root = args.tmp.resolve() if args.tmp else None
-    if args.compare:
+    if by_engines:
+        results, info = run_engines(
+            engines, sizes, args.rounds, args.seed, tmp_root, args.pg, args.pg_option
+        )
+        report = render_engines(results, command, info)
+        raw: dict[str, Any] = {"machine": info, "engines": results}
+    elif args.compare:
         results, info = run_compare(args.compare, sizes, args.rounds, args.seed, tmp_root)
         report = render_compare(results, command, info)
-        raw: dict[str, Any] = {"machine": info, "compare": results}
+        raw = {"machine": info, "compare": results}
     else:
         profile = ["--profile", str(args.profile.resolve())] if args.profile else []
         info = machine()

@@ -54,6 +54,12 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def _one(row: tuple[object, ...] | None) -> object:
+    """The single value of a one-row, one-column result."""
+    assert row is not None
+    return row[0]
+
+
 def _stat_ticks(pid: int, fields: Sequence[int]) -> int:
     """The sum of the given /proc/PID/stat fields (1-based, as proc(5) numbers them)."""
     try:
@@ -84,7 +90,7 @@ class PgServer:
         import psycopg
 
         with psycopg.connect(self.admin_url) as conn:
-            return {name: str(conn.execute(f"SHOW {name}").fetchone()[0]) for name in names}
+            return {name: str(_one(conn.execute(f"SHOW {name}").fetchone())) for name in names}
 
     def new_database(self, prefix: str = "bench", settings: dict[str, str] | None = None) -> str:
         """A new empty database (with per-database `settings`, e.g. synchronous_commit); its URL."""
@@ -132,10 +138,8 @@ def throwaway_server(options: Sequence[str] = ()) -> Iterator[PgServer]:
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres", "postgres")
     port = _free_port()
-    made = _run(
-        [_binary("initdb"), "-D", str(data), "-U", USER, "--auth=trust", "-E", "UTF8"]
-        + ["--locale=C.UTF-8"]
-    )
+    initdb = [_binary("initdb"), "-D", str(data), "-U", USER, "--auth=trust"]
+    made = _run([*initdb, "-E", "UTF8", "--locale=C.UTF-8"])
     if made.returncode != 0:
         shutil.rmtree(folder, ignore_errors=True)
         raise SystemExit(f"initdb failed: {made.stdout}{made.stderr}")

@@ -106,7 +106,11 @@ def build_digest(store: Store, start: datetime, end: datetime) -> Digest:
     clustered = {a for ids in clusters.values() for a in ids}
     singles = [
         Single(entry, _lead(store.digests.paragraphs(entry.article_id)))
-        for entry in sorted(arrived.values(), key=lambda e: e.published_at, reverse=True)
+        # Newest first; among articles published the same second, the later stored
+        # first: an order of the articles themselves, not of how a store returned them.
+        for entry in sorted(
+            arrived.values(), key=lambda e: (e.published_at, e.article_id), reverse=True
+        )
         if entry.article_id not in clustered
     ]
     return Digest(format_time(start), format_time(end), tuple(stories), tuple(singles))
