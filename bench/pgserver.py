@@ -13,6 +13,10 @@ with PostgreSQL's own defaults (fsync on, synchronous_commit on, shared_buffers
 PostgreSQL refuses to run as root, so as root the server's commands run as the
 `postgres` user (`runuser`), which owns the folder.
 
+`binary_copy(columns)` turns fixed-width NumPy columns (int4, int8, fixed-size
+bytea) into a `COPY ... FROM STDIN (FORMAT BINARY)` payload without a Python
+loop per row, so a bulk load measures the server rather than the client.
+
 `cpu_seconds()` is the CPU time (user + sys) the throwaway server has used so
 far: the postmaster's own and its reaped children's (`cutime`, `cstime`) plus
 that of its live children (backends, WAL writer, checkpointer, autovacuum), from
@@ -31,7 +35,11 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
+
+import numpy as np
+import numpy.typing as npt
 
 USER = "bench"
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -121,6 +129,46 @@ class PgServer:
         for child in children.read_text().split():
             ticks += _stat_ticks(int(child), (14, 15))
         return ticks / TICKS
+
+
+_COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags 0, no extension
+_COPY_TRAILER = b"\xff\xff"
+
+
+def binary_copy(columns: Sequence[npt.NDArray[np.generic]]) -> bytes:
+    """COPY FROM STDIN (FORMAT BINARY) data for rows of fixed-width columns, in order.
+
+    int32 columns are sent as int4 (or date: days since 2000-01-01), int64 as
+    int8, and void columns (`V<n>`, e.g. a (rows, k) uint32 array viewed as one
+    `V<4k>` per row) as bytea of n bytes each.
+    """
+    fields: list[tuple[str, str]] = [("count", ">i2")]
+    for number, column in enumerate(columns):
+        if column.dtype.kind == "V":
+            kind = f"V{column.dtype.itemsize}"
+        elif column.dtype.itemsize in (4, 8) and column.dtype.kind in "iu":
+            kind = f">i{column.dtype.itemsize}"
+        else:
+            raise TypeError(f"column {number}: no binary COPY form for {column.dtype}")
+        fields += [(f"length{number}", ">i4"), (f"value{number}", kind)]
+    rows = np.empty(len(columns[0]), dtype=np.dtype(fields))
+    rows["count"] = len(columns)
+    for number, column in enumerate(columns):
+        rows[f"length{number}"] = column.dtype.itemsize
+        rows[f"value{number}"] = column
+    return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+
+
+def plan_nodes(conn: Any, sql: str, params: Sequence[Any]) -> str:
+    """The distinct node types of the plan chosen for `sql`, e.g. 'Append, Index Scan'."""
+    row = conn.execute(f"EXPLAIN (FORMAT JSON) {sql}", params).fetchone()
+    nodes: set[str] = set()
+    stack = [row[0][0]["Plan"]]
+    while stack:
+        node = stack.pop()
+        nodes.add(node["Node Type"])
+        stack += node.get("Plans", [])
+    return ", ".join(sorted(nodes))
 
 
 def _run(command: list[str]) -> subprocess.CompletedProcess[str]:

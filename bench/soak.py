@@ -13,13 +13,20 @@ What it runs, and what it decides:
   (so back-off after a run of faults stays short), `per_host` = `concurrency`
   (every feed is on 127.0.0.1). Its stderr is timestamped line by line into
   `daemon.log`.
+* **The database**: `soak.db` in `--out` (made anew), another SQLite file, or
+  an empty PostgreSQL database (`--db postgresql://...`).
 * **Readers**: `--readers` threads, each running in turn `aggregator clusters
   --json`, `aggregator status`, `sqlite-utils tables DB --counts` and a
-  `sqlite-utils query`, as separate processes, for the whole run. Each
-  invocation's exit status, time and stderr are kept; a non-zero exit, output
-  that is not what the command promises, or "locked" on stderr is a failure.
+  `sqlite-utils query`, as separate processes, for the whole run. On
+  PostgreSQL the aggregator commands also get `--db URL`, and `aggregator
+  stats --json` and the same query run by a psycopg client process take the
+  sqlite-utils ones' places. Each invocation's exit status, time and stderr
+  are kept; a non-zero exit, output that is not what the command promises, or
+  "locked" on stderr is a failure.
 * **Samples** every second: the resident memory of the daemon and its
-  children (the parse pool), summed from /proc; the WAL file's size.
+  children (the parse pool), summed from /proc; the WAL file's size (on
+  PostgreSQL the database's size, `pg_database_size`: the server's memory and
+  WAL are its own).
 * **Tick duration.** The daemon logs a tick's result, not its start, and has
   no duration of its own; it does speak the systemd notify protocol, so the
   soak listens on `NOTIFY_SOCKET`: a tick that polls says `STATUS=polling ...`
@@ -72,6 +79,7 @@ from pathlib import Path
 from typing import IO, Any
 from urllib.parse import urlsplit
 
+from aggregator.config import Database, PostgresURL, database_location
 from bench.farm import FAULT_KINDS, parse_mix
 
 BIN = Path(sys.executable).parent
@@ -83,6 +91,9 @@ REPO = Path(__file__).resolve().parent.parent
 @dataclass(frozen=True, slots=True)
 class SoakConfig:
     out: Path
+    # None: `soak.db` in `out`, made anew. Otherwise a SQLite file or an empty
+    # PostgreSQL database (the ledger check counts everything stored in it).
+    database: Database | None = None
     feeds: int = 20
     seconds: float = 45.0
     faults: str = "default"
@@ -109,7 +120,8 @@ class SoakConfig:
 
 @dataclass(slots=True)
 class Samples:
-    rows: list[tuple[float, float, int]] = field(default_factory=list)  # (t, rss MiB, wal B)
+    # (t, rss MiB, bytes): the WAL file's size, or the PostgreSQL database's size
+    rows: list[tuple[float, float, int]] = field(default_factory=list)
     units: list[tuple[float, float, int]] = field(default_factory=list)  # (t, rss MiB, units)
     ticks: list[float] = field(default_factory=list)
     notify: list[tuple[float, str]] = field(default_factory=list)
@@ -123,8 +135,17 @@ class ReaderStats:
     seconds: list[float] = field(default_factory=list)
 
 
+def _database_setting(database: Database | None) -> str:
+    """The configuration's `database` value: soak.db beside it, a file, or the URL."""
+    if database is None:
+        return "soak.db"
+    if isinstance(database, PostgresURL):
+        return database.url
+    return str(database.resolve())
+
+
 def _config_text(cfg: SoakConfig) -> str:
-    return f"""database = "soak.db"
+    return f"""database = "{_database_setting(cfg.database)}"
 folders = []
 
 [dedup]
@@ -322,12 +343,31 @@ class Notify(threading.Thread):
         self.sock.close()
 
 
-def _reader_commands(config: Path, db: Path) -> list[tuple[str, list[str]]]:
+# The sqlite-utils query's counterpart on PostgreSQL: a client process of its own,
+# its rows printed as JSON objects.
+_PG_READER = """
+import json, sys, psycopg
+from psycopg.rows import dict_row
+with psycopg.connect(sys.argv[1], row_factory=dict_row) as conn:
+    conn.read_only = True
+    print(json.dumps(conn.execute(sys.argv[2]).fetchall(), default=str))
+"""
+
+
+def _reader_commands(config: Path, db: Database) -> list[tuple[str, list[str]]]:
     agg = [str(AGGREGATOR), "--config", str(config)]
     query = (
         "select s.location, count(a.id) as n, max(a.version) as v from sources s "
         "left join articles a on a.source_id = s.id group by s.id"
     )
+    if isinstance(db, PostgresURL):
+        agg += ["--db", db.url]
+        return [
+            ("clusters --json", [*agg, "clusters", "--json"]),
+            ("status", [*agg, "status"]),
+            ("stats --json", [*agg, "stats", "--json"]),
+            ("psycopg query", [sys.executable, "-c", _PG_READER, db.url, query]),
+        ]
     return [
         ("clusters --json", [*agg, "clusters", "--json"]),
         ("status", [*agg, "status"]),
@@ -371,12 +411,45 @@ def _reader(
         stop.wait(pause)
 
 
-def _query(db: Path, sql: str, *args: object) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+class NotReadyError(Exception):
+    """The database could not answer a read yet (not created, a table missing, locked)."""
+
+
+def _query(db: Database, sql: str, *args: object) -> list[tuple[Any, ...]]:
+    """Rows of a read-only query (`?` placeholders) on either engine."""
+    if isinstance(db, PostgresURL):
+        return _pg_query(db, sql, args)
     try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+        try:
+            return conn.execute(sql, args).fetchall()
+        finally:
+            conn.close()
+    except sqlite3.OperationalError as e:
+        raise NotReadyError(f"{db}: {e}") from e
+
+
+def _pg_query(db: PostgresURL, sql: str, args: tuple[object, ...]) -> list[tuple[Any, ...]]:
+    import psycopg  # the postgres extra: only a soak on PostgreSQL needs it
+
+    try:
+        with psycopg.connect(db.url, connect_timeout=30) as conn:
+            conn.read_only = True
+            # `?` becomes `%s`; a literal `%` is doubled (psycopg's own syntax).
+            return conn.execute(sql.replace("%", "%%").replace("?", "%s"), args).fetchall()
+    except (psycopg.OperationalError, psycopg.errors.UndefinedTable) as e:
+        raise NotReadyError(f"{db}: {e}") from e
+
+
+def _database_bytes(db: Database) -> int:
+    """The store's size on disk: the SQLite file, or the PostgreSQL database."""
+    if isinstance(db, PostgresURL):
+        return int(_query(db, "SELECT pg_database_size(current_database())")[0][0])
+    return db.stat().st_size
+
+
+def _wal_path(db: Path) -> Path:
+    return db.with_name(db.name + "-wal")
 
 
 def _stamp(text: str | None) -> float:
@@ -389,7 +462,7 @@ def _feed_index(location: str) -> int:
     return int(urlsplit(location).path.rstrip("/").rsplit("/", 1)[-1])
 
 
-def waiting_feeds(db: Path, answered: dict[str, float]) -> list[str]:
+def waiting_feeds(db: Database, answered: dict[str, float]) -> list[str]:
     """Enabled feeds whose final state the daemon has not stored yet (empty: all done)."""
     rows = _query(
         db, "SELECT location, enabled, last_success_at, last_error FROM sources WHERE kind='feed'"
@@ -411,7 +484,7 @@ def _percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
 
 
-def check_ledger(db: Path, ledger: dict[str, Any]) -> dict[str, Any]:
+def check_ledger(db: Database, ledger: dict[str, Any]) -> dict[str, Any]:
     """Served against stored; see the module docstring for what each list means."""
     sources = {
         _feed_index(loc): (sid, bool(enabled), err)
@@ -464,7 +537,7 @@ def check_ledger(db: Path, ledger: dict[str, Any]) -> dict[str, Any]:
             db,
             "SELECT count(*) FROM (SELECT cluster_id FROM cluster_members m JOIN clusters c "
             "ON c.id = m.cluster_id WHERE c.merged_into IS NULL GROUP BY cluster_id "
-            "HAVING count(*) > 1)",
+            "HAVING count(*) > 1) AS shared",
         )[0][0],
     }
 
@@ -490,10 +563,17 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
     out.mkdir(parents=True, exist_ok=True)
     config = out / "aggregator.toml"
     config.write_text(_config_text(cfg), encoding="utf-8")
-    db = out / "soak.db"
-    for stale in (db, out / "soak.db-wal", out / "soak.db-shm", out / "notify.sock"):
+    db: Database = out / "soak.db" if cfg.database is None else cfg.database
+    stale_files = [out / "notify.sock"]
+    if cfg.database is None:  # made anew; a database given must be empty
+        stale_files += [out / "soak.db", out / "soak.db-wal", out / "soak.db-shm"]
+    for stale in stale_files:
         stale.unlink(missing_ok=True)
+    with contextlib.suppress(NotReadyError):
+        if _query(db, "SELECT count(*) FROM sources")[0][0]:
+            raise RuntimeError(f"{db}: not empty (the soak needs a database of its own)")
     report: dict[str, Any] = {"config": {k: str(v) for k, v in asdict(cfg).items()}}
+    report["store"] = "postgresql" if isinstance(db, PostgresURL) else "sqlite"
     report["machine"] = machine()
 
     def say(text: str) -> None:
@@ -551,16 +631,23 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
             """One row a second; the stored unit count (the index's size) once a minute."""
             nonlocal next_say
             assert daemon is not None
-            wal = out / "soak.db-wal"
-            size = wal.stat().st_size if wal.exists() else 0
+            if isinstance(db, PostgresURL):
+                size = 0
+                with contextlib.suppress(NotReadyError):
+                    size = _database_bytes(db)
+                what = "database"
+            else:
+                wal = _wal_path(db)
+                size = wal.stat().st_size if wal.exists() else 0
+                what = "WAL"
             rss = round(tree_rss_mib(daemon.pid), 1)
             samples.rows.append((round(elapsed, 1), rss, size))
             if time.monotonic() >= next_say:
                 next_say += 60
-                with contextlib.suppress(sqlite3.OperationalError):
+                with contextlib.suppress(NotReadyError):
                     [(units,)] = _query(db, "SELECT count(*) FROM unit_signatures")
                     samples.units.append((round(elapsed, 1), rss, units))
-                say(f"{elapsed:.0f} s: RSS {rss} MiB, WAL {size >> 10} KiB")
+                say(f"{elapsed:.0f} s: RSS {rss} MiB, {what} {size >> 10} KiB")
 
         def soaking(elapsed: float) -> bool:
             if elapsed < cfg.seconds:
@@ -586,7 +673,7 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
         fewest = len(missing) + 1
         while daemon.poll() is None and time.monotonic() < deadline:
             answered = farm.ask("status")["final_answered"]
-            with contextlib.suppress(sqlite3.OperationalError):
+            with contextlib.suppress(NotReadyError):
                 missing = waiting_feeds(db, answered)
             if not missing:
                 break
@@ -668,7 +755,7 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
             "p50_s": round(_percentile(readers.seconds, 50), 2),
             "max_s": round(max(readers.seconds, default=0.0), 2),
         }
-        report["db_bytes"] = db.stat().st_size
+        report["db_bytes"] = _database_bytes(db)
         report["load_after"] = " ".join(f"{x:.2f}" for x in os.getloadavg())
     finally:
         stop_readers.set()
@@ -724,8 +811,8 @@ def _sample_rows(rows: list[tuple[float, float, int]], count: int = 10) -> Itera
     picked = rows[::step]
     if picked[-1] is not rows[-1]:
         picked.append(rows[-1])
-    for t, rss, wal in picked:
-        yield f"| {t:.0f} | {rss:.1f} | {wal / 1024:.0f} |"
+    for t, rss, size in picked:
+        yield f"| {t:.0f} | {rss:.1f} | {size / 1024:.0f} |"
 
 
 def _memory_lines(memory: dict[str, Any]) -> list[str]:
@@ -782,7 +869,8 @@ def render(report: dict[str, Any]) -> str:
         *(f"| {k} (warning) | {v} |" for k, v in report.get("daemon_warnings", {}).items()),
         "",
         *_memory_lines(report.get("memory", {})),
-        "| seconds | RSS daemon + children (MiB) | WAL (KiB) |",
+        "| seconds | RSS daemon + children (MiB) | "
+        + ("database (KiB) |" if report.get("store") == "postgresql" else "WAL (KiB) |"),
         "| --- | --- | --- |",
         *_sample_rows(report.get("samples", [])),
         "",
@@ -826,9 +914,16 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--seed", type=int, default=6)
     parser.add_argument("--out", type=Path, default=REPO / "var" / "soak")
+    parser.add_argument(
+        "--db",
+        metavar="FILE|URL",
+        help="an empty SQLite file or PostgreSQL database (postgresql://...) instead of "
+        "OUT/soak.db, made anew",
+    )
     args = parser.parse_args(argv)
     cfg = SoakConfig(
         out=args.out.resolve(),
+        database=None if args.db is None else database_location(args.db),
         feeds=args.feeds,
         seconds=args.minutes * 60,
         faults=args.faults,

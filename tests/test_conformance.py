@@ -30,6 +30,11 @@ from tests.postgres import INITDB, PostgresServer
 pytestmark = needs_tool(INITDB, "PostgreSQL (initdb, pg_ctl)")
 
 DAY = datetime(2026, 11, 20, 9, 0, tzinfo=UTC)
+VIEW_QUERIES = (
+    "select cluster_id, canonical, source, title, location from cluster_articles",
+    "select similarity, reason, source, title, passage, other_source, other_title, "
+    "other_passage from duplicate_passages",
+)
 
 
 @pytest.fixture
@@ -50,6 +55,8 @@ def _reports(config: Config) -> dict[str, object]:
             "counts": store.counts(),
             "digest": [to_html(digest), to_markdown(digest), to_text(digest)],
             "atom": to_atom(digest, "urn:uuid:00000000-0000-4000-8000-000000000000"),
+            # The README's queries of the inspection views, as a user types them.
+            "views": [store.execute(q).fetchall() for q in VIEW_QUERIES],
         }
 
 

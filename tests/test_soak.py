@@ -1,7 +1,8 @@
 """A short soak (issue 6): the real daemon against the fault-injecting feed farm.
 
 20 feeds for 40 s, every fault kind of `bench/farm.py` injected at least once,
-two reader processes looping over the CLI and sqlite-utils; then the farm goes
+two reader processes looping over the CLI and sqlite-utils (on PostgreSQL: the
+CLI with `--db URL` and a psycopg client process); then the farm goes
 quiet, the daemon's final polls are awaited, and the ledger is checked: every
 entry served intact stored exactly once, nothing stored that was never sent,
 every feed's final titles current, the daemon alive and exiting 0 on SIGTERM,
@@ -19,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.config import Database
 from bench.farm import FAULT_KINDS
 from bench.soak import SoakConfig, run_soak
 
@@ -28,11 +30,18 @@ pytestmark = pytest.mark.both_stores
 @pytest.mark.slow
 @pytest.mark.timeout(900)
 def test_a_short_soak_loses_nothing_stores_nothing_twice_and_no_reader_sees_locked(
-    tmp_path: Path,
+    tmp_path: Path, database: Database
 ) -> None:
     # 40 s at least, longer on a loaded machine until every fault kind has been injected;
     # the final wait gives up only when no feed has caught up for 120 s.
-    config = SoakConfig(out=tmp_path, feeds=20, seconds=40, until_every_fault=6, final_timeout=120)
+    config = SoakConfig(
+        out=tmp_path,
+        database=database,
+        feeds=20,
+        seconds=40,
+        until_every_fault=6,
+        final_timeout=120,
+    )
     report = run_soak(config)
     shown = json.dumps({k: v for k, v in report.items() if k != "samples"}, indent=1, default=str)[
         :6000

@@ -79,8 +79,8 @@ class ReplayedArticle:
     band_keys: U32
 
 
-class SQLiteArticles:
-    """The SQLite implementation, reached as `store.articles`."""
+class SQLArticles:
+    """The implementation in SQL (SQLite and PostgreSQL alike), reached as `store.articles`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

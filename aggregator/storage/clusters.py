@@ -51,8 +51,8 @@ class LiveCluster:
     canonical_article_id: int | None
 
 
-class SQLiteClusters:
-    """The SQLite implementation, reached as `store.clusters`."""
+class SQLClusters:
+    """The implementation in SQL (SQLite and PostgreSQL alike), reached as `store.clusters`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

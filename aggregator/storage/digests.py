@@ -56,8 +56,8 @@ ARRIVED_CLUSTERS_SQL = (
 _FEED_ID_SQL = "SELECT value FROM meta WHERE key = 'digest.feed_id'"
 
 
-class SQLiteDigests:
-    """The SQLite implementation, reached as `store.digests`."""
+class SQLDigests:
+    """The implementation in SQL (SQLite and PostgreSQL alike), reached as `store.digests`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

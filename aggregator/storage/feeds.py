@@ -8,7 +8,7 @@ transaction of its own.
 
 Decisions that are storage's own:
 
-* **Due feeds are picked by SQLite**, never by loading every feed: enabled
+* **Due feeds are picked by the database**, never by loading every feed: enabled
   feeds whose next check is unset or not after `now`, unset first, then the
   most overdue, ties by id, at most `limit`. The two halves (unset, and a
   range up to `now`) are two searches of the partial index `sources_due`
@@ -79,8 +79,8 @@ def _due_args(now: datetime, exclude: Collection[int]) -> dict[str, object]:
     return args
 
 
-class SQLiteFeeds:
-    """The SQLite implementation, reached as `store.feeds`."""
+class SQLFeeds:
+    """The implementation in SQL (SQLite and PostgreSQL alike), reached as `store.feeds`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -81,8 +81,8 @@ class Spread:
     other_links: tuple[tuple[int, int], ...]
 
 
-class SQLitePassages:
-    """The SQLite implementation, reached as `store.passages`."""
+class SQLPassages:
+    """The implementation in SQL (SQLite and PostgreSQL alike), reached as `store.passages`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

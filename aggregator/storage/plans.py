@@ -175,7 +175,7 @@ class Retirement:
 
 @dataclass(frozen=True, slots=True)
 class ClusterPlan:
-    """What the clusterer decided, applied in field order by `SQLiteClusters.apply`.
+    """What the clusterer decided, applied in field order by `SQLClusters.apply`.
 
     `emptied`: clusters whose members are all dropped first (a rebuild split them);
     `joins` then give every part its members. `created`: how many new clusters

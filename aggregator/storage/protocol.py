@@ -4,9 +4,10 @@ Stages read and write state only through a `Store`: its parts below, each the
 statements about one part of the database, taking and giving the frozen
 dataclasses of `model.py`, `storage/plans.py` and the part's own module. No
 SQL is written outside `aggregator/storage/` (tests/test_storage_boundary.py
-holds the package to it), so a second back end implements these protocols and
-nothing else changes. `store.Store` is the SQLite implementation; mypy checks
-that it conforms (the function at the end of this module).
+holds the package to it). `store.Store` implements them on either engine
+(SQLite or PostgreSQL, `engine.py`), with one set of part classes whose SQL
+both engines run; mypy checks that it conforms (the function at the end of
+this module), and the conformance tests run the same suite on both engines.
 
 Writes happen inside `store.write()`: one transaction, committed whole or
 rolled back, so an article is stored with everything it causes or not at all.
@@ -61,7 +62,7 @@ from aggregator.storage.plans import (
 from aggregator.storage.reports import ClusterArticle, DuplicateRow, MatchCounts, PassageGroup
 
 if TYPE_CHECKING:
-    from aggregator.storage.store import Store as SQLiteStore
+    from aggregator.storage.store import Store as SQLStore
 
 U32 = npt.NDArray[np.uint32]
 
@@ -216,6 +217,6 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-def _sqlite_conforms(store: SQLiteStore) -> Store:
-    """Never called: mypy checks here that the SQLite store is a `Store`."""
+def _sql_conforms(store: SQLStore) -> Store:
+    """Never called: mypy checks here that the store of both engines is a `Store`."""
     return store

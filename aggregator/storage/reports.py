@@ -112,8 +112,8 @@ class MatchCounts:
 _DUPLICATE_COLUMNS = ", ".join(f.name for f in fields(DuplicateRow))
 
 
-class SQLiteReports:
-    """The SQLite implementation, reached as `store.reports`."""
+class SQLReports:
+    """The implementation in SQL (SQLite and PostgreSQL alike), reached as `store.reports`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     from aggregator.storage.store import Store
 
 
-class SQLiteState:
-    """The SQLite implementation, reached as `store.state`."""
+class SQLState:
+    """The implementation in SQL (SQLite and PostgreSQL alike), reached as `store.state`."""
 
     def __init__(self, store: Store) -> None:
         self._store = store

@@ -21,15 +21,15 @@ from typing import Any
 
 from aggregator.config import SCHEME, SHINGLE_SCHEME, Database, MinHashParams, PostgresURL
 from aggregator.errors import ParameterMismatchError
-from aggregator.storage.articles import SQLiteArticles
-from aggregator.storage.clusters import SQLiteClusters
-from aggregator.storage.digests import SQLiteDigests
+from aggregator.storage.articles import SQLArticles
+from aggregator.storage.clusters import SQLClusters
+from aggregator.storage.digests import SQLDigests
 from aggregator.storage.engine import Args, Dialect, Engine, Rows
-from aggregator.storage.feeds import SQLiteFeeds
-from aggregator.storage.passages import SQLitePassages
-from aggregator.storage.reports import SQLiteReports
+from aggregator.storage.feeds import SQLFeeds
+from aggregator.storage.passages import SQLPassages
+from aggregator.storage.reports import SQLReports
 from aggregator.storage.sqlite import SQLiteEngine
-from aggregator.storage.state import SQLiteState
+from aggregator.storage.state import SQLState
 
 
 def params_meta(params: MinHashParams) -> dict[str, str]:
@@ -89,13 +89,13 @@ class Store:
             self.close()
             raise
         # One object per part of the database: the only way stages read or write it.
-        self.feeds = SQLiteFeeds(self)
-        self.state = SQLiteState(self)
-        self.clusters = SQLiteClusters(self)
-        self.passages = SQLitePassages(self)
-        self.digests = SQLiteDigests(self)
-        self.reports = SQLiteReports(self)
-        self.articles = SQLiteArticles(self)
+        self.feeds = SQLFeeds(self)
+        self.state = SQLState(self)
+        self.clusters = SQLClusters(self)
+        self.passages = SQLPassages(self)
+        self.digests = SQLDigests(self)
+        self.reports = SQLReports(self)
+        self.articles = SQLArticles(self)
 
     @property
     def location(self) -> str:
