@@ -15,10 +15,10 @@ needs the `postgres` extra (psycopg 3). What it decides:
   matches, whichever machine wrote them. Readers never wait (MVCC).
 * **Autocommit outside `write()`**, so a read holds no transaction open and a
   long-lived daemon never pins old row versions.
-* **A lost connection is opened again** before the next statement outside a
-  transaction (the server restarted, a proxy dropped it); inside one, the
-  write fails, is rolled back by the server, and the caller's next write starts
-  on a new connection.
+* **A lost connection is opened again** (the server restarted, a proxy dropped
+  it): a statement outside a write that finds it lost is retried once on a new
+  connection; inside a write, the write fails (the server has rolled it back)
+  and the next one starts on a new connection. The daemon's next job goes on.
 * **Errors become one line** naming the database (its URL without a password):
   cannot connect, disk full, read-only, or the server's message;
   `RefusedError` for a verdict on one statement's values (a data error, a
@@ -27,6 +27,7 @@ needs the `postgres` extra (psycopg 3). What it decides:
 
 from __future__ import annotations
 
+import logging
 import os
 import socket
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -40,6 +41,8 @@ from aggregator.storage.pgschema import migrate_postgres
 
 if TYPE_CHECKING:
     import psycopg
+
+log = logging.getLogger(__name__)
 
 # Any constant of our own: it only has to differ from other users' advisory locks.
 WRITE_LOCK = 0x616767_7772_6974  # "aggwrit"
@@ -68,6 +71,7 @@ class PostgresEngine:
         self.url = url
         self.location = str(url)
         self.readonly = readonly
+        self._writing = False
         self._pg = _psycopg()
         self.conn = self._connect()
         try:
@@ -107,15 +111,26 @@ class PostgresEngine:
     def _revive(self) -> None:
         """Open the connection again if it was lost while idle."""
         if self.conn.broken or self.conn.closed:
+            log.warning("database %s: connection lost; opening it again", self.location)
             self.conn = self._connect()
 
     def execute(self, sql: str, args: Args = ()) -> Rows:
-        if self.conn.info.transaction_status == self._pg.pq.TransactionStatus.IDLE:
+        """Run one statement. Outside a write, a connection found lost (the server
+        restarted, a proxy dropped it) is opened again and the statement retried once:
+        a read, or an autocommitted statement that never reached the server."""
+        query, params = (sql, None) if not args else (to_pyformat(sql), args)
+        if not self._writing:
             self._revive()
         try:
-            if not args:
-                return self.conn.execute(sql)
-            return self.conn.execute(to_pyformat(sql), args)
+            return self.conn.execute(query, params)
+        except self._pg.OperationalError as e:
+            if self._writing or not self.conn.broken:
+                raise self._translate(e) from e
+        except self._pg.Error as e:
+            raise self._translate(e) from e
+        self._revive()
+        try:
+            return self.conn.execute(query, params)
         except self._pg.Error as e:
             raise self._translate(e) from e
 
@@ -132,10 +147,13 @@ class PostgresEngine:
         self._revive()
         try:
             with self.conn.transaction():
+                self._writing = True
                 self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 yield
         except self._pg.Error as e:
             raise self._translate(e) from e
+        finally:
+            self._writing = False
 
     def check(self) -> None:
         """StoreError unless the server answers and the schema is there."""
