@@ -470,3 +470,11 @@ def test_the_check_before_browsing_reads_the_file_only(tmp_path: Path, store: St
         with pytest.raises(error, match=says):
             check_database(path)
         assert _fingerprint(path) == before
+
+
+def test_a_postgresql_database_is_one_line_saying_browse_serves_sqlite_files() -> None:
+    result = run_cli("--db", "postgresql://news:pw@db.example.invalid/news", "browse")
+    assert result.returncode == 1
+    [line] = result.stderr.splitlines()
+    assert "the browser view serves SQLite files only" in line
+    assert "postgresql://news:***@db.example.invalid/news" in line
