@@ -62,6 +62,7 @@ from aggregator.ingest.rematch import rematch, rematch_pending
 from aggregator.model import Article, RawDocument, Unit, format_time
 from aggregator.sources.caps import cap_article as cap_article  # re-exported: its old home
 from aggregator.sources.extract import extract_within
+from aggregator.storage.articles import ArticleRecord, UnitRecord
 from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -236,22 +237,30 @@ class Ingester:
             source_id = self.store.articles.ensure_source(
                 doc.source_kind, doc.source_location, doc.source_name
             )
-            article_id, _, paragraph_ids = self.store.articles.save_article(
-                source_id,
-                doc.identity,
-                doc.location,
-                article.title,
-                article.paragraphs,
-                published,
-                item.content_hash,
-                existing,
-                doc.published_raw,
-                article.outlet,
+            record = ArticleRecord(
+                source_id=source_id,
+                identity=doc.identity,
+                location=doc.location,
+                title=article.title,
+                paragraphs=tuple(article.paragraphs),
+                published_at=published,
+                content_hash=item.content_hash,
+                published_raw=doc.published_raw,
+                outlet=article.outlet,
             )
+            saved = self.store.articles.save_article(record, existing)
+            article_id, paragraph_ids = saved.id, saved.paragraph_ids
             unit_ids = self.store.articles.save_units(
                 article_id,
                 [
-                    (paragraph_ids[u.paragraph], u.position, u.start, u.end, len(u.tokens), int(c))
+                    UnitRecord(
+                        paragraph_ids[u.paragraph],
+                        u.position,
+                        u.start,
+                        u.end,
+                        len(u.tokens),
+                        int(c),
+                    )
                     for u, c in zip(units, sig.shingle_counts, strict=True)
                 ],
                 sig.minhash,

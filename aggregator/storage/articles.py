@@ -34,6 +34,46 @@ class StoredArticle:
 
 
 @dataclass(frozen=True, slots=True)
+class ArticleRecord:
+    """An article, or a new version of one, as the pipeline stores it."""
+
+    source_id: int
+    identity: str
+    location: str
+    title: str
+    paragraphs: tuple[str, ...]
+    published_at: str
+    content_hash: str
+    published_raw: str | None = None
+    outlet: str | None = None
+
+
+def _unit_values(u: UnitRecord) -> tuple[int, ...]:
+    return (u.position, u.char_start, u.char_end, u.word_count, u.shingle_count)
+
+
+@dataclass(frozen=True, slots=True)
+class SavedArticle:
+    """Ids of what `save_article` wrote: the article, its version, its paragraphs."""
+
+    id: int
+    version_id: int
+    paragraph_ids: tuple[int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRecord:
+    """A unit (a run of sentences in one paragraph) as the pipeline stores it."""
+
+    paragraph_id: int
+    position: int
+    char_start: int
+    char_end: int
+    word_count: int
+    shingle_count: int
+
+
+@dataclass(frozen=True, slots=True)
 class CandidateSignatures:
     """What verification needs of candidate units, row-aligned with `unit_ids`."""
 
@@ -106,43 +146,31 @@ class SQLArticles:
         ).fetchone()
         return StoredArticle(*row) if row else None
 
-    def save_article(
-        self,
-        source_id: int,
-        identity: str,
-        location: str,
-        title: str,
-        paragraphs: Sequence[str],
-        published_at: str,
-        content_hash: str,
-        existing: StoredArticle | None,
-        published_raw: str | None = None,
-        outlet: str | None = None,
-    ) -> tuple[int, int, list[int]]:
-        """Insert an article or a new version of one; return (article, version, paragraph ids).
+    def save_article(self, record: ArticleRecord, existing: StoredArticle | None) -> SavedArticle:
+        """Insert an article or a new version of `existing`.
 
         The units and signatures of the previous version leave the index here:
         matches are made against what an article says now. Older versions keep
         their paragraphs and units, so earlier passage matches still resolve.
         """
         now = utcnow()
-        body = "\n\n".join(paragraphs)
+        r = record
         current = {
-            "location": location,
-            "title": title,
-            "body": body,
-            "published_at": published_at,
-            "published_raw": published_raw,
-            "outlet": outlet,
+            "location": r.location,
+            "title": r.title,
+            "body": "\n\n".join(r.paragraphs),
+            "published_at": r.published_at,
+            "published_raw": r.published_raw,
+            "outlet": r.outlet,
             "updated_at": now,
-            "content_hash": content_hash,
+            "content_hash": r.content_hash,
         }
         if existing is None:
             columns = ", ".join(current)
             cursor = self._store.execute(
                 f"INSERT INTO articles (source_id, identity, first_seen_at, version, {columns}) "
                 f"VALUES (?, ?, ?, 1, {', '.join('?' * len(current))}) RETURNING id",
-                (source_id, identity, now, *current.values()),
+                (r.source_id, r.identity, now, *current.values()),
             )
             article_id, version = int(cursor.fetchone()[0]), 1
         else:
@@ -160,34 +188,34 @@ class SQLArticles:
         cursor = self._store.execute(
             "INSERT INTO article_versions (article_id, version, content_hash, title, "
             "published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (article_id, version, content_hash, title, published_at, now),
+            (article_id, version, r.content_hash, r.title, r.published_at, now),
         )
         version_id = int(cursor.fetchone()[0])
         returned = self._insert_returning(
             "paragraphs (version_id, article_id, position, text)",
-            [(version_id, article_id, position, text) for position, text in enumerate(paragraphs)],
+            [(version_id, article_id, n, text) for n, text in enumerate(r.paragraphs)],
             "id, position",
         )
         by_position = {position: row_id for row_id, position in returned}
-        paragraph_ids = [by_position[position] for position in range(len(paragraphs))]
-        return article_id, version_id, paragraph_ids
+        paragraph_ids = tuple(by_position[n] for n in range(len(r.paragraphs)))
+        return SavedArticle(article_id, version_id, paragraph_ids)
 
     def save_units(
         self,
         article_id: int,
-        rows: Sequence[tuple[int, int, int, int, int, int]],
+        units: Sequence[UnitRecord],
         minhash: U32,
         band_keys: U32,
     ) -> list[int]:
-        """Insert units (paragraph_id, position, start, end, words, shingles) with signatures."""
+        """Insert an article's units with their signatures (row-aligned); their ids."""
         returned = self._insert_returning(
             "units (paragraph_id, article_id, position, char_start, char_end, word_count, "
             "shingle_count)",
-            [(row[0], article_id, *row[1:]) for row in rows],
+            [(u.paragraph_id, article_id, *_unit_values(u)) for u in units],
             "id, paragraph_id, position",
         )
         by_place = {(paragraph, position): row_id for row_id, paragraph, position in returned}
-        ids = [by_place[(row[0], row[1])] for row in rows]
+        ids = [by_place[(u.paragraph_id, u.position)] for u in units]
         self._store.executemany(
             "INSERT INTO unit_signatures (unit_id, minhash, band_keys) VALUES (?, ?, ?)",
             zip(ids, (m.tobytes() for m in minhash), (b.tobytes() for b in band_keys), strict=True),

@@ -40,10 +40,13 @@ from aggregator.model import (
     Subscription,
 )
 from aggregator.storage.articles import (
+    ArticleRecord,
     CandidateRows,
     CandidateSignatures,
     ReplayedArticle,
+    SavedArticle,
     StoredArticle,
+    UnitRecord,
 )
 from aggregator.storage.clusters import ClusterLinks, LiveCluster
 from aggregator.storage.passages import (
@@ -74,24 +77,10 @@ class Articles(Protocol):
     def ensure_source(self, kind: str, location: str, name: str) -> int: ...
     def find_article(self, source_location: str, identity: str) -> StoredArticle | None: ...
     def save_article(
-        self,
-        source_id: int,
-        identity: str,
-        location: str,
-        title: str,
-        paragraphs: Sequence[str],
-        published_at: str,
-        content_hash: str,
-        existing: StoredArticle | None,
-        published_raw: str | None = None,
-        outlet: str | None = None,
-    ) -> tuple[int, int, list[int]]: ...
+        self, record: ArticleRecord, existing: StoredArticle | None
+    ) -> SavedArticle: ...
     def save_units(
-        self,
-        article_id: int,
-        rows: Sequence[tuple[int, int, int, int, int, int]],
-        minhash: U32,
-        band_keys: U32,
+        self, article_id: int, units: Sequence[UnitRecord], minhash: U32, band_keys: U32
     ) -> list[int]: ...
     def units_since(
         self, after_id: int, chunk: int = 100_000
