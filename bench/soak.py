@@ -937,7 +937,11 @@ def main(argv: list[str] | None = None) -> int:
         steady_seconds=args.steady_minutes * 60,
         index_max_units=args.index_max_units,
     )
-    report = run_soak(cfg, sys.stderr)
+    try:
+        report = run_soak(cfg, sys.stderr)
+    except RuntimeError as e:  # a database not empty, a farm that did not start
+        print(f"soak: {e}", file=sys.stderr)
+        return 2
     print(render(report))
     ledger = report["ledger"]
     ok = (
