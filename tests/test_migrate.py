@@ -21,6 +21,7 @@ from aggregator.config import Config, PostgresURL
 from aggregator.errors import StoreError
 from aggregator.storage import transfer
 from aggregator.storage.postgres import PostgresEngine
+from aggregator.storage.schema import TABLES
 from aggregator.storage.sqlite import SQLiteEngine
 from aggregator.storage.store import Store
 from tests.conftest import AGGREGATOR, SEEDS, THIRD_OUTLET, ingest, needs_tool, raw_rows
@@ -61,7 +62,7 @@ def _tables(
     """Every copied table (the columns SOURCE has; without `times`, not the `..._at`
     ones), read by the engine's own client."""
     rows = {}
-    for table in transfer.TABLES:
+    for table in TABLES:
         columns = [str(r[1]) for r in raw_rows(source, f"PRAGMA table_info({table})")]
         columns = [c for c in columns if times or not c.endswith("_at")]
         rows[table] = raw_rows(database, f"SELECT {', '.join(columns)} FROM {table} ORDER BY 1")

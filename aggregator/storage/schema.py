@@ -359,3 +359,20 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V8,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
+
+# Every table of the final schema that holds data (not FTS5's own), in the order
+# foreign keys allow: a table comes after every table its rows refer to.
+TABLES = (
+    "meta",
+    "sources",
+    "articles",
+    "article_versions",
+    "paragraphs",
+    "units",
+    "unit_signatures",
+    "clusters",
+    "cluster_members",
+    "service_state",
+    "passages",
+    "passage_carriers",
+)

@@ -28,6 +28,7 @@ from aggregator.storage.engine import Args, Dialect, Engine, Rows
 from aggregator.storage.feeds import SQLFeeds
 from aggregator.storage.passages import SQLPassages
 from aggregator.storage.reports import SQLReports
+from aggregator.storage.schema import TABLES
 from aggregator.storage.sqlite import SQLiteEngine
 from aggregator.storage.state import SQLState
 
@@ -174,16 +175,6 @@ class Store:
         self.engine.executemany(sql, rows)
 
     def counts(self) -> dict[str, int]:
-        tables = (
-            "sources",
-            "articles",
-            "article_versions",
-            "paragraphs",
-            "units",
-            "unit_signatures",
-            "passages",
-            "passage_carriers",
-            "clusters",
-            "cluster_members",
-        )
+        """Rows per table, but for the small key-value ones (meta, service_state)."""
+        tables = [t for t in TABLES if t not in ("meta", "service_state")]
         return {t: int(self.execute(f"SELECT count(*) FROM {t}").fetchone()[0]) for t in tables}

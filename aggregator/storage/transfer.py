@@ -33,25 +33,11 @@ from typing import Any
 
 from aggregator.errors import StoreError
 from aggregator.storage.postgres import PostgresEngine
+from aggregator.storage.schema import TABLES
 from aggregator.storage.sqlite import SQLiteEngine
 
 log = logging.getLogger(__name__)
 
-# In the order foreign keys allow: every table a row refers to comes first.
-TABLES = (
-    "meta",
-    "sources",
-    "articles",
-    "article_versions",
-    "paragraphs",
-    "units",
-    "unit_signatures",
-    "clusters",
-    "cluster_members",
-    "service_state",
-    "passages",
-    "passage_carriers",
-)
 # Tables whose id PostgreSQL generates (the others' keys are given or not numbers).
 IDENTITY_TABLES = (
     "sources",
