@@ -34,7 +34,6 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -98,6 +97,20 @@ def digest(codes: I64) -> str:
     return hashlib.sha256(codes.tobytes()).hexdigest()[:16]
 
 
+def reset_peak() -> float:
+    """Reset the process's peak RSS (VmHWM) to its current RSS, which is returned (MB)."""
+    Path("/proc/self/clear_refs").write_text("5")
+    return _rss_mb()
+
+
+def peak_mb() -> float:
+    """The peak RSS (VmHWM) since the last `reset_peak`, MB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
 def clock(work: Callable[[], Any]) -> tuple[float, Any]:
     """Seconds one call of `work` takes, and its result."""
     started = time.perf_counter()
@@ -124,7 +137,7 @@ def work_memory(args: argparse.Namespace, n: int) -> dict[str, Any]:
 
     keys, days, queries = make_data(args, n)
     ids = np.arange(1, n + 1, dtype=np.int64)
-    rss = _rss_mb()
+    rss = reset_peak()
     index = BandIndex(args.bands)
 
     def add_batches() -> None:  # as the pipeline adds each batch's stored units
@@ -139,16 +152,17 @@ def work_memory(args: argparse.Namespace, n: int) -> dict[str, Any]:
         return encode(*index.lookup_runs(queries))
 
     def per_article() -> I64:
-        return np.concatenate([encode(*index.lookup_runs(queries[s])) for s in articles(args)])
+        parts = [encode(*index.lookup_runs(queries[s])) + (s.start << 32) for s in articles(args)]
+        return np.concatenate(parts)
 
     batch_s, found = timed(args.repeat, batch)
-    article_s, _ = timed(args.repeat, per_article)
+    article_s, by_article = timed(args.repeat, per_article)
     drop_s, dropped = clock(lambda: index.keep_newest(n - int((days == 0).sum())))
     return {
         "build_s": build,
         "bytes": held,
         "rss_growth_mb": grown,
-        "peak_growth_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - rss,
+        "peak_growth_mb": peak_mb() - rss,
         "runs": index.runs,
         "batch_s": batch_s,
         "article_s": article_s,
@@ -156,6 +170,7 @@ def work_memory(args: argparse.Namespace, n: int) -> dict[str, Any]:
         "dropped": dropped,
         "pairs": len(found),
         "digest": digest(found),
+        "article_digest": digest(by_article),
     }
 
 
@@ -190,8 +205,26 @@ def copy(conn: Any, table: str, columns: list[npt.NDArray[Any]]) -> None:
         stream.write(binary_copy(columns))
 
 
-def load_tables(conn: Any, args: argparse.Namespace, keys: U32, days: I64) -> dict[str, float]:
-    """The unit_signatures blobs (set-up, for the start-up load) and band_keys (measured)."""
+LAYOUTS = {"partitioned": "band_keys", "one table": "band_keys_one"}
+COLUMNS = "key bigint NOT NULL, unit_id bigint NOT NULL, day date NOT NULL"
+
+
+def create_tables(conn: Any, days: int) -> None:
+    """band_keys partitioned by day; band_keys_one, the same rows unpartitioned."""
+    conn.execute(f"CREATE TABLE band_keys ({COLUMNS}) PARTITION BY RANGE (day)")
+    for day in range(days):
+        conn.execute(
+            f"CREATE TABLE band_keys_{day:03d} PARTITION OF band_keys FOR VALUES "
+            f"FROM (DATE '2026-01-01' + {day}) TO (DATE '2026-01-01' + {day + 1})"
+        )
+    conn.execute(f"CREATE TABLE band_keys_one ({COLUMNS})")
+    for table in LAYOUTS.values():
+        conn.execute(f"CREATE INDEX {table}_key ON {table} (key)")
+
+
+def load_tables(conn: Any, args: argparse.Namespace, keys: U32, days: I64) -> dict[str, Any]:
+    """The unit_signatures blobs (set-up for the start-up load), then both layouts, batch by
+    batch in turn so that both see the same conditions; seconds per unit, table bytes."""
     n, bands = keys.shape
     ids = np.arange(1, n + 1, dtype=np.int64)
     conn.execute(
@@ -199,51 +232,45 @@ def load_tables(conn: Any, args: argparse.Namespace, keys: U32, days: I64) -> di
         "band_keys bytea NOT NULL)"
     )
     minhash = np.frombuffer(MINHASH, dtype=f"V{len(MINHASH)}")
-    blobs_s = 0.0
     for i in range(0, n, 50_000):
         blobs = np.ascontiguousarray(keys[i : i + 50_000]).view(f"V{4 * bands}").ravel()
-        columns = [ids[i : i + 50_000], np.repeat(minhash, len(blobs)), blobs]
-        blobs_s += clock(partial(copy, conn, "unit_signatures", columns))[0]
-    conn.execute(
-        "CREATE TABLE band_keys (key bigint NOT NULL, unit_id bigint NOT NULL, "
-        "day date NOT NULL) PARTITION BY RANGE (day)"
-    )
-    for day in range(args.days):
-        conn.execute(
-            f"CREATE TABLE band_keys_{day:03d} PARTITION OF band_keys FOR VALUES "
-            f"FROM (DATE '2026-01-01' + {day}) TO (DATE '2026-01-01' + {day + 1})"
-        )
-    conn.execute("CREATE INDEX band_keys_key ON band_keys (key)")
+        copy(conn, "unit_signatures", [ids[i : i + 50_000], np.repeat(minhash, len(blobs)), blobs])
+    create_tables(conn, args.days)
     flat, step = composite(keys), args.batch_units
-    batches: list[float] = []  # seconds per unit, batch by batch
+    batches: dict[str, list[float]] = {layout: [] for layout in LAYOUTS}  # s/unit per batch
     for i in range(0, n, step):
         part = slice(i, i + step)
         batch_days = np.repeat(days[part] + EPOCH_2026, bands).astype(np.int32)
         columns = [flat[part].ravel(), np.repeat(ids[part], bands), batch_days]
-        batches.append(clock(partial(copy, conn, "band_keys", columns))[0] / len(ids[part]))
-    vacuum_s, _ = clock(lambda: conn.execute("VACUUM ANALYZE band_keys"))
-    table, index = conn.execute(
-        "SELECT sum(pg_table_size(relid)), sum(pg_indexes_size(relid)) "
-        "FROM pg_partition_tree('band_keys') WHERE isleaf"
-    ).fetchone()
-    tail = batches[-max(1, len(batches) // 10) :]
-    return {
-        "blobs_copy_s": blobs_s,
-        "insert_us": 1e6 * statistics.fmean(batches),
-        "insert_last_tenth_us": 1e6 * statistics.fmean(tail),
-        "vacuum_s": vacuum_s,
-        "table_bytes": int(table),
-        "index_bytes": int(index),
-    }
+        for layout, table in LAYOUTS.items():
+            seconds = clock(partial(copy, conn, table, columns))[0]
+            batches[layout].append(seconds / len(ids[part]))
+    results: dict[str, Any] = {}
+    for layout, table in LAYOUTS.items():
+        vacuum_s, _ = clock(partial(conn.execute, f"VACUUM ANALYZE {table}"))
+        table_bytes, index_bytes = conn.execute(
+            "SELECT sum(pg_table_size(r)), sum(pg_indexes_size(r)) FROM (SELECT relid AS r "
+            "FROM pg_partition_tree(%s::regclass) UNION SELECT %s::regclass) AS parts",
+            (table, table),
+        ).fetchone()
+        tail = batches[layout][-max(1, len(batches[layout]) // 10) :]
+        results[layout] = {
+            "insert_us": 1e6 * statistics.fmean(batches[layout]),
+            "insert_last_tenth_us": 1e6 * statistics.fmean(tail),
+            "vacuum_s": vacuum_s,
+            "table_bytes": int(table_bytes),
+            "index_bytes": int(index_bytes),
+        }
+    return results
 
 
-def pg_lookup(cursor: Any, queries: U32) -> I64:
+def pg_lookup(cursor: Any, table: str, queries: U32) -> I64:
     """One round trip for all of `queries`' keys; (row, unit id) codes."""
     flat = composite(queries).ravel()
     order = np.argsort(flat, kind="stable")
     wanted, rows = flat[order], order // queries.shape[1]
     cursor.execute(
-        "SELECT key, unit_id FROM band_keys WHERE key = ANY(%s::bigint[])",
+        f"SELECT key, unit_id FROM {table} WHERE key = ANY(%s::bigint[])",
         (np.unique(flat).tolist(),),
     )
     found = np.array(cursor.fetchall(), dtype=np.int64).reshape(-1, 2)
@@ -254,41 +281,60 @@ def pg_lookup(cursor: Any, queries: U32) -> I64:
     return encode(picked, np.repeat(found[:, 1], counts))
 
 
-def measure_pg(conn: Any, args: argparse.Namespace, queries: U32) -> dict[str, Any]:
+def measure_lookups(
+    conn: Any, args: argparse.Namespace, queries: U32, table: str
+) -> dict[str, Any]:
+    """Batch and per-article look-ups in `table`, and the plans PostgreSQL chose for them."""
     cursor = conn.cursor()
-    plan = plan_nodes(
-        conn,
-        "SELECT key, unit_id FROM band_keys WHERE key = ANY(%s::bigint[])",
-        (np.unique(composite(queries)).tolist(),),
+    first = queries[articles(args)[0]]
+    plans = [
+        plan_nodes(
+            conn,
+            f"SELECT key, unit_id FROM {table} WHERE key = ANY(%s::bigint[])",
+            (np.unique(composite(part)).tolist(),),
+        )
+        for part in (queries, first)
+    ]
+    batch_s, found = timed(args.repeat, lambda: pg_lookup(cursor, table, queries))
+    article_s, by_article = timed(
+        args.repeat,
+        lambda: np.concatenate(
+            [pg_lookup(cursor, table, queries[s]) + (s.start << 32) for s in articles(args)]
+        ),
     )
-    batch_s, found = timed(args.repeat, lambda: pg_lookup(cursor, queries))
-    article_s, _ = timed(
-        args.repeat, lambda: np.concatenate([pg_lookup(cursor, queries[s]) for s in articles(args)])
-    )
+    return {
+        "plan": " / ".join(plans),
+        "batch_s": batch_s,
+        "article_s": article_s,
+        "pairs": len(found),
+        "digest": digest(found),
+        "article_digest": digest(by_article),
+    }
+
+
+def measure_drop(conn: Any) -> dict[str, Any]:
+    """DELETE of day 1's rows (and the VACUUM that reclaims them), DETACH + DROP of day 0."""
     delete_s, deleted = clock(
         lambda: conn.execute("DELETE FROM band_keys WHERE day = DATE '2026-01-02'").rowcount
     )
-    delete_vacuum_s, _ = clock(lambda: conn.execute("VACUUM band_keys_001"))
+    vacuum_s, _ = clock(lambda: conn.execute("VACUUM band_keys_001"))
     drop_s, _ = clock(
         lambda: [
             conn.execute("ALTER TABLE band_keys DETACH PARTITION band_keys_000"),
             conn.execute("DROP TABLE band_keys_000"),
         ]
     )
-    return {
-        "plan": plan,
-        "batch_s": batch_s,
-        "article_s": article_s,
-        "pairs": len(found),
-        "digest": digest(found),
-        "drop_s": drop_s,
-        "delete_s": delete_s,
-        "deleted_rows": deleted,
-        "delete_vacuum_s": delete_vacuum_s,
-    }
+    return {"drop_s": drop_s, "delete_s": delete_s, "deleted": deleted, "delete_vacuum_s": vacuum_s}
 
 
 # -- the driver --------------------------------------------------------------------------
+
+START = time.perf_counter()
+
+
+def say(message: str) -> None:
+    print(f"[{time.perf_counter() - START:6.0f} s] {message}", file=sys.stderr)
+
 
 SHARED = ("bands", "days", "queries", "article_units", "batch_units", "repeat", "seed")
 
@@ -309,17 +355,21 @@ def measure_size(args: argparse.Namespace, n: int, server: Any, source: Path) ->
     expected = oracle(keys, queries)
     url = server.new_database("bench_bandindex")
     try:
-        with psycopg.connect(url, autocommit=True) as conn:
-            print(f"{n:,}: PostgreSQL tables", file=sys.stderr)
+        # No server-side prepared statements: every look-up is planned for its own array.
+        with psycopg.connect(url, autocommit=True, prepare_threshold=None) as conn:
+            say(f"{n:,}: PostgreSQL tables")
             pg = load_tables(conn, args, keys, days)
             del keys
-            print(f"{n:,}: memory", file=sys.stderr)
+            say(f"{n:,}: memory")
             memory = run_worker(args, source, "memory", str(n))
             memory.update(run_worker(args, source, "load", url))
-            print(f"{n:,}: PostgreSQL look-ups", file=sys.stderr)
-            pg.update(measure_pg(conn, args, queries))
+            say(f"{n:,}: PostgreSQL look-ups")
+            for layout, table in LAYOUTS.items():
+                pg[layout].update(measure_lookups(conn, args, queries, table))
+            pg["partitioned"].update(measure_drop(conn))
     finally:
         server.drop_database(url)
+    say(f"{n:,}: done")
     return {
         "oracle": {"pairs": len(expected), "digest": digest(expected)},
         "per_day": int((days == 0).sum()),
@@ -337,7 +387,8 @@ def _table(title: str, header: str, rows: list[str], text: int = 0) -> list[str]
 
 
 def _yes(side: dict[str, Any], expected: dict[str, Any]) -> str:
-    return "yes" if side["digest"] == expected["digest"] else f"**NO** ({side['pairs']:,})"
+    same = {side["digest"], side["article_digest"]} == {expected["digest"]}
+    return f"{'yes' if same else '**NO**'} ({side['pairs']:,} of {expected['pairs']:,})"
 
 
 def render(
@@ -360,44 +411,51 @@ def render(
     ]
     look, store, drop = [], [], []
     for n, r in results.items():
-        m, p, o = r["memory"], r["pg"], r["oracle"]
-        mb, pb = 1e6 * m["batch_s"] / q, 1e6 * p["batch_s"] / q
-        ma, pa = 1e6 * m["article_s"] / q, 1e6 * p["article_s"] / q
-        look.append(
-            f"{n:,}|{mb:,.1f}|{pb:,.1f}|{pb / mb:,.0f}x|{ma:,.1f}|{pa:,.1f}|{pa / ma:,.0f}x|"
-            f"{o['pairs']:,}|{_yes(m, o)}|{_yes(p, o)}|{p['plan']}"
-        )
+        m, o, part = r["memory"], r["oracle"], r["pg"]["partitioned"]
+        mb, ma = 1e6 * m["batch_s"] / q, 1e6 * m["article_s"] / q
         build, arrays = 1e6 * m["build_s"] / n, m["bytes"] / n
-        pg_bytes = (p["table_bytes"] + p["index_bytes"]) / n
+        look.append(f"{n:,}|memory|{mb:,.1f}|1|{ma:,.1f}|1|{_yes(m, o)}|")
         store.append(
-            f"{n:,}|{build:.2f}|{p['insert_us']:.1f} ({p['insert_last_tenth_us']:.1f})|"
-            f"{p['insert_us'] / build:,.0f}x|{arrays:,.0f}|{2**20 * m['rss_growth_mb'] / n:,.0f}|"
-            f"{2**20 * m['peak_growth_mb'] / n:,.0f}|{pg_bytes:,.0f} ({p['index_bytes'] / n:,.0f})|"
-            f"{pg_bytes / arrays:.1f}x|{m['load_s']:.2f} ({m['load_rss_mb']:,.0f})|"
-            f"{p['vacuum_s']:.1f}"
+            f"{n:,}|memory|{build:.2f}|1|{arrays:,.0f} (RSS growth "
+            f"{2**20 * m['rss_growth_mb'] / n:,.0f}, peak {2**20 * m['peak_growth_mb'] / n:,.0f})"
+            f"|1|{m['load_s']:.2f} (RSS growth {m['load_rss_mb']:,.0f} MB)"
         )
+        for layout in LAYOUTS:
+            p = r["pg"][layout]
+            pb, pa = 1e6 * p["batch_s"] / q, 1e6 * p["article_s"] / q
+            look.append(
+                f"{n:,}|PG {layout}|{pb:,.1f}|{pb / mb:,.0f}|{pa:,.1f}|{pa / ma:,.0f}|"
+                f"{_yes(p, o)}|{p['plan']}"
+            )
+            pg_bytes = (p["table_bytes"] + p["index_bytes"]) / n
+            store.append(
+                f"{n:,}|PG {layout}|{p['insert_us']:.1f} (last tenth "
+                f"{p['insert_last_tenth_us']:.1f})|{p['insert_us'] / build:,.0f}|{pg_bytes:,.0f} "
+                f"(index {p['index_bytes'] / n:,.0f})|{pg_bytes / arrays:.1f}|none "
+                f"(VACUUM ANALYZE after the load: {p['vacuum_s']:.1f})"
+            )
         drop.append(
-            f"{n:,}|{r['per_day']:,}|{1000 * m['drop_s']:,.1f}|{1000 * p['drop_s']:,.1f}|"
-            f"{1000 * p['delete_s']:,.1f}|{1000 * p['delete_vacuum_s']:,.1f}|"
-            f"{p['delete_s'] / p['drop_s']:,.0f}x"
+            f"{n:,}|{r['per_day']:,}|{1000 * m['drop_s']:,.1f}|{1000 * part['drop_s']:,.1f}|"
+            f"{1000 * part['delete_s']:,.1f}|{1000 * part['delete_vacuum_s']:,.1f}|"
+            f"{part['delete_s'] / part['drop_s']:,.0f}"
         )
     lines += _table(
-        "Look-up, microseconds per query unit (and the same pairs as the brute-force oracle?):",
-        f"Units N|Memory, batch of {q:,}|PG, batch|PG / memory|Memory, per article|"
-        "PG, per article|PG / memory|Pairs|Memory = oracle|PG = oracle|PG plan",
+        f"Look-up, microseconds per query unit: a batch of {q:,} in one call or round trip, "
+        f"and one per article of {args.article_units} (x = / memory):",
+        "Units N|Index|Batch, us/unit|x|Per article, us/unit|x|Pairs = oracle|"
+        "Plan (batch / article)",
         look,
-        text=3,
+        text=2,
     )
     lines += _table(
-        "Insert, size and start-up (B = bytes):",
-        "Units N|Memory add, us/unit|PG COPY, us/unit (last tenth)|PG / memory|"
-        "Memory arrays, B/unit|Memory RSS growth, B/unit|Peak RSS growth, B/unit|"
-        "PG table + index, B/unit (index)|PG / memory arrays|"
-        "Start-up load from PG, s (RSS growth MB)|PG VACUUM ANALYZE, s",
+        "Insert (memory: `add` per batch; PG: a binary COPY per batch, committed), bytes held "
+        "per unit (memory: the arrays; PG: tables and indexes), start-up (x = / memory):",
+        "Units N|Index|Insert, us/unit|x|Bytes per unit|x|Start-up load, s",
         store,
+        text=1,
     )
     lines += _table(
-        "Dropping the oldest day, milliseconds:",
+        "Dropping the oldest day, milliseconds (PG: the partitioned table):",
         "Units N|Units per day|Memory `keep_newest`|PG DETACH + DROP partition|"
         "PG DELETE of a day's rows|PG VACUUM after it|DELETE / DROP",
         drop,

@@ -117,7 +117,7 @@ class PostgresEngine:
     def execute(self, sql: str, args: Args = ()) -> Rows:
         """Run one statement. Outside a write, a connection found lost (the server
         restarted, a proxy dropped it) is opened again and the statement retried once:
-        a read, or an autocommitted statement that never reached the server."""
+        every statement outside `write()` is a read, so running it twice is harmless."""
         query, params = (sql, None) if not args else (to_pyformat(sql), args)
         if not self._writing:
             self._revive()
