@@ -4,6 +4,7 @@ Run from the repository root:
 
     python -m bench.ingest --sizes 1000,10000,100000 --out /tmp/ingest.md
     python -m bench.ingest --sizes 10000 --compare 4911f45 --rounds 5 --out /tmp/cmp.md
+    python -m bench.ingest --sizes 10000 --engines sqlite,postgresql --rounds 3
 
 For every size N the benchmark generates the same deterministic synthetic corpus
 (seeded) and, each in a fresh subprocess so that peak RSS belongs to one
@@ -910,7 +911,8 @@ def run_engines(
         server = None
         if any(e != "sqlite" for e in engines):
             server = stack.enter_context(pg_server(pg_url, pg_options))
-            shown = server.settings(["fsync", "synchronous_commit", "shared_buffers"])
+            names = ["fsync", "synchronous_commit", "shared_buffers"]
+            shown = server.settings(names + [o.split("=")[0] for o in pg_options])
             where = "given by --pg" if pg_url else "throwaway server on 127.0.0.1"
             info["pg"] = (
                 f"{server.version()} ({where}; "

@@ -15,7 +15,8 @@ PostgreSQL refuses to run as root, so as root the server's commands run as the
 
 `binary_copy(columns)` turns fixed-width NumPy columns (int4, int8, fixed-size
 bytea) into a `COPY ... FROM STDIN (FORMAT BINARY)` payload without a Python
-loop per row, so a bulk load measures the server rather than the client.
+loop per row, so a bulk load (`copy_rows`) measures the server rather than the
+client; `relation_bytes` and `plan_nodes` report a table's size and a plan.
 
 `cpu_seconds()` is the CPU time (user + sys) the throwaway server has used so
 far: the postmaster's own and its reaped children's (`cutime`, `cstime`) plus
@@ -157,6 +158,22 @@ def binary_copy(columns: Sequence[npt.NDArray[np.generic]]) -> bytes:
         rows[f"length{number}"] = column.dtype.itemsize
         rows[f"value{number}"] = column
     return _COPY_HEADER + rows.tobytes() + _COPY_TRAILER
+
+
+def copy_rows(conn: Any, table: str, columns: Sequence[npt.NDArray[Any]]) -> None:
+    """One binary COPY into `table` of the rows `columns` make (see `binary_copy`)."""
+    with conn.cursor().copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as stream:
+        stream.write(binary_copy(columns))
+
+
+def relation_bytes(conn: Any, table: str) -> tuple[int, int]:
+    """Bytes of `table` (and of all its partitions, if partitioned): (table, indexes)."""
+    row = conn.execute(
+        "SELECT sum(pg_table_size(r)), sum(pg_indexes_size(r)) FROM (SELECT relid AS r "
+        "FROM pg_partition_tree(%s::regclass) UNION SELECT %s::regclass) AS parts",
+        (table, table),
+    ).fetchone()
+    return int(row[0]), int(row[1])
 
 
 def plan_nodes(conn: Any, sql: str, params: Sequence[Any]) -> str:
