@@ -211,3 +211,43 @@ def test_the_index_holds_only_the_newest_units_and_a_start_loads_only_those(
     ingest(fresh, SEED_001, *others)
     [outcome] = ingest(fresh, SEED_004)
     assert (outcome.status, outcome.passages) == ("new", 2)
+
+
+def _folder_of(tmp_path: Path, count: int) -> Path:
+    folder = tmp_path / "batch"
+    folder.mkdir()
+    for n, seed in enumerate(sorted(SEEDS.glob("*.txt"))[:count]):
+        shutil.copy(seed, folder / f"{n:02d}.txt")
+    return folder
+
+
+@pytest.mark.sqlite_only
+def test_a_batch_of_articles_is_committed_once(
+    tmp_path: Path, config: Config, open_store: OpenStore
+) -> None:
+    folder = _folder_of(tmp_path, 5)
+    store = open_store()
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    outcomes = list(Ingester(store, config).ingest(read_all([folder], config)))
+    store.conn.set_trace_callback(None)
+    assert [o.status for o in outcomes] == ["new"] * 5
+    assert [s for s in statements if s.strip().upper() == "COMMIT"] == ["COMMIT"]
+    assert sum(o.passages for o in outcomes) == 2  # seeds 001 and 004, within one group
+
+
+@pytest.mark.sqlite_only
+def test_a_group_with_a_refused_article_is_stored_one_by_one_and_the_index_agrees(
+    tmp_path: Path, config: Config, open_store: OpenStore
+) -> None:
+    folder = _folder_of(tmp_path, 5)
+    (folder / "02.txt").write_text("Long one\n" + "word " * 6000, encoding="utf-8")
+    store = open_store()
+    store.conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, 20_000)
+    ingester = Ingester(store, config)
+    outcomes = {Path(o.location).name: o for o in ingester.ingest(read_all([folder], config))}
+    assert outcomes.pop("02.txt").refused
+    assert {o.status for o in outcomes.values()} == {"new"}
+    units = [r[0] for r in store.execute("SELECT unit_id FROM unit_signatures ORDER BY 1")]
+    assert ingester.index.size == len(units)
+    assert ingester.index.max_unit_id == units[-1]

@@ -323,3 +323,23 @@ def _joined(queries: list[I64], found: list[I64]) -> tuple[I64, I64]:
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty
     return np.concatenate(queries), np.concatenate(found)
+
+
+# -- (query row, found unit) pairs, as look-ups give them ----------------------------
+
+
+def by_row(rows: I64, found: I64) -> tuple[I64, I64]:
+    """The pairs sorted by query row (stable: each row's finds keep their order)."""
+    order = np.argsort(rows, kind="stable")
+    return rows[order], found[order]
+
+
+def rows_between(pairs: tuple[I64, I64], lo: int, hi: int) -> tuple[I64, I64]:
+    """The (row - lo, found) pairs of rows lo..hi-1, from pairs sorted by row."""
+    start, stop = np.searchsorted(pairs[0], [lo, hi])
+    return pairs[0][start:stop] - lo, pairs[1][start:stop]
+
+
+def concat_pairs(a: tuple[I64, I64], b: tuple[I64, I64]) -> tuple[I64, I64]:
+    """The pairs of `a`, then those of `b`."""
+    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])

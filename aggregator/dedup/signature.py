@@ -122,7 +122,7 @@ class Signer:
         """Signatures for each token sequence in `units` (none may be empty).
 
         Units are signed in slices of at most `MAX_SHINGLES` shingles (a longer
-        unit alone), so that the (shingles x num_perm) array stays bounded whatever
+        unit alone), so that the (num_perm x shingles) array stays bounded whatever
         the batch holds: the 1 MiB of text the caps let one file keep is about
         215,000 shingles, a 110 MB array signed at once (issue 13, item 5). The
         rows are the same either way.
@@ -175,9 +175,12 @@ class Signer:
         shingles = ((combined * _OUT) >> _SHIFT32).astype(np.uint32)
 
         mixed = _fmix32(shingles)
-        permuted = mixed[:, None] * self._a[None, :]
-        permuted += self._b[None, :]  # in place: one (shingles x num_perm) array, not two
-        minhash = np.minimum.reduceat(permuted, first, axis=0)
+        # (num_perm x shingles): each permutation's values of a unit lie side by side,
+        # so the minimum runs along contiguous memory (measured 1.4x faster for the
+        # permute and reduce than the (shingles x num_perm) layout; the same values).
+        permuted = self._a[:, None] * mixed[None, :]
+        permuted += self._b[:, None]  # in place: one array, not two
+        minhash = np.ascontiguousarray(np.minimum.reduceat(permuted, first, axis=1).T)
         return Signatures(minhash, self.band_keys(minhash), _distinct_counts(shingles, unit_of))
 
     def band_keys(self, minhash: U32) -> U32:

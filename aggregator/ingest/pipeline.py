@@ -7,15 +7,17 @@ Order of work for a batch of documents:
 2. extract and segment each remaining document (errors are per document, and
    so is an unexpected exception from extraction: logged with its traceback);
 3. sign every unit of the batch in one vectorised call (the hot loop);
-4. per document, in one write transaction: catch the in-memory index up with
-   units other processes stored, save the article or its new version, look up
-   candidates, verify them, store units, passages and cluster changes. Only
-   after the commit do the new units enter the in-memory index, so a rolled
-   back article leaves no trace anywhere.
+4. per batch, in one write transaction (group commit): catch the in-memory
+   index up with units other processes stored; then per document save the
+   article or its new version, look up candidates, verify them, store units,
+   passages and cluster changes. If any document fails, the group is rolled
+   back and stored again one transaction per document (`_commit_group`).
+   Outcomes are given after the commit, and only then do the new units enter
+   the in-memory index, so a rolled back article leaves no trace anywhere.
 
-Batching only steps 2-3 keeps the per-article transaction (all or nothing)
-while the NumPy work runs over thousands of units at a time. A batch ends at
-`batch_size` documents or `BATCH_BYTES` of content, whichever comes first.
+A batch ends at `batch_size` documents or `BATCH_BYTES` of content, whichever
+comes first: the NumPy work runs over thousands of units at a time, and one
+commit serves them all.
 
 What it decides about oversized and unstorable articles (issue 12):
 
@@ -31,11 +33,11 @@ What it decides about oversized and unstorable articles (issue 12):
   (`last_warning`). So a 10 MB headline never reaches segmentation, signing
   or SQLite, and no single document costs the database more than the caps
   allow.
-* **The database refusing one article is that article's failure.** SQLite's
-  errors about the values of one article (too big, a constraint, too many
-  variables; a string or integer SQLite cannot hold) roll back that article's
-  transaction and give it a failed outcome with `refused` set; the next
-  documents go on. A poll records such a failure as the feed's error (backed
+* **The database refusing one article is that article's failure.** The
+  engine's errors about the values of one article (too big, a constraint, too
+  many variables; a string or integer it cannot hold) roll back that
+  article's transaction and give it a failed outcome with `refused` set; the
+  next documents go on. A poll records such a failure as the feed's error (backed
   off). Faults of the store itself (disk full, read-only, corrupt, I/O, locked,
   or anything not known to be about one article) still leave as `StoreError`
   and stop the run: every later article would fail the same way.
@@ -45,7 +47,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Generator, Iterable, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -53,7 +55,7 @@ import numpy.typing as npt
 
 from aggregator.config import Config
 from aggregator.dedup.decide import Matcher
-from aggregator.dedup.index import BandIndex, self_join
+from aggregator.dedup.index import BandIndex, by_row, concat_pairs, rows_between, self_join
 from aggregator.dedup.passages import Host, outlet_key
 from aggregator.dedup.segment import segment
 from aggregator.dedup.signature import Signatures, Signer
@@ -190,93 +192,135 @@ class Ingester:
             with self.index.holding_runs():
                 # The runs cannot change during the block, so one look-up serves
                 # the whole batch; matches inside the batch come from one self-join.
-                run_hits = _by_row(*self.index.lookup_runs(signatures.band_keys))
-                batch_hits = _by_row(
+                run_hits = by_row(*self.index.lookup_runs(signatures.band_keys))
+                batch_hits = by_row(
                     *self_join(
                         signatures.band_keys,
                         np.repeat(np.arange(len(prepared)), sizes),
                         self.index.max_bucket,
                     )
                 )
-                for i, item in enumerate(prepared):
+
+                def store(i: int) -> tuple[Outcome, list[int]]:
                     lo, hi = int(bounds[i]), int(bounds[i + 1])
                     part = Signatures(
                         signatures.minhash[lo:hi],
                         signatures.band_keys[lo:hi],
                         signatures.shingle_counts[lo:hi],
                     )
-                    earlier_rows, earlier = _rows_between(batch_hits, lo, hi)
+                    earlier_rows, earlier = rows_between(batch_hits, lo, hi)
                     known = row_ids[earlier] >= 0
-                    hits = _concat(
-                        _rows_between(run_hits, lo, hi),
+                    hits = concat_pairs(
+                        rows_between(run_hits, lo, hi),
                         (earlier_rows[known], row_ids[earlier[known]]),
                     )
-                    try:
-                        outcome, unit_ids = self._store(item, part, hits)
-                    except (StoreError, UnicodeEncodeError, OverflowError) as e:
-                        # Rolled back; raised again unless it is about this article alone.
-                        outcome, unit_ids = _refused(item.doc, e), []
+                    outcome, unit_ids = self._store(prepared[i], part, hits)
                     if unit_ids:
                         row_ids[lo:hi] = unit_ids
-                    yield outcome
+                    return outcome, unit_ids
+
+                yield from self._commit_group(prepared, store, row_ids)
         finally:
             stored = row_ids >= 0
             self.index.add(row_ids[stored], signatures.band_keys[stored])
 
+    def _commit_group(
+        self,
+        prepared: list[_Prepared],
+        store: Callable[[int], tuple[Outcome, list[int]]],
+        row_ids: I64,
+    ) -> Iterator[Outcome]:
+        """Store a batch's articles in one transaction (group commit); if any of them
+        fails, roll the group back and store them one transaction each.
+
+        One commit per batch instead of per article saves a BEGIN/COMMIT and lets
+        the full-text index merge its work (docs/benchmarks.md). The outcomes are
+        given only once their transaction has committed, so a caller never reports
+        an article that a rollback then took back. A rolled-back group leaves
+        nothing: its unit ids are forgotten (SQLite may give them again) and the
+        index's high-water mark is put back, so units other writers stored
+        meanwhile are still caught up.
+        """
+        count, mark = len(prepared), self.index.max_unit_id
+        if count > 1:
+            try:
+                with self.store.write():
+                    self._catch_up()
+                    outcomes = [store(i)[0] for i in range(count)]
+            except (StoreError, UnicodeEncodeError, OverflowError) as e:
+                row_ids[:] = -1
+                self.index.max_unit_id = mark
+                log.info("group of %d articles rolled back (%s); storing one by one", count, e)
+            else:
+                yield from outcomes
+                return
+        for i in range(count):
+            try:
+                with self.store.write():
+                    self._catch_up()
+                    outcome, _ = store(i)
+            except (StoreError, UnicodeEncodeError, OverflowError) as e:
+                # Rolled back; raised again unless it is about this article alone.
+                outcome = _refused(prepared[i].doc, e)
+            yield outcome
+
+    def _catch_up(self) -> None:
+        """Units other processes stored since the index last looked (writers are
+        serialised, so after this every unit id below ours is known)."""
+        self.index.add_chunks(self.store.articles.units_since(self.index.max_unit_id))
+
     def _store(
         self, item: _Prepared, sig: Signatures, hits: tuple[I64, I64]
     ) -> tuple[Outcome, list[int]]:
-        """Store one article in one transaction; (outcome, its new unit ids)."""
+        """Store one article in the caller's transaction; (outcome, its new unit ids)."""
         doc, article, units = item.doc, item.article, item.units
         published = format_time(article.published_at)
-        with self.store.write():
-            self.index.add_chunks(self.store.articles.units_since(self.index.max_unit_id))
-            existing = self.store.articles.find_article(doc.source_location, doc.identity)
-            if existing is not None and existing.content_hash == item.content_hash:
-                return Outcome(doc.location, "unchanged", article_id=existing.id), []
-            source_id = self.store.articles.ensure_source(
-                doc.source_kind, doc.source_location, doc.source_name
-            )
-            record = ArticleRecord(
-                source_id=source_id,
-                identity=doc.identity,
-                location=doc.location,
-                title=article.title,
-                paragraphs=tuple(article.paragraphs),
-                published_at=published,
-                content_hash=item.content_hash,
-                published_raw=doc.published_raw,
-                outlet=article.outlet,
-            )
-            saved = self.store.articles.save_article(record, existing)
-            article_id, paragraph_ids = saved.id, saved.paragraph_ids
-            unit_ids = self.store.articles.save_units(
-                article_id,
-                [
-                    UnitRecord(
-                        paragraph_ids[u.paragraph],
-                        u.position,
-                        u.start,
-                        u.end,
-                        len(u.tokens),
-                        int(c),
-                    )
-                    for u, c in zip(units, sig.shingle_counts, strict=True)
-                ],
-                sig.minhash,
-                sig.band_keys,
-            )
-            host = Host(
-                article_id,
-                outlet_key(article.outlet, source_id),
-                published,
-                paragraph_ids,
-                [u.paragraph for u in units],
-                [u.start for u in units],
-                [u.end for u in units],
-                unit_ids,
-            )
-            passages, linked, cluster_id = self._match(host, units, sig, hits)
+        existing = self.store.articles.find_article(doc.source_location, doc.identity)
+        if existing is not None and existing.content_hash == item.content_hash:
+            return Outcome(doc.location, "unchanged", article_id=existing.id), []
+        source_id = self.store.articles.ensure_source(
+            doc.source_kind, doc.source_location, doc.source_name
+        )
+        record = ArticleRecord(
+            source_id=source_id,
+            identity=doc.identity,
+            location=doc.location,
+            title=article.title,
+            paragraphs=tuple(article.paragraphs),
+            published_at=published,
+            content_hash=item.content_hash,
+            published_raw=doc.published_raw,
+            outlet=article.outlet,
+        )
+        saved = self.store.articles.save_article(record, existing)
+        article_id, paragraph_ids = saved.id, saved.paragraph_ids
+        unit_ids = self.store.articles.save_units(
+            article_id,
+            [
+                UnitRecord(
+                    paragraph_ids[u.paragraph],
+                    u.position,
+                    u.start,
+                    u.end,
+                    len(u.tokens),
+                    int(c),
+                )
+                for u, c in zip(units, sig.shingle_counts, strict=True)
+            ],
+            sig.minhash,
+            sig.band_keys,
+        )
+        host = Host(
+            article_id,
+            outlet_key(article.outlet, source_id),
+            published,
+            paragraph_ids,
+            [u.paragraph for u in units],
+            [u.start for u in units],
+            [u.end for u in units],
+            unit_ids,
+        )
+        passages, linked, cluster_id = self._match(host, units, sig, hits)
         # Writers are serialised, so every unit id below ours is already known;
         # ours enter the index when the batch ends.
         if unit_ids:
@@ -296,7 +340,7 @@ class Ingester:
         """
         if not units:
             return 0, 0, self.matcher.clusterer.cluster_of(host.article_id)
-        query_rows, candidate_ids = _concat(hits, self.index.lookup_pending(sig.band_keys))
+        query_rows, candidate_ids = concat_pairs(hits, self.index.lookup_pending(sig.band_keys))
         return self.matcher.decide(
             host,
             np.array([u.paragraph for u in units], dtype=np.int64),
@@ -305,21 +349,6 @@ class Ingester:
             query_rows,
             candidate_ids,
         )
-
-
-def _by_row(rows: I64, found: I64) -> tuple[I64, I64]:
-    order = np.argsort(rows, kind="stable")
-    return rows[order], found[order]
-
-
-def _rows_between(pairs: tuple[I64, I64], lo: int, hi: int) -> tuple[I64, I64]:
-    """The (row - lo, found) pairs of rows lo..hi-1, from pairs sorted by row."""
-    start, stop = np.searchsorted(pairs[0], [lo, hi])
-    return pairs[0][start:stop] - lo, pairs[1][start:stop]
-
-
-def _concat(a: tuple[I64, I64], b: tuple[I64, I64]) -> tuple[I64, I64]:
-    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])
 
 
 def _failed(error: AggregatorError) -> Outcome:
