@@ -216,16 +216,21 @@ class SQLArticles:
         )
         by_place = {(paragraph, position): row_id for row_id, paragraph, position in returned}
         ids = [by_place[(u.paragraph_id, u.position)] for u in units]
-        self._store.executemany(
-            "INSERT INTO unit_signatures (unit_id, minhash, band_keys) VALUES (?, ?, ?)",
-            zip(ids, (m.tobytes() for m in minhash), (b.tobytes() for b in band_keys), strict=True),
+        self._insert_returning(  # one statement for the article's signatures, not one each
+            "unit_signatures (unit_id, minhash, band_keys)",
+            [
+                (u, m.tobytes(), b.tobytes())
+                for u, m, b in zip(ids, minhash, band_keys, strict=True)
+            ],
+            None,
         )
         return ids
 
     def _insert_returning(
-        self, target: str, rows: Sequence[tuple[Any, ...]], returning: str
+        self, target: str, rows: Sequence[tuple[Any, ...]], returning: str | None
     ) -> list[tuple[Any, ...]]:
-        """Multi-row INSERT ... RETURNING, in chunks under SQLite's variable limit.
+        """Multi-row INSERT ... RETURNING (nothing if `returning` is None), in chunks
+        under SQLite's variable limit.
 
         RETURNING rows come back in no promised order, so callers map them back
         by a unique key rather than by position.
@@ -240,11 +245,11 @@ class SQLArticles:
             chunk = rows[start : start + step]
             values = ", ".join([group] * len(chunk))
             args = [value for row in chunk for value in row]
-            out.extend(
-                self._store.execute(
-                    f"INSERT INTO {target} VALUES {values} RETURNING {returning}", args
-                ).fetchall()
-            )
+            sql = f"INSERT INTO {target} VALUES {values}"
+            if returning is None:
+                self._store.execute(sql, args)
+            else:
+                out.extend(self._store.execute(f"{sql} RETURNING {returning}", args).fetchall())
         return out
 
     # -- the persistent LSH index -------------------------------------------------
