@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import Counter
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,10 +124,14 @@ def test_a_bounded_index_answers_for_exactly_its_newest_units(
     next_id = 1
     queries = rng.integers(0, 6, size=(5, bands), dtype=np.uint32)
 
+    dropped = False
+
     def bound() -> None:
+        nonlocal dropped
         if len(stored) > max_units + max_units // 10:
             for unit_id in sorted(stored)[: len(stored) - max_units]:
                 del stored[unit_id]
+            dropped = True
 
     for size, held in batches:
         ids = np.arange(next_id, next_id + size, dtype=np.int64)
@@ -142,6 +147,7 @@ def test_a_bounded_index_answers_for_exactly_its_newest_units(
         bound()
         next_id += size
         assert index.size == len(stored) <= max_units + max_units // 10
+        assert index.floor == (min(stored) if dropped else 0)  # what `status` reports
         rows, found = index.lookup(queries)
         assert Counter(zip(rows.tolist(), found.tolist(), strict=True)) == _brute(stored, queries)
 
@@ -162,3 +168,12 @@ def test_keep_newest_drops_the_oldest_units_and_whole_runs() -> None:
     assert found(1001) == set(range(1081, 1151))
     assert found(1151) == set(range(1151, 1201))
     assert index.keep_newest(500) == 0
+
+
+def test_units_leaving_at_the_bound_are_said_in_the_log(caplog: pytest.LogCaptureFixture) -> None:
+    index = BandIndex(2, max_units=100)
+    index.add(np.arange(1, 111, dtype=np.int64), np.ones((110, 2), dtype=np.uint32))
+    assert (index.size, index.floor, caplog.text) == (110, 0, "")
+    index.add(np.arange(111, 121, dtype=np.int64), np.ones((10, 2), dtype=np.uint32))
+    assert (index.size, index.floor) == (100, 21)
+    assert "dedup.index_max_units = 100): the 20 oldest units left it" in caplog.text

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import DaemonConfig, Database
+from aggregator.config import Config, DaemonConfig, Database
 from aggregator.model import format_time
 from aggregator.service.state import (
     EXIT_DEGRADED,
@@ -20,7 +20,9 @@ from aggregator.service.state import (
     JobOutcome,
     degraded_by,
 )
-from tests.conftest import AGGREGATOR
+from aggregator.storage.store import Store
+from tests.clirun import run_cli
+from tests.conftest import AGGREGATOR, SEEDS, ingest
 from tests.daemons import DEADLINE, FAST, Daemon, wait_for, write_articles, write_config
 
 pytestmark = pytest.mark.both_stores
@@ -77,6 +79,9 @@ def test_a_missing_folder_makes_the_scan_fail_and_the_service_degraded_until_it_
     assert healthy.returncode == EXIT_HEALTHY, healthy.stdout
     assert healthy.stdout.startswith(f"daemon: running (pid {pid}), healthy\n")
     assert "problem:" not in healthy.stdout
+    [index] = [line for line in healthy.stdout.splitlines() if line.startswith("index: ")]
+    held = daemon_index_units(index)
+    assert held > 0 and index.endswith(" units in memory, every stored unit")
     assert daemon.stop() == 0
 
     stopped = _status(config)
@@ -132,3 +137,24 @@ def test_a_recorded_outcome_that_is_not_one_reads_as_none() -> None:
         assert JobOutcome.from_json(text) is None
     outcome = JobOutcome("2026-12-02T12:00:00Z", False, "disk full", 1.5)
     assert JobOutcome.from_json(outcome.to_json()) == outcome
+
+
+def daemon_index_units(line: str) -> int:
+    return int(line.removeprefix("index: ").split(" ")[0].replace(",", ""))
+
+
+def test_status_says_since_when_a_bounded_index_reaches(config: Config) -> None:
+    """The daemon records its index's reach after each job; here it is recorded by hand
+    as the daemon would, for an index that dropped its oldest units."""
+    ingest(config, SEEDS)
+    with Store(config.database, config.dedup.minhash) as store:
+        floor = int(store.execute("SELECT min(id) FROM units").fetchone()[0]) + 5
+        since = store.articles.unit_seen_at(floor)
+        store.state.write({"index": json.dumps({"units": 1234, "since": since})})
+    shown = run_cli("--db", str(config.database), "status")
+    assert (
+        f"index: 1,234 units in memory, articles first seen since {since}; older units left "
+        "it (raise dedup.index_max_units to keep them)"
+    ) in shown.stdout.splitlines()
+    report = json.loads(run_cli("--db", str(config.database), "status", "--json").stdout)
+    assert (report["index_units"], report["index_since"]) == (1234, since)

@@ -203,6 +203,13 @@ def test_the_index_holds_only_the_newest_units_and_a_start_loads_only_those(
         small = replace(config, dedup=replace(config.dedup, index_max_units=total - of_001))
         bounded = Ingester(store, small)
         assert bounded.index.size == total - of_001
+        # What it no longer holds is known: the first unit it holds is its floor.
+        first_held = store.execute(
+            "SELECT min(unit_id) FROM unit_signatures s JOIN units u ON u.id = s.unit_id "
+            "JOIN articles a ON a.id = u.article_id WHERE a.location NOT LIKE ?",
+            (f"%{SEED_001.name}",),
+        ).fetchone()[0]
+        assert bounded.index.floor == first_held
         [outcome] = list(bounded.ingest(read_all([SEED_004], config)))
         assert (outcome.status, outcome.passages) == ("new", 0)
     finally:

@@ -158,6 +158,14 @@ def describe(report: Status, now: datetime) -> list[str]:
     if len(report.failing_feeds) > FAILING_SHOWN:
         more = len(report.failing_feeds) - FAILING_SHOWN
         lines.append(f"  ... and {more} more failing (aggregator status --json lists all)")
+    if report.index_units is not None:
+        reach = (
+            f"articles first seen since {report.index_since}; older units left it "
+            "(raise dedup.index_max_units to keep them)"
+            if report.index_since
+            else "every stored unit"
+        )
+        lines.append(f"index: {report.index_units:,} units in memory, {reach}")
     counts = ", ".join(f"{table} {n}" for table, n in report.counts.items())
     lines.append(f"database: {report.database} ({report.database_bytes / 2**20:.1f} MiB)")
     lines.append(f"  {counts}")

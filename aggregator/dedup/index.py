@@ -40,12 +40,15 @@ Redis storage).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
+
+log = logging.getLogger(__name__)
 
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
@@ -121,6 +124,7 @@ class BandIndex:
         self._pending: dict[int, list[int]] = {}
         self._pending_parts: list[tuple[I64, U32]] = []
         self.max_unit_id = 0
+        self.floor = 0  # units with smaller ids were dropped (or never loaded) to the bound
         self.size = 0
         self._held = False
 
@@ -177,6 +181,7 @@ class BandIndex:
         if total <= keep:
             return 0
         threshold = np.partition(np.concatenate(firsts), total - keep)[total - keep]
+        self.floor = max(self.floor, int(threshold))
         runs: list[_Run] = []
         for run in self._runs:
             for band in range(self.bands):
@@ -194,7 +199,14 @@ class BandIndex:
         """Keep to `max_units`, dropping the oldest once 10% over (not at every add)."""
         if self.max_units is not None and not self._held:
             if self.size > self.max_units + self.max_units // 10:
-                self.keep_newest(self.max_units)
+                dropped = self.keep_newest(self.max_units)
+                log.warning(
+                    "LSH index at its bound (dedup.index_max_units = %d): the %d oldest units "
+                    "left it; copies of what they say are no longer found (`status` shows "
+                    "since when the index reaches)",
+                    self.max_units,
+                    dropped,
+                )
 
     def _add_pending(self, ids: I64, keys: U32) -> None:
         self._pending_parts.append((ids, keys))

@@ -129,9 +129,9 @@ class Ingester:
         limit = config.dedup.index_max_units
         if index is None:
             index = BandIndex(config.dedup.minhash.bands, max_units=limit)
-            index.add_chunks(
-                store.articles.units_since(store.articles.unit_id_before_newest(limit))
-            )
+            below = store.articles.unit_id_before_newest(limit)
+            index.add_chunks(store.articles.units_since(below))
+            index.floor = below + 1 if below else 0
         index.max_units = limit  # a reload may change it
         self.index = index
         self.matcher = Matcher(store, config)

@@ -35,6 +35,7 @@ What it decides, and why:
 
 from __future__ import annotations
 
+import json
 import logging
 import signal
 import threading
@@ -289,9 +290,18 @@ class Daemon:
         now = self.clock()
         outcome = JobOutcome(format_time(now), problem is None, problem, seconds)
         try:
-            self.store.state.write({f"job_{name}": outcome.to_json()}, now)
+            self.store.state.write(
+                {f"job_{name}": outcome.to_json(), "index": self._index_reach()}, now
+            )
         except StoreError as e:
             log.warning("job %s: its outcome could not be recorded: %s", name, e)
+
+    def _index_reach(self) -> str:
+        """The in-memory index as `status` shows it: units held, and since when the
+        articles it holds were seen ("" when no unit ever left it)."""
+        index = self.poller.ingester.index
+        since = self.store.articles.unit_seen_at(index.floor) if index.floor else ""
+        return json.dumps({"units": index.size, "since": since or ""})
 
     def _apply_pending(self) -> None:
         config, self._pending = self._pending, None

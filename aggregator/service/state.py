@@ -15,6 +15,7 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from aggregator.config import DaemonConfig, Database
 from aggregator.model import FailingFeed, parse_time
@@ -78,6 +79,8 @@ class Status:
     database: str
     database_bytes: int
     counts: dict[str, int]
+    index_units: int | None = None  # units in the daemon's LSH index (None: not known)
+    index_since: str | None = None  # first seen of the oldest article it holds; None: all
 
 
 def status(
@@ -118,7 +121,19 @@ def status(
         database=str(database),
         database_bytes=size,
         counts=store.counts(),
+        **_index_reach(state.get("index", "")),
     )
+
+
+def _index_reach(stored: str) -> dict[str, Any]:
+    """The daemon's last word on its index (`Daemon._index_reach`), if it left one."""
+    try:
+        reach = json.loads(stored) if stored else {}
+    except ValueError:
+        reach = {}
+    if not isinstance(reach, dict) or not isinstance(reach.get("units"), int):
+        return {}
+    return {"index_units": reach["units"], "index_since": reach.get("since") or None}
 
 
 def exit_code(report: Status) -> int:

@@ -281,6 +281,16 @@ class SQLArticles:
         ).fetchone()
         return int(row[0]) if row else 0
 
+    def unit_seen_at(self, unit_id: int) -> str | None:
+        """When the article of the first unit with an id from `unit_id` on was first
+        seen (how far back an index holding only those units reaches); None if none."""
+        row = self._store.execute(
+            "SELECT a.first_seen_at FROM units u JOIN articles a ON a.id = u.article_id "
+            "WHERE u.id >= ? ORDER BY u.id LIMIT 1",
+            (unit_id,),
+        ).fetchone()
+        return None if row is None else str(row[0])
+
     def candidate_signatures(self, unit_ids: Sequence[int]) -> CandidateSignatures:
         """Signatures of the given units that are still indexed.
 
