@@ -62,7 +62,7 @@ from bench.bandtable import (
     reset_peak,
     timed,
 )
-from bench.ingest import _loads, _rss_mb, code_version, machine, snapshot
+from bench.ingest import _loads, _rss_mb, code_version, machine, snapshot, write_report
 from bench.pgserver import pg_server
 
 U32 = npt.NDArray[np.uint32]
@@ -315,11 +315,7 @@ def main(argv: list[str] | None = None) -> int:
             results[n] = measure_size(args, n, server, source)
     info["load_end"] = _loads()
     report = render(results, args, info)
-    if args.out:
-        args.out.write_text(report, encoding="utf-8")
-    if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=1))
-    print(report)
+    write_report(report, args.out, args.json, {"machine": info, "results": results})
     return 0
 
 

@@ -43,7 +43,6 @@ from __future__ import annotations
 import argparse
 import compileall
 import itertools
-import json
 import os
 import statistics
 import subprocess
@@ -57,7 +56,7 @@ from typing import Any
 import numpy as np
 
 from bench.corpus import Corpus
-from bench.ingest import code_version, git_commit, machine, snapshot
+from bench.ingest import code_version, git_commit, machine, snapshot, write_report
 
 MIB = 1024 * 1024
 TIME = "/usr/bin/time"  # GNU time
@@ -312,11 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         results = measure(files, sources, args.rounds, tmp)
         info["load_end"] = _loads()
         report = render(results, files, info, command, args.rounds)
-    if args.out:
-        args.out.write_text(report, encoding="utf-8")
-    if args.json:
-        args.json.write_text(json.dumps({"machine": info, "results": results}, indent=1))
-    print(report)
+    write_report(report, args.out, args.json, {"machine": info, "results": results})
     return 0
 
 

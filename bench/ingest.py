@@ -676,9 +676,7 @@ def render_compare(
 
     lines = [
         f"Command: `{command}`  ",
-        f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['ram']} RAM, "
-        f"Python {info['python']}, SQLite {info['sqlite']}, NumPy {info['numpy']}, "
-        f"{info['platform']}  ",
+        machine_line(info),
         f"Old: `aggregator/` from git {info['old_ref']} = {info['old_commit']} "
         f"(sources digest {info['old_code']})  ",
         f"New: `aggregator/` of the working tree at commit {info['commit']} "
@@ -832,14 +830,30 @@ def _engine_ratios(result: dict[str, Any], engine: str) -> list[float]:
     return [float(b["seconds"]) / float(o["seconds"]) for b, o in zip(base, other, strict=True)]
 
 
+def machine_line(info: dict[str, str]) -> str:
+    """The machine a report was measured on, as its header line."""
+    return (
+        f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['ram']} RAM, "
+        f"Python {info['python']}, SQLite {info['sqlite']}, NumPy {info['numpy']}, "
+        f"{info['platform']}  "
+    )
+
+
+def write_report(report: str, out: Path | None, raw: Path | None, data: dict[str, Any]) -> None:
+    """The Markdown report to `out` (if given) and stdout; `data` as JSON to `raw`."""
+    if out:
+        out.write_text(report, encoding="utf-8")
+    if raw:
+        raw.write_text(json.dumps(data, indent=1))
+    print(report)
+
+
 def render_engines(results: dict[int, dict[str, Any]], command: str, info: dict[str, str]) -> str:
     """The Markdown report of an --engines run: each engine per size, then engine / SQLite."""
     rounds = max(len(r["order"]) for r in results.values())
     lines = [
         f"Command: `{command}`  ",
-        f"Machine: {info['cpus']} CPUs ({info['cpu']}), {info['ram']} RAM, "
-        f"Python {info['python']}, SQLite {info['sqlite']}, NumPy {info['numpy']}, "
-        f"{info['platform']}  ",
+        machine_line(info),
         f"PostgreSQL: {info.get('pg', 'not used')}  ",
         f"Code: commit {info['commit']} (aggregator/ {info['aggregator_changes']}); every worker "
         f"ran a copy taken when the run started (sources digest {info['code']})  ",
