@@ -87,21 +87,9 @@ class PostgresEngine:
             raise
 
     def _connect(self) -> psycopg.Connection[Any]:
-        try:
-            conn: psycopg.Connection[Any] = self._pg.connect(
-                self.url.url,
-                autocommit=True,
-                cursor_factory=self._pg.ClientCursor,
-                connect_timeout=CONNECT_TIMEOUT,
-                application_name="aggregator",
-            )
-            if self.readonly:
-                conn.execute("SET default_transaction_read_only = on")
-        except self._pg.Error as e:
-            raise StoreError(
-                f"database {self.location}: cannot connect ({_first_line(e)}); check the URL "
-                "and that the server is running and accepts this user"
-            ) from e
+        conn = connect(self.url, "aggregator", cursor_factory=self._pg.ClientCursor)
+        if self.readonly:
+            conn.execute("SET default_transaction_read_only = on")
         return conn
 
     def _has_schema(self) -> bool:
@@ -187,6 +175,26 @@ class PostgresEngine:
         return StoreError(f"{where}: {text}")
 
 
+def connect(url: PostgresURL, application: str, **options: Any) -> psycopg.Connection[Any]:
+    """An autocommit connection named `application` on the server (what
+    `pg_stat_activity` shows); a one-line StoreError if there is none."""
+    pg = _psycopg()
+    try:
+        conn: psycopg.Connection[Any] = pg.connect(
+            url.url,
+            autocommit=True,
+            connect_timeout=CONNECT_TIMEOUT,
+            application_name=application,
+            **options,
+        )
+    except pg.Error as e:
+        raise StoreError(
+            f"database {url}: cannot connect ({_first_line(e)}); check the URL "
+            "and that the server is running and accepts this user"
+        ) from e
+    return conn
+
+
 def _first_line(error: Exception) -> str:
     lines = str(error).strip().splitlines()
     return lines[0] if lines else type(error).__name__
@@ -209,23 +217,10 @@ class PostgresDaemonLock:
     def __init__(self, url: PostgresURL) -> None:
         self.url = url
         self.path = f"{url} (advisory lock {DAEMON_LOCK})"
-        self._pg = _psycopg()
         self._conn: psycopg.Connection[Any] | None = None
 
-    def _connect(self, name: str) -> psycopg.Connection[Any]:
-        try:
-            conn: psycopg.Connection[Any] = self._pg.connect(
-                self.url.url,
-                autocommit=True,
-                connect_timeout=CONNECT_TIMEOUT,
-                application_name=name,
-            )
-        except self._pg.Error as e:
-            raise StoreError(f"database {self.url}: cannot connect ({_first_line(e)})") from e
-        return conn
-
     def acquire(self) -> None:
-        conn = self._connect(f"{_HOLDER}{os.getpid()} on {socket.gethostname()}"[:63])
+        conn = connect(self.url, f"{_HOLDER}{os.getpid()} on {socket.gethostname()}"[:63])
         row = conn.execute("SELECT pg_try_advisory_lock(%s)", (DAEMON_LOCK,)).fetchone()
         if not (row and row[0]):
             holder = self._holder(conn)
@@ -243,7 +238,7 @@ class PostgresDaemonLock:
 
     def held_elsewhere(self) -> int | None:
         """The pid of a running daemon holding the lock (-1 if unknown), or None."""
-        with self._connect("aggregator status") as conn:
+        with connect(self.url, "aggregator status") as conn:
             holder = self._holder(conn)
         if holder is None:
             return None

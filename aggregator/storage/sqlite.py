@@ -97,13 +97,11 @@ class SQLiteEngine:
                 # Automatic checkpoints cut the WAL back to this size.
                 conn.execute(f"PRAGMA journal_size_limit = {WAL_LIMIT}")
             migrate(conn, path, readonly, initial_meta)
-        except sqlite3.Error as e:
+        except BaseException as e:
             if conn is not None:
                 conn.close()
-            raise describe(e, path) from e
-        except BaseException:
-            if conn is not None:
-                conn.close()
+            if isinstance(e, sqlite3.Error):
+                raise describe(e, path) from e
             raise
         self.conn = conn
 

@@ -167,11 +167,8 @@ def _verify_sample(reader: sqlite3.Connection, target: PostgresEngine) -> int:
     marks = ", ".join("?" * len(sample))
     here: list[tuple[Any, ...]] = reader.execute(_CARRIER_TEXT.format(marks), sample).fetchall()
     there = [tuple(r) for r in target.execute(_CARRIER_TEXT.format(marks), sample).fetchall()]
-    for mine, theirs in zip(here, there, strict=False):
-        if mine != theirs:
-            raise StoreError(
-                f"database {target.location}: passage carrier {mine[0]} differs after the copy"
-            )
-    if len(here) != len(there):
-        raise StoreError(f"database {target.location}: sampled carriers missing after the copy")
+    if here != there:
+        differing = next((a for a, b in zip(here, there, strict=False) if a != b), None)
+        which = f"passage carrier {differing[0]} differs" if differing else "carriers are missing"
+        raise StoreError(f"database {target.location}: {which} after the copy")
     return len(sample)
