@@ -42,9 +42,23 @@ What it measures, and why (issue 3, the speed target of feed polling):
     no full-text indexing: it stores feeds and entries.
 
   Reported per client: the two poll times, the wall time of its whole process
-  (start-up, subscribing, both polls), its peak RSS from `wait4` (the largest
-  single process, `ru_maxrss`) and, sampled ten times a second, the peak of the
+  (start-up, subscribing, both polls), the largest peak RSS of any one of its
+  processes (`ru_maxrss`) and, sampled ten times a second, the peak of the
   summed RSS of its process tree (which counts a parse pool too).
+* **CPU: every process a client starts, at any depth** (issue 15;
+  `bench/proccpu.py` says how and why). Our parse pool's workers are children
+  of a multiprocessing fork server, which the client process never waits for,
+  so `getrusage(RUSAGE_CHILDREN)` missed the whole pool. Each client now runs
+  under a small wrapper process that is a child subreaper: everything orphaned
+  in the tree is re-parented to it and reaped, so its `RUSAGE_CHILDREN` holds
+  the CPU of every process the client ran, workers replaced or killed mid-run
+  included; the client's own share ("main") is read from /proc while it is a
+  zombie, and the rest is "children". Per poll, the client reads its own tree
+  from /proc at the poll's start and end (its own rusage, and each descendant's
+  own and reaped times, the fork server's included); it is a subreaper too, so
+  nothing orphaned during a poll leaves its tree. Both contenders are measured
+  the same way, and the report gives CPU milliseconds per entry served (main,
+  children, total) beside the wall time, per client and round.
 * **Rounds.** Every round runs every client once, in a rotated order. The
   machine is a shared, noisy 2-core box, so ratios are taken within a round
   (reader / ours, ours first / second) and the medians over rounds reported.
@@ -80,6 +94,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
+
+from bench import proccpu
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20_240_601
@@ -404,10 +420,15 @@ def _delta(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _cpu_seconds() -> float:
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+def _phase_cpu(span: proccpu.CpuSplit) -> dict[str, float]:
+    """A poll's CPU seconds: every process of the client (`cpu_seconds`), split into its
+    own process and all the others; `cpu_rusage_seconds` is what getrusage alone saw."""
+    return {
+        "cpu_seconds": span.total,
+        "cpu_main_seconds": span.main,
+        "cpu_children_seconds": span.children,
+        "cpu_rusage_seconds": span.rusage,
+    }
 
 
 def _peak_rss_mb() -> float:
@@ -441,12 +462,13 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
     started = time.perf_counter()
     added, skipped = import_opml(store, opml)
     subscribe = time.perf_counter() - started
+    meter = proccpu.TreeMeter()
     phases = []
     for phase in ("first", "second"):
         feeds = [f for f in list_feeds(store) if f.enabled]
         before = _server_stats(stats_url)
         profiler = cProfile.Profile() if profile else None
-        cpu = _cpu_seconds()
+        cpu = meter.sample()
         if profiler:
             profiler.enable()
         t0 = time.perf_counter()
@@ -461,7 +483,7 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
         if profiler and profile:
             profiler.disable()
             profiler.dump_stats(f"{profile}.{phase}")
-        cpu = _cpu_seconds() - cpu
+        span = proccpu.TreeMeter.between(cpu, meter.sample())
         server = _delta(before, _server_stats(stats_url))
         statuses: dict[str, int] = {}
         for outcome in outcomes:
@@ -473,7 +495,7 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
                 "setup_seconds": t1 - t0,
                 "poll_seconds": t2 - t1,
                 "close_seconds": t3 - t2,
-                "cpu_seconds": cpu,
+                **_phase_cpu(span),
                 "feeds": len(feeds),
                 "outcomes": statuses,
                 "new_entries": sum(o.new for o in outcomes),
@@ -522,20 +544,21 @@ def work_reader(urls: list[str], db: Path, stats_url: str, workers: int) -> dict
     for url in urls:
         reader.add_feed(url)
     subscribe = time.perf_counter() - started
+    meter = proccpu.TreeMeter()
     phases = []
     for phase in ("first", "second"):
         before = _server_stats(stats_url)
-        cpu = _cpu_seconds()
+        cpu = meter.sample()
         t0 = time.perf_counter()
         reader.update_feeds(scheduled=False, workers=workers)
         t1 = time.perf_counter()
-        cpu = _cpu_seconds() - cpu
+        span = proccpu.TreeMeter.between(cpu, meter.sample())
         server = _delta(before, _server_stats(stats_url))
         phases.append(
             {
                 "phase": phase,
                 "seconds": t1 - t0,
-                "cpu_seconds": cpu,
+                **_phase_cpu(span),
                 "feeds": len(urls),
                 "broken_feeds": reader.get_feed_counts(broken=True).total,
                 "server": server,
@@ -557,8 +580,8 @@ def work_reader(urls: list[str], db: Path, stats_url: str, workers: int) -> dict
 # -- the driver ---------------------------------------------------------------------------
 
 
-def _tree_rss_kib(root: int) -> int:
-    """Summed RSS of `root` and all its descendants, from /proc."""
+def _tree_rss_kib(root: int, include_root: bool = True) -> int:
+    """Summed RSS of all the descendants of `root`, and of `root` unless told not to."""
     children: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
@@ -572,7 +595,7 @@ def _tree_rss_kib(root: int) -> int:
         children.setdefault(ppid, []).append(int(entry.name))
     page_kib = os.sysconf("SC_PAGE_SIZE") // 1024
     total = 0
-    todo = [root]
+    todo = [root] if include_root else list(children.get(root, []))
     while todo:
         pid = todo.pop()
         todo += children.get(pid, [])
@@ -587,16 +610,17 @@ def _tree_rss_kib(root: int) -> int:
 class TreeSampler(threading.Thread):
     """Samples the summed RSS of a process tree until stopped; `peak_kib` is the largest."""
 
-    def __init__(self, pid: int, interval: float = 0.1) -> None:
+    def __init__(self, pid: int, interval: float = 0.1, include_root: bool = True) -> None:
         super().__init__(daemon=True)
         self.pid = pid
         self.interval = interval
+        self.include_root = include_root
         self.peak_kib = 0
         self._stop_event = threading.Event()
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
-            self.peak_kib = max(self.peak_kib, _tree_rss_kib(self.pid))
+            self.peak_kib = max(self.peak_kib, _tree_rss_kib(self.pid, self.include_root))
 
     def stop(self) -> None:
         self._stop_event.set()
@@ -610,26 +634,40 @@ class Client:
     args: tuple[str, ...]
 
 
-def run_worker(client: Client, source: Path, common: list[str]) -> dict[str, Any]:
-    """Run one client in a fresh process; add its wall time and peak RSS."""
+def run_worker(client: Client, source: Path, common: list[str], report: Path) -> dict[str, Any]:
+    """Run one client in a fresh process; add its wall time, CPU and peak RSS.
+
+    The client runs under `python -m bench.proccpu` (a subreaper that reaps every
+    process of the client's tree), which writes the CPU of the whole run, split
+    into the client's own process and all the others, to `report`. The RSS
+    sampler starts at the wrapper but leaves the wrapper's own RSS out.
+    """
     command = [client.python, "-m", "bench.feeds", *common, *client.args]
-    started = time.perf_counter()
+    command = proccpu.accounted_command(command, report)
     process = subprocess.Popen(command, stdout=subprocess.PIPE, cwd=source, text=True)
-    sampler = TreeSampler(process.pid)
+    sampler = TreeSampler(process.pid, include_root=False)
     sampler.start()
     assert process.stdout is not None
     output = process.stdout.read()
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
+    process.wait()
     sampler.stop()
-    process.returncode = os.waitstatus_to_exitcode(status)
     process.stdout.close()
     if process.returncode != 0:
         raise RuntimeError(f"{client.name} worker failed with exit code {process.returncode}")
+    accounted = proccpu.read_report(report)
+    report.unlink()
     result: dict[str, Any] = json.loads(output.strip().splitlines()[-1])
-    result["wall_seconds"] = wall
-    result["peak_rss_mb"] = usage.ru_maxrss / 1024
-    result["peak_tree_rss_mb"] = max(sampler.peak_kib, usage.ru_maxrss) / 1024
+    result["wall_seconds"] = accounted.wall_seconds
+    result["peak_rss_mb"] = accounted.max_rss_kib / 1024
+    result["peak_tree_rss_mb"] = max(sampler.peak_kib, accounted.max_rss_kib) / 1024
+    result["process_cpu"] = {
+        "main_seconds": accounted.main_cpu_seconds,
+        "children_seconds": accounted.children_cpu_seconds,
+        "total_seconds": accounted.total_cpu_seconds,
+        "rusage_seconds": accounted.client_rusage_cpu_seconds,
+        "orphans_reaped": accounted.orphans_reaped,
+        "killed": accounted.killed,
+    }
     result["load_after"] = os.getloadavg()[0]
     return result
 
@@ -751,8 +789,8 @@ def render(
     lines += [
         "",
         "Ours, broken down (medians, seconds): `Poller()` set-up (includes loading the "
-        "dedup index) + `poll` + `close`; CPU of the client process and its children; "
-        "server CPU during the poll:",
+        "dedup index) + `poll` + `close`; CPU of every process of the client (its parse "
+        "pool and fork server included); server CPU during the poll:",
         "",
         "| Poll | Total | Set-up | poll | close | Client CPU | Server CPU |",
         "|---|---:|---:|---:|---:|---:|---:|",
@@ -770,7 +808,7 @@ def render(
     if len(clients) > 1:
         lines += [
             "",
-            "Client CPU seconds per poll (medians; process and reaped children):",
+            "Client CPU seconds per poll (medians; every process of the client, pool included):",
             "",
             "| Client | First poll CPU s | Second poll CPU s |",
             "|---|---:|---:|",
@@ -779,6 +817,8 @@ def render(
             f"| {_label(c)} | {med(c, 'cpu_seconds', 0):.2f} | {med(c, 'cpu_seconds', 1):.2f} |"
             for c in clients
         ]
+
+    lines += _cpu_table(rounds, clients, server["entries"])
 
     feeds = len(server["urls"])
     expected = [{"200": feeds}, {"304": feeds}]
@@ -805,6 +845,72 @@ def render(
     lines += ["", "Targets:", ""]
     lines += _targets(clients, ratios)
     return "\n".join(lines) + "\n"
+
+
+CPU_PARTS = ("first poll", "304 poll", "whole process")
+
+
+def _cpu_parts(result: dict[str, Any]) -> list[tuple[float, float, float]]:
+    """(wall s, main CPU s, children CPU s) of one client's run: each poll, then the
+    whole process (the subreaper's exact figures)."""
+    first, second = result["phases"]
+    process = result["process_cpu"]
+    return [
+        (first["seconds"], first["cpu_main_seconds"], first["cpu_children_seconds"]),
+        (second["seconds"], second["cpu_main_seconds"], second["cpu_children_seconds"]),
+        (result["wall_seconds"], process["main_seconds"], process["children_seconds"]),
+    ]
+
+
+def _cpu_table(
+    rounds: list[dict[str, dict[str, Any]]], clients: list[str], entries: int
+) -> list[str]:
+    """CPU ms per entry served (main, children, total) and wall s, per client, round and part.
+
+    Per entry of the whole feed set, the 304 poll too (where no entry is new), so
+    that the three parts of a row group add up on one scale; a median row follows
+    each client's rounds (the median of totals, not the sum of the medians).
+    """
+    per_entry = 1000 / entries
+    lines = [
+        "",
+        f"CPU per entry, every process of the client counted: ms of CPU per entry served "
+        f"({entries:,} entries; the 304 poll is divided by the same number), and wall "
+        "seconds. Main is the client's own process; children are all the processes it "
+        "started, at any depth (our parse pool's workers, replaced or killed ones "
+        "included, and their fork server), read from /proc at each poll's start and "
+        "end; the whole process's figures are exact, every process reaped under a "
+        "subreaper (bench/proccpu.py):",
+        "",
+        "| Client | Round | Part | Wall s | Main ms/entry | Children ms/entry | Total ms/entry |",
+        "|---|---|---|---:|---:|---:|---:|",
+    ]
+
+    def row(client: str, number: str, part: str, cells: tuple[float, float, float, float]) -> str:
+        wall, main, children, total = cells
+        return (
+            f"| {_label(client)} | {number} | {part} | {wall:.2f} | {main * per_entry:.3f} | "
+            f"{children * per_entry:.3f} | {total * per_entry:.3f} |"
+        )
+
+    for client in clients:
+        runs = [_cpu_parts(r[client]) for r in rounds if client in r]
+        for number, parts in enumerate(runs, 1):
+            for part, (wall, main, children) in zip(CPU_PARTS, parts, strict=True):
+                lines.append(
+                    row(client, str(number), part, (wall, main, children, main + children))
+                )
+        if len(runs) > 1:
+            for k, part in enumerate(CPU_PARTS):
+                cells = [run[k] for run in runs]
+                medians = (
+                    _median([c[0] for c in cells]),
+                    _median([c[1] for c in cells]),
+                    _median([c[2] for c in cells]),
+                    _median([c[1] + c[2] for c in cells]),
+                )
+                lines.append(row(client, "median", part, medians))
+    return lines
 
 
 def _label(client: str) -> str:
@@ -919,6 +1025,9 @@ def main(argv: list[str] | None = None) -> int:
         serve(args.feeds, args.entries, args.seed, args.syndicated, args.hosts, not args.no_gzip)
         return 0
     if args.worker:
+        # Orphans of the client (none expected) stay in its tree, so each poll's
+        # /proc reading still sees them; the wrapper above reaps them at the end.
+        proccpu.become_subreaper()
         urls = json.loads(args.urls.read_text(encoding="utf-8"))
         if args.worker == "ours":
             result = work_ours(urls, args.db, args.stats, args.profile)
@@ -929,6 +1038,10 @@ def main(argv: list[str] | None = None) -> int:
 
     if not 1 <= args.hosts <= 254:
         parser.error("--hosts must be 1 to 254")
+    try:
+        proccpu.require_linux()
+    except proccpu.UnsupportedPlatform as e:
+        parser.error(str(e))
     command = "python -m bench.feeds " + " ".join(argv if argv is not None else sys.argv[1:])
     reader_workers = [int(w) for w in args.reader_workers.split(",") if w.strip()]
     reader_exe, reader_note = (None, "reader not run (--no-reader)")
@@ -979,7 +1092,8 @@ def main(argv: list[str] | None = None) -> int:
                     if args.profile and client.name == "ours" and number == args.rounds - 1:
                         common += ["--profile", str(args.profile.resolve())]
                     print(f"round {number + 1}/{args.rounds}: {client.name}", file=sys.stderr)
-                    result = run_worker(client, source, common)
+                    cpu_report = Path(tmp) / f"{client.name}-{number}.cpu.json"
+                    result = run_worker(client, source, common, cpu_report)
                     results[client.name] = result
                     loads.append(result["load_after"])
                     first, second = result["phases"]
@@ -989,6 +1103,14 @@ def main(argv: list[str] | None = None) -> int:
                         f"peak RSS {result['peak_tree_rss_mb']:.0f} MB",
                         file=sys.stderr,
                     )
+                    ms = 1000 / server["entries"]
+                    cpu = ", ".join(
+                        f"{part} {main * ms:.3f} + {children * ms:.3f}"
+                        for part, (_, main, children) in zip(
+                            CPU_PARTS, _cpu_parts(result), strict=True
+                        )
+                    )
+                    print(f"  CPU ms/entry, main + children: {cpu}", file=sys.stderr)
                     for path in Path(tmp).glob(f"{client.name}-{number}.*"):
                         path.unlink()
                 rounds.append(results)
