@@ -8,34 +8,40 @@ paragraphs once its index outgrew the page cache, while sorted in-memory key
 arrays held 17,500 to 9,700/s, and datasketch's `MinHashLSH` costs about 8 KB
 per entry. So: sorted NumPy arrays, one per band, 8 bytes per (unit, band).
 
-Layout, a small log-structured merge tree per band:
+Layout: a compact *base* and a small log-structured *delta* in front of it.
 
-* units are added a batch at a time as a *run*: for each band a sorted uint32
-  key array with the unit ids in the same order, built with NumPy;
-* runs are merged size-tiered (the newest run is merged into the previous one,
-  in linear time, while it is at least a quarter of its size), so there are
-  O(log n) runs and each entry is copied a bounded number of times on average;
-* a look-up is two `searchsorted` calls per band per run. The pipeline makes
-  one look-up for a whole batch of articles against the runs, which do not
+* The base (`packed.PackedBands`) holds nearly every unit at 4 bytes per
+  (unit, band) under a per-band offset table: about 150 B per unit at 6M
+  units, against 256 B for a key and an id array (docs/benchmarks.md,
+  "Compact index"). It compares the top 29 or so bits of a key, not all 32:
+  the few extra chance candidates are dropped by verification.
+* New units arrive a batch at a time as a *run* of the delta: for each band a
+  sorted uint32 key array with the unit ids in the same order. Runs are merged
+  size-tiered (the newest into the previous while it is at least a quarter of
+  its size), so there are O(log n) runs. Once the delta holds a sixteenth of
+  the base (at least `fold_min` units) it is folded into the base in one
+  linear pass per band, so the memory of the delta's wider entries stays small
+  and so does the number of places a look-up searches.
+* A look-up searches the base for every query of every band at once, then
+  each run with two `searchsorted` calls per band. The pipeline makes one
+  look-up for a whole batch of articles against base and runs, which do not
   change during the batch (`holding_runs`), finds matches between articles of
-  the same batch with `self_join`, and probes a small dict (`pending`) only for
-  units that another process stored meanwhile. Per article, nothing here runs
-  a Python loop over its keys;
-* a bucket returns at most `max_bucket` units (the most recent). A key shared by
-  thousands of units is a footer or a wire story carried everywhere; the most
-  recent few are enough to join its cluster or to recognise boilerplate, and
-  returning all of them would make every article pay for the whole history.
+  the same batch with `self_join`, and probes a small dict (`pending`) only
+  for units that another process stored meanwhile. Per article, nothing here
+  runs a Python loop over its keys;
+* a bucket returns at most `max_bucket` units (the most recent) from the base
+  and from each run. A key shared by thousands of units is a footer or a wire
+  story carried everywhere; the most recent few are enough to join its
+  cluster or to recognise boilerplate, and returning all of them would make
+  every article pay for the whole history.
 
-Trade-off: memory is 8 bytes x bands per unit (256 B at 32 bands); measured
-in the soak, the daemon's RSS grows by about 0.87 KiB per unit with merge
-copies and allocator slack. So the index is **bounded**: with `max_units`
-set, once it holds 10% more than that, the oldest units (smallest ids, the
-first stored) are dropped down to `max_units`, and a start loads only the
-newest `max_units`. They stay in the database; a passage whose only earlier
-copy has left the index is not found again. Start-up sorts every band once
-(seconds at 100k articles). A shared index for several machines would be a
-different backend behind the same `add`/`lookup` methods (e.g. datasketch's
-Redis storage).
+The index is **bounded**: with `max_units` set, once it holds 10% more than
+that, the oldest units (smallest ids, the first stored) are dropped down to
+`max_units`, and a start loads only the newest `max_units`. They stay in the
+database; a passage whose only earlier copy has left the index is not found
+again, so the bound is logged and `status` shows how far back the index
+reaches. Start-up sorts every band once. A shared index for several machines
+would be a different backend behind the same `add`/`lookup` methods.
 """
 
 from __future__ import annotations
@@ -48,10 +54,14 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from aggregator.dedup.packed import PackedBands
+from aggregator.dedup.pairs import joined
+
 log = logging.getLogger(__name__)
 
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
+_EMPTY: U32 = np.zeros(0, dtype=np.uint32)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,13 +123,27 @@ def _merge(older: _Run, newer: _Run) -> _Run:
     return older
 
 
+# The delta is folded into the base once it holds this many units and a
+# sixteenth of the base: a fold costs one pass over the base.
+FOLD_MIN = 1 << 16
+FOLD_FRACTION = 32
+
+
 class BandIndex:
     """Band keys of indexed units; answers which stored units share a band with a query."""
 
-    def __init__(self, bands: int, max_bucket: int = 64, max_units: int | None = None) -> None:
+    def __init__(
+        self,
+        bands: int,
+        max_bucket: int = 64,
+        max_units: int | None = None,
+        fold_min: int = FOLD_MIN,
+    ) -> None:
         self.bands = bands
         self.max_bucket = max_bucket
         self.max_units = max_units
+        self.fold_min = fold_min
+        self._base = PackedBands(bands)
         self._runs: list[_Run] = []
         self._pending: dict[int, list[int]] = {}
         self._pending_parts: list[tuple[I64, U32]] = []
@@ -158,15 +182,24 @@ class BandIndex:
         if self._held:
             self.add(ids, np.stack([np.concatenate(c) for c in columns], axis=1))
             return
-        unit_ids = ids.astype(np.uint32)
-        run = _Run([], [])
-        for band in range(self.bands):
-            band_keys, band_ids = _sort_band(np.concatenate(columns[band]), unit_ids)
-            columns[band] = []
-            run.keys.append(band_keys)
-            run.ids.append(band_ids)
-        self._add_run(run)
         self.size += len(ids)
+        if not self._runs and not self._base.size and len(ids) >= self.fold_min:
+
+            def column(band: int) -> tuple[U32, I64]:
+                keys = np.concatenate(columns[band])
+                columns[band] = []  # released once the band is laid out
+                return keys, ids
+
+            self._base.insert(len(ids), (int(ids[0]), int(ids[-1])), column, self._reserve())
+        else:
+            unit_ids = ids.astype(np.uint32)
+            run = _Run([], [])
+            for band in range(self.bands):
+                band_keys, band_ids = _sort_band(np.concatenate(columns[band]), unit_ids)
+                columns[band] = []
+                run.keys.append(band_keys)
+                run.ids.append(band_ids)
+            self._add_run(run)
         self.max_unit_id = max(self.max_unit_id, int(ids[-1]))
         self._bound()
 
@@ -176,12 +209,13 @@ class BandIndex:
         One pass over each band of each run; the filtered arrays keep their order,
         so runs stay sorted. Units waiting in `pending` are left alone.
         """
-        firsts = [run.ids[0] for run in self._runs]  # band 0 holds each unit once
+        firsts = [self._base.ids()] + [run.ids[0] for run in self._runs]  # each unit once
         total = sum(len(ids) for ids in firsts)
         if total <= keep:
             return 0
         threshold = np.partition(np.concatenate(firsts), total - keep)[total - keep]
         self.floor = max(self.floor, int(threshold))
+        self._base.keep_from(int(threshold))
         runs: list[_Run] = []
         for run in self._runs:
             for band in range(self.bands):
@@ -191,7 +225,7 @@ class BandIndex:
             if run.size:
                 runs.append(run)
         self._runs = runs
-        dropped = total - sum(run.size for run in runs)
+        dropped = total - self._base.size - sum(run.size for run in runs)
         self.size -= dropped
         return dropped
 
@@ -243,6 +277,30 @@ class BandIndex:
         while len(self._runs) >= 2 and self._runs[-1].size * 4 >= self._runs[-2].size:
             newest = self._runs.pop()
             self._runs[-1] = _merge(self._runs[-1], newest)
+        delta = sum(run.size for run in self._runs)
+        if delta >= max(self.fold_min, self._base.size // FOLD_FRACTION):
+            self._fold(delta)
+
+    def _fold(self, count: int) -> None:
+        """Move every run into the base (runs hold ids above the base's)."""
+        runs, self._runs = self._runs, []
+        low = min(int(run.ids[0].min()) for run in runs)
+        high = max(int(run.ids[0].max()) for run in runs)
+
+        def column(band: int) -> tuple[U32, I64]:
+            keys = np.concatenate([run.keys[band] for run in runs])
+            ids = np.concatenate([run.ids[band] for run in runs]).astype(np.int64)
+            for run in runs:  # released as soon as the band is folded in
+                run.keys[band] = run.ids[band] = _EMPTY
+            return keys, ids
+
+        self._base.insert(count, (low, high), column, self._reserve())
+
+    def _reserve(self) -> int:
+        """Base capacity to plan for: the bound, its 10% slack and a fold's worth."""
+        if self.max_units is None:
+            return 0
+        return self.max_units + self.max_units // 10 + self.max_units // FOLD_FRACTION
 
     def lookup(self, keys: U32) -> tuple[I64, I64]:
         """Pairs (query row, stored unit id), one per shared band (so repeats count hits)."""
@@ -251,36 +309,40 @@ class BandIndex:
         return np.concatenate([a_rows, b_rows]), np.concatenate([a_found, b_found])
 
     def lookup_runs(self, keys: U32) -> tuple[I64, I64]:
-        """`lookup` restricted to the sorted runs."""
-        queries: list[I64] = []
-        found: list[I64] = []
+        """`lookup` restricted to the base and the sorted runs."""
+        base_rows, base_found = self._base.lookup(keys, self.max_bucket)
+        queries: list[I64] = [base_rows]
+        found: list[I64] = [base_found]
+        if self._runs:
+            # Each band's keys in order: a binary search then starts where the
+            # previous one ended, which halves its cost on runs that miss the cache.
+            order = np.argsort(keys, axis=0)
+            ordered = np.take_along_axis(keys, order, axis=0)
         for run in self._runs:
             for band in range(self.bands):
                 row = run.keys[band]
-                wanted = keys[:, band]
+                wanted = ordered[:, band]
                 lo = np.searchsorted(row, wanted, side="left")
                 # Most keys are absent: look for the end of a bucket only where
                 # one starts, which halves the binary searches.
-                present = row[np.minimum(lo, len(row) - 1)] == wanted
-                if not present.any():
+                present = np.flatnonzero(row[np.minimum(lo, len(row) - 1)] == wanted)
+                if not present.size:
                     continue
-                rows_hit = np.flatnonzero(present)
-                lo = lo[rows_hit]
-                hi = np.searchsorted(row, wanted[rows_hit], side="right")
+                lo = lo[present]
+                hi = np.searchsorted(row, wanted[present], side="right")
                 # Equal keys sit in insertion (= id) order, so the newest are last.
                 lo = np.maximum(lo, hi - self.max_bucket)
                 counts = hi - lo
                 total = int(counts.sum())
-                query_rows = np.repeat(rows_hit, counts)
+                queries.append(np.repeat(order[present, band], counts))
                 starts = np.repeat(lo - np.cumsum(counts) + counts, counts)
-                queries.append(query_rows)
                 found.append(run.ids[band][starts + np.arange(total)].astype(np.int64))
-        return _joined(queries, found)
+        return joined(queries, found)
 
     def lookup_pending(self, keys: U32) -> tuple[I64, I64]:
         """`lookup` restricted to the units added while the runs were held."""
         if not self._pending:
-            return _joined([], [])
+            return joined([], [])
         shift = np.arange(self.bands, dtype=np.int64) << 32
         composite = (keys.astype(np.int64) | shift).tolist()
         q_list: list[int] = []
@@ -297,61 +359,17 @@ class BandIndex:
 
     @property
     def runs(self) -> int:
-        return len(self._runs)
+        """Places a look-up searches: the base (once it holds units) and each run."""
+        return len(self._runs) + (1 if self._base.size else 0)
 
+    @property
+    def key_bits(self) -> int:
+        """How many top bits of a key the base compares (32: every key exactly)."""
+        return self._base.key_bits
 
-def self_join(keys: U32, groups: I64, max_bucket: int) -> tuple[I64, I64]:
-    """Pairs (row, earlier row) of a batch that share a band key, across groups.
-
-    `keys` is (rows, bands); `groups` gives each row's article, non-decreasing.
-    Only pairs whose earlier row belongs to an earlier group are returned, at
-    most `max_bucket` per key, the nearest first, like `BandIndex.lookup`.
-    """
-    rows, bands = keys.shape
-    if rows == 0:
-        return _joined([], [])
-    composite = keys.astype(np.uint64) | (np.arange(bands, dtype=np.uint64) << np.uint64(32))
-    flat = composite.ravel()
-    row_of = np.repeat(np.arange(rows, dtype=np.int64), bands)
-    order = np.lexsort((row_of, flat))
-    flat, row_of = flat[order], row_of[order]
-    start = np.ones(flat.size, dtype=bool)
-    start[1:] = flat[1:] != flat[:-1]
-    group_start = np.maximum.accumulate(np.where(start, np.arange(flat.size), 0))
-    before = np.minimum(np.arange(flat.size) - group_start, max_bucket)
-    total = int(before.sum())
-    if total == 0:
-        return _joined([], [])
-    later = np.repeat(np.arange(flat.size), before)
-    offsets = np.arange(total) - np.repeat(np.cumsum(before) - before, before)
-    earlier = later - 1 - offsets
-    query, found = row_of[later], row_of[earlier]
-    keep = groups[found] < groups[query]
-    return query[keep], found[keep]
-
-
-def _joined(queries: list[I64], found: list[I64]) -> tuple[I64, I64]:
-    if not queries:
-        empty = np.zeros(0, dtype=np.int64)
-        return empty, empty
-    return np.concatenate(queries), np.concatenate(found)
-
-
-# -- (query row, found unit) pairs, as look-ups give them ----------------------------
-
-
-def by_row(rows: I64, found: I64) -> tuple[I64, I64]:
-    """The pairs sorted by query row (stable: each row's finds keep their order)."""
-    order = np.argsort(rows, kind="stable")
-    return rows[order], found[order]
-
-
-def rows_between(pairs: tuple[I64, I64], lo: int, hi: int) -> tuple[I64, I64]:
-    """The (row - lo, found) pairs of rows lo..hi-1, from pairs sorted by row."""
-    start, stop = np.searchsorted(pairs[0], [lo, hi])
-    return pairs[0][start:stop] - lo, pairs[1][start:stop]
-
-
-def concat_pairs(a: tuple[I64, I64], b: tuple[I64, I64]) -> tuple[I64, I64]:
-    """The pairs of `a`, then those of `b`."""
-    return np.concatenate([a[0], b[0]]), np.concatenate([a[1], b[1]])
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the base, the runs and pending units (not allocator slack)."""
+        runs = sum(a.nbytes for run in self._runs for a in (*run.keys, *run.ids))
+        pending = sum(ids.nbytes + keys.nbytes for ids, keys in self._pending_parts)
+        return self._base.nbytes + runs + pending
