@@ -135,12 +135,16 @@ class IngestConfig:
     max_paragraphs: int = 2_000
     # The stored text: paragraphs joined by blank lines (about 170,000 words).
     max_text_chars: int = 1024 * 1024
+    # Processes preparing (extract, segment, sign) the next batch while one is
+    # stored (ingest/prepare.py); 0: one per core.
+    workers: int = 0
 
     def validate(self) -> None:
         _require(self.max_file_bytes >= 1024, "ingest.max_file_bytes", "must be >= 1024")
         _require(self.max_title_chars >= 20, "ingest.max_title_chars", "must be >= 20")
         _require(self.max_paragraphs >= 1, "ingest.max_paragraphs", "must be >= 1")
         _require(self.max_text_chars >= 1024, "ingest.max_text_chars", "must be >= 1024")
+        _require(0 <= self.workers <= 64, "ingest.workers", "must be 0 to 64")
         unknown = [e for e in self.extensions if e.lower() not in MEDIA_TYPES]
         _require(
             not unknown,

@@ -16,7 +16,7 @@ import pytest
 
 from aggregator.config import Config, Database, IngestConfig, MinHashParams
 from aggregator.errors import ParameterMismatchError, StoreError
-from aggregator.ingest import pipeline
+from aggregator.ingest import prepare
 from aggregator.ingest.pipeline import Ingester
 from aggregator.model import Article, RawDocument, format_time, parse_time
 from tests.conftest import AGGREGATOR, SEEDS, OpenStore, ingest, read_all
@@ -150,14 +150,14 @@ def test_an_unexpected_extraction_error_costs_one_document(
 ) -> None:
     """A bug in extraction (ours or a library's) fails that document, logged with its
     traceback; the rest of the batch is stored."""
-    real_extract = pipeline.extract_within
+    real_extract = prepare.extract_within
 
     def flaky(doc: RawDocument, caps: IngestConfig) -> tuple[Article, str | None]:
         if doc.location.endswith(SEED_001.name):
             raise AssertionError("too many bodies (injected)")
         return real_extract(doc, caps)
 
-    monkeypatch.setattr(pipeline, "extract_within", flaky)
+    monkeypatch.setattr(prepare, "extract_within", flaky)
     outcomes = {Path(o.location).name: o for o in ingest(config, SEED_001, SEED_004)}
     failed = outcomes[SEED_001.name]
     assert failed.status == "failed"

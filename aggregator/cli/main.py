@@ -141,6 +141,7 @@ def ingest(obj: Context, paths: tuple[Path, ...], quiet: bool) -> None:
                 elif not quiet and outcome.status in ("new", "updated") and not show_bar:
                     story = f" story {outcome.cluster_id}" if outcome.cluster_id else ""
                     click.echo(f"{outcome.status}: {outcome.location}{story}")
+        ingester.close()
         found = match_counts(store, since)
     finally:
         store.close()

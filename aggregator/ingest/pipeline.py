@@ -47,7 +47,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 
 import numpy as np
@@ -55,15 +57,24 @@ import numpy.typing as npt
 
 from aggregator.config import Config
 from aggregator.dedup.decide import Matcher
-from aggregator.dedup.index import BandIndex, by_row, concat_pairs, rows_between, self_join
+from aggregator.dedup.index import BandIndex
+from aggregator.dedup.pairs import by_row, concat_pairs, rows_between, self_join
 from aggregator.dedup.passages import Host, outlet_key
-from aggregator.dedup.segment import segment
-from aggregator.dedup.signature import Signatures, Signer
-from aggregator.errors import AggregatorError, ExtractError, RefusedError, SourceError, StoreError
+from aggregator.dedup.signature import Signatures
+from aggregator.errors import AggregatorError, RefusedError, SourceError, StoreError
+from aggregator.ingest.prepare import (
+    END,
+    PARAGRAPH,
+    POSITION,
+    START,
+    Failed,
+    PreparedBatch,
+    Preparer,
+    workers_for,
+)
 from aggregator.ingest.rematch import rematch, rematch_pending
-from aggregator.model import Article, RawDocument, Unit, format_time
+from aggregator.model import Article, RawDocument, format_time
 from aggregator.sources.caps import cap_article as cap_article  # re-exported: its old home
-from aggregator.sources.extract import extract_within
 from aggregator.storage.articles import ArticleRecord, UnitRecord
 from aggregator.storage.protocol import Store
 
@@ -104,17 +115,34 @@ class _Prepared:
     doc: RawDocument
     content_hash: str
     article: Article
-    units: list[Unit]
+    spans: I64  # prepare.py: one row per unit
     warning: str | None
+
+
+@dataclass(slots=True)
+class _Batch:
+    """Documents on their way: checked against the store, being prepared."""
+
+    docs: list[RawDocument]
+    early: list[Outcome | None]  # per document: its outcome if known before preparing
+    hashes: list[str]
+    future: Future[PreparedBatch] | None  # None: prepared in the writer's thread
 
 
 class Ingester:
     """Runs documents through extract, segment, sign, match, cluster and store."""
 
     def __init__(
-        self, store: Store, config: Config, batch_size: int = 64, index: BandIndex | None = None
+        self,
+        store: Store,
+        config: Config,
+        batch_size: int = 64,
+        index: BandIndex | None = None,
+        workers: int | None = None,
     ) -> None:
         """`index`: an index already loaded from this store (a reload keeps it).
+        `workers`: processes preparing batches ahead (prepare.py; default from
+        `ingest.workers`, 0: all in this thread).
 
         A database upgraded to passage groups has its passages decided again
         here first (rematch.py), since this is where the configuration is known.
@@ -125,7 +153,7 @@ class Ingester:
         if rematch_pending(store):
             log.warning("database %s: deciding passages again after an upgrade", store.location)
             rematch(store, config)
-        self.signer = Signer(config.dedup.minhash)
+        self.preparer = Preparer(config, workers_for(config) if workers is None else workers)
         limit = config.dedup.index_max_units
         if index is None:
             index = BandIndex(config.dedup.minhash.bands, max_units=limit)
@@ -139,7 +167,12 @@ class Ingester:
     def ingest(
         self, items: Iterable[RawDocument | AggregatorError]
     ) -> Generator[Outcome, None, None]:
-        """Ingest documents (errors from the source pass through as failures)."""
+        """Ingest documents (errors from the source pass through as failures).
+
+        Batches are prepared one ahead of the one being stored, in the pool,
+        once there is a second batch (prepare.py); outcomes keep batch order.
+        """
+        waiting: deque[_Batch] = deque()
         batch: list[RawDocument] = []
         size = 0
         for item in items:
@@ -149,42 +182,65 @@ class Ingester:
             batch.append(item)
             size += len(item.content)
             if len(batch) >= self.batch_size or size >= BATCH_BYTES:
-                yield from self._ingest_batch(batch)
+                waiting.append(self._check(batch, ahead=bool(waiting)))
                 batch, size = [], 0
+                if len(waiting) > 1:
+                    yield from self._ingest_batch(waiting.popleft())
         if batch:
-            yield from self._ingest_batch(batch)
+            waiting.append(self._check(batch, ahead=bool(waiting)))
+        while waiting:
+            yield from self._ingest_batch(waiting.popleft())
 
-    def _ingest_batch(self, docs: list[RawDocument]) -> Iterator[Outcome]:
-        prepared: list[_Prepared] = []
+    def close(self) -> None:
+        """Stop the preparing processes, if any were started."""
+        self.preparer.close()
+
+    def _check(self, docs: list[RawDocument], ahead: bool) -> _Batch:
+        """Outcomes known from the store alone (unchanged, unreadable); the rest is
+        handed to the pool when `ahead` (another batch is stored meanwhile)."""
+        early: list[Outcome | None] = []
+        hashes: list[str] = []
+        todo: list[RawDocument] = []
         for doc in docs:
             content_hash = _content_hash(doc)
+            hashes.append(content_hash)
             try:
                 existing = self.store.articles.find_article(doc.source_location, doc.identity)
             except (StoreError, UnicodeEncodeError, OverflowError) as e:
-                yield _refused(doc, e)
+                early.append(_refused(doc, e))
                 continue
             if existing is not None and existing.content_hash == content_hash:
-                yield Outcome(doc.location, "unchanged", article_id=existing.id)
+                early.append(Outcome(doc.location, "unchanged", article_id=existing.id))
                 continue
-            try:
-                article, warning = extract_within(doc, self.config.ingest)
-            except (ExtractError, SourceError) as e:
-                yield _failed(e)
+            early.append(None)
+            todo.append(doc)
+        pooled = ahead and self.preparer.workers > 0 and bool(todo)
+        return _Batch(docs, early, hashes, self.preparer.submit(todo) if pooled else None)
+
+    def _ingest_batch(self, batch: _Batch) -> Iterator[Outcome]:
+        todo = [doc for doc, early in zip(batch.docs, batch.early, strict=True) if early is None]
+        result = self.preparer.result(todo, batch.future)
+        ready = iter(result.items)
+        prepared: list[_Prepared] = []
+        for doc, early, content_hash in zip(batch.docs, batch.early, batch.hashes, strict=True):
+            if early is not None:
+                yield early
                 continue
-            except Exception as e:  # a bug of ours or a library's: costs this document only
-                log.exception("extracting %s failed", doc.location)
-                reason = f"extraction failed unexpectedly: {type(e).__name__}: {e}"
-                yield Outcome(doc.location, "failed", error=" ".join(reason.split()))
+            item = next(ready)
+            if isinstance(item, Failed):
+                if item.traceback:
+                    log.error("extracting %s failed\n%s", item.location, item.traceback)
+                yield Outcome(item.location, "failed", error=item.error)
                 continue
-            if warning:
-                log.warning("article cut to the caps: %s: %s", _shown(doc.location), warning)
-            dedup = self.config.dedup
-            units = segment(article.paragraphs, dedup.min_unit_words, dedup.min_sentence_words)
-            prepared.append(_Prepared(doc, content_hash, article, units, warning))
+            if item.warning:
+                log.warning("article cut to the caps: %s: %s", _shown(doc.location), item.warning)
+            prepared.append(_Prepared(doc, content_hash, item.article, item.spans, item.warning))
+        yield from self._store_batch(prepared, result.signatures)
+
+    def _store_batch(self, prepared: list[_Prepared], signatures: Signatures) -> Iterator[Outcome]:
         if not prepared:
             return
-        signatures = self.signer.sign([u.tokens for p in prepared for u in p.units])
-        sizes = [len(p.units) for p in prepared]
+        sizes = [len(p.spans) for p in prepared]
         bounds = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         # Unit id of each batch row once its article is stored (-1 until then).
         row_ids = np.full(int(bounds[-1]), -1, dtype=np.int64)
@@ -273,7 +329,7 @@ class Ingester:
         self, item: _Prepared, sig: Signatures, hits: tuple[I64, I64]
     ) -> tuple[Outcome, list[int]]:
         """Store one article in the caller's transaction; (outcome, its new unit ids)."""
-        doc, article, units = item.doc, item.article, item.units
+        doc, article, spans = item.doc, item.article, item.spans
         published = format_time(article.published_at)
         existing = self.store.articles.find_article(doc.source_location, doc.identity)
         if existing is not None and existing.content_hash == item.content_hash:
@@ -297,15 +353,10 @@ class Ingester:
         unit_ids = self.store.articles.save_units(
             article_id,
             [
-                UnitRecord(
-                    paragraph_ids[u.paragraph],
-                    u.position,
-                    u.start,
-                    u.end,
-                    len(u.tokens),
-                    int(c),
+                UnitRecord(paragraph_ids[paragraph], position, start, end, words, int(c))
+                for (paragraph, position, start, end, words), c in zip(
+                    spans.tolist(), sig.shingle_counts, strict=True
                 )
-                for u, c in zip(units, sig.shingle_counts, strict=True)
             ],
             sig.minhash,
             sig.band_keys,
@@ -315,12 +366,12 @@ class Ingester:
             outlet_key(article.outlet, source_id),
             published,
             paragraph_ids,
-            [u.paragraph for u in units],
-            [u.start for u in units],
-            [u.end for u in units],
+            spans[:, PARAGRAPH].tolist(),
+            spans[:, START].tolist(),
+            spans[:, END].tolist(),
             unit_ids,
         )
-        passages, linked, cluster_id = self._match(host, units, sig, hits)
+        passages, linked, cluster_id = self._match(host, spans, sig, hits)
         # Writers are serialised, so every unit id below ours is already known;
         # ours enter the index when the batch ends.
         if unit_ids:
@@ -332,19 +383,19 @@ class Ingester:
         return outcome, unit_ids
 
     def _match(
-        self, host: Host, units: list[Unit], sig: Signatures, hits: tuple[I64, I64]
+        self, host: Host, spans: I64, sig: Signatures, hits: tuple[I64, I64]
     ) -> tuple[int, int, int | None]:
         """Find, record and cluster the passages this article shares.
 
         Returns (passage matches, of which linked, cluster id).
         """
-        if not units:
+        if not len(spans):
             return 0, 0, self.matcher.clusterer.cluster_of(host.article_id)
         query_rows, candidate_ids = concat_pairs(hits, self.index.lookup_pending(sig.band_keys))
         return self.matcher.decide(
             host,
-            np.array([u.paragraph for u in units], dtype=np.int64),
-            np.array([u.position for u in units], dtype=np.int64),
+            spans[:, PARAGRAPH],
+            spans[:, POSITION],
             sig,
             query_rows,
             candidate_ids,

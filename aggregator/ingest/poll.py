@@ -144,6 +144,8 @@ class Poller:
             self._threads.shutdown(wait=wait, cancel_futures=True)
             self._threads = None
         self.full_text.close(wait)
+        if self._ingester is not None:
+            self._ingester.close()
         if wait:
             self.parsers.close()
         else:

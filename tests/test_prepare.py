@@ -1,0 +1,97 @@
+"""Preparing batches in worker processes (ingest/prepare.py) stores exactly what
+preparing them in the writer's thread stores, and a broken pool loses nothing."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from aggregator.config import Config
+from aggregator.ingest.pipeline import Ingester
+from aggregator.ingest.prepare import Preparer, prepare_batch
+from aggregator.model import RawDocument
+from aggregator.storage.store import Store
+from tests.conftest import SEEDS, file_doc, raw_rows
+
+TABLES = {
+    "articles": "SELECT identity, title, body, content_hash FROM articles ORDER BY id",
+    "units": "SELECT article_id, paragraph_id, position, char_start, char_end, word_count "
+    "FROM units ORDER BY id",
+    "signatures": "SELECT unit_id, minhash, band_keys FROM unit_signatures ORDER BY unit_id",
+    "carriers": "SELECT passage_id, article_id, paragraph_id, char_start, char_end, "
+    "first_unit_id, last_unit_id, edge, matched_id, similarity, linked, reason "
+    "FROM passage_carriers ORDER BY id",
+    "clusters": "SELECT cluster_id, article_id FROM cluster_members ORDER BY article_id",
+}
+
+
+def _corpus(count: int) -> list[RawDocument]:
+    """Seed texts carried by many articles, each with a paragraph of its own, and a few
+    files that give no article (binary, empty) among them."""
+    seeds = [p.read_bytes() for p in sorted(SEEDS.glob("*.txt"))]
+    docs = []
+    for i in range(count):
+        if i % 37 == 5:
+            content = b"\x00\x01binary"
+        elif i % 41 == 7:
+            content = b"   \n"
+        else:
+            own = f"Reported by desk {i}: the figures for week {i} arrive on day {i % 7}.".encode()
+            content = seeds[i % len(seeds)] + b"\n\n" + own
+        docs.append(file_doc(content, location=f"/news/{i:04}.txt"))
+    return docs
+
+
+def _ingest(config: Config, docs: list[RawDocument], workers: int) -> list[tuple[str, str]]:
+    with Store(config.database, config.dedup.minhash) as store:
+        ingester = Ingester(store, config, batch_size=16, workers=workers)
+        try:
+            outcomes = [(o.location, o.status) for o in ingester.ingest(docs)]
+            assert (ingester.preparer._pool is not None) == (workers > 0 and len(docs) > 16)
+            return outcomes
+        finally:
+            ingester.close()
+
+
+@pytest.mark.sqlite_only
+def test_a_pool_stores_what_the_writer_thread_stores(config: Config, tmp_path: Path) -> None:
+    docs = _corpus(120)  # 8 batches of 16: seven of them prepared ahead, in the pool
+    inline = replace(config, database=tmp_path / "inline.db")
+    pooled = replace(config, database=tmp_path / "pooled.db")
+    outcomes = _ingest(inline, docs, workers=0)
+    assert _ingest(pooled, docs, workers=2) == outcomes  # same outcomes, same order
+    assert sorted(o[0] for o in outcomes) == [d.location for d in docs]
+    assert {s for _, s in outcomes} == {"new", "failed"}
+    for name, sql in TABLES.items():
+        assert raw_rows(pooled.database, sql) == raw_rows(inline.database, sql), name
+    assert len(raw_rows(pooled.database, TABLES["carriers"])) > 100
+    # Again: every document is unchanged, found before any preparing.
+    assert {s for _, s in _ingest(pooled, docs, workers=2) if s != "failed"} == {"unchanged"}
+
+
+def test_a_broken_pool_prepares_the_batch_in_the_writer_thread(
+    config: Config, caplog: pytest.LogCaptureFixture
+) -> None:
+    docs = _corpus(200)
+    preparer = Preparer(config, workers=1)
+    try:
+        future = preparer.submit(docs)
+        pool = preparer._pool
+        assert pool is not None
+        for process in list(pool._processes.values()):  # as the kernel's OOM killer would
+            os.kill(process.pid, signal.SIGKILL)
+        with caplog.at_level(logging.WARNING):
+            got = preparer.result(docs, future)
+    finally:
+        preparer.close()
+    assert "preparing 200 documents in a worker failed" in caplog.text
+    want = prepare_batch(docs, config)
+    assert [type(i) for i in got.items] == [type(i) for i in want.items]
+    assert np.array_equal(got.signatures.minhash, want.signatures.minhash)
+    assert np.array_equal(got.signatures.band_keys, want.signatures.band_keys)
