@@ -5,20 +5,26 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 import pytest
+from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config
+from aggregator.ingest.feeds import add_feed, list_feeds
 from aggregator.ingest.pipeline import Ingester
+from aggregator.ingest.poll import Poller
 from aggregator.ingest.prepare import Preparer, prepare_batch
 from aggregator.model import RawDocument
 from aggregator.storage.store import Store
 from tests.conftest import SEEDS, file_doc, raw_rows
 
+NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 TABLES = {
     "articles": "SELECT identity, title, body, content_hash FROM articles ORDER BY id",
     "units": "SELECT article_id, paragraph_id, position, char_start, char_end, word_count "
@@ -95,3 +101,77 @@ def test_a_broken_pool_prepares_the_batch_in_the_writer_thread(
     assert [type(i) for i in got.items] == [type(i) for i in want.items]
     assert np.array_equal(got.signatures.minhash, want.signatures.minhash)
     assert np.array_equal(got.signatures.band_keys, want.signatures.band_keys)
+
+
+def _feed(number: int, seeds: list[str]) -> bytes:
+    """A feed whose entries carry a seed paragraph (shared across feeds) and one of
+    their own (seeded random words)."""
+    vocabulary = sorted({w for s in seeds for w in s.split() if w.isalpha()})
+
+    def own(i: int) -> str:
+        return " ".join(random.Random(number * 100 + i).sample(vocabulary, 16)) + "."
+
+    items = "".join(
+        f"<item><guid>f{number}-{i}</guid><title>Feed {number} item {i}</title>"
+        f"<description>&lt;p&gt;{seeds[(number * 3 + i) % len(seeds)]}&lt;/p&gt;"
+        f"&lt;p&gt;{own(i)}&lt;/p&gt;</description>"
+        "<pubDate>Mon, 23 Nov 2026 10:00:00 GMT</pubDate></item>"
+        for i in range(8)
+    )
+    return f'<rss version="2.0"><channel><title>F{number}</title>{items}</channel></rss>'.encode()
+
+
+@pytest.mark.sqlite_only
+def test_a_poll_of_many_feeds_prepared_in_the_pool_stores_what_one_by_one_stores(
+    httpserver: HTTPServer, feeds_config: Config, tmp_path: Path
+) -> None:
+    """Feeds polled together have their entries prepared in the ingester's pool while
+    other feeds are stored; the database ends as when every feed is prepared inline."""
+    seeds = [
+        line
+        for path in sorted(SEEDS.glob("*.txt"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+        if len(line.split()) > 25
+    ]
+    for number in range(12):
+        httpserver.expect_request(f"/f{number}").respond_with_data(
+            _feed(number, seeds), content_type="application/rss+xml"
+        )
+    databases = {}
+    for workers in (0, 2):
+        config = replace(feeds_config, database=tmp_path / f"w{workers}.db")
+        with Store(config.database, config.dedup.minhash) as store:
+            for number in range(12):
+                add_feed(store, httpserver.url_for(f"/f{number}"), f"F{number}", "never")
+            ingester = Ingester(store, config, workers=workers)
+            with Poller(store, config, ingester) as poller:
+                outcomes = list(poller.poll(list_feeds(store), NOW))
+                assert (ingester.preparer._pool is not None) == (workers > 0)
+        assert sorted((o.url, o.status, o.entries, o.new) for o in outcomes) == sorted(
+            (httpserver.url_for(f"/f{n}"), "ingested", 8, 8) for n in range(12)
+        )
+        databases[workers] = config.database
+    # Feeds finish in any order, so ids and which copy came first differ between runs:
+    # compare what does not depend on the order.
+    by_identity = {
+        "articles": "SELECT identity, title, body FROM articles",
+        "units": "SELECT a.identity, u.position, u.char_start, u.char_end, u.word_count, "
+        "s.minhash, s.band_keys FROM units u JOIN articles a ON a.id = u.article_id "
+        "JOIN unit_signatures s ON s.unit_id = u.id",
+        "stories": "SELECT m.cluster_id, a.identity FROM cluster_members m "
+        "JOIN articles a ON a.id = m.article_id",
+    }
+    for name, sql in by_identity.items():
+        inline, pooled = (raw_rows(databases[w], sql) for w in (0, 2))
+        if name == "stories":
+            inline, pooled = (_partition(rows) for rows in (inline, pooled))
+        else:
+            inline, pooled = sorted(inline), sorted(pooled)
+        assert len(inline) > 1 and pooled == inline, name
+
+
+def _partition(rows: list[tuple[int, str]]) -> set[frozenset[str]]:
+    stories: dict[int, set[str]] = {}
+    for story, identity in rows:
+        stories.setdefault(story, set()).add(identity)
+    return {frozenset(members) for members in stories.values()}

@@ -38,10 +38,11 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 
 from aggregator.dedup.cluster import components
+from aggregator.ingest.record import Outcome
 from aggregator.model import RawDocument
 from aggregator.sources.entrytext import entry_paragraphs, html_warning
 from aggregator.sources.extract import FRAGMENT
-from aggregator.sources.parse import FeedEntry
+from aggregator.sources.parse import FeedEntry, ParsedFeed
 from aggregator.urls import normalise_url
 
 log = logging.getLogger(__name__)
@@ -215,3 +216,41 @@ def entry_documents(
             published_raw=raw_date(entry, fetched_at),
             paragraphs=entry_paragraphs(entry),
         )
+
+
+def poll_warnings(
+    parsed: ParsedFeed,
+    collisions: list[str],
+    cap: int,
+    outcomes: Sequence[Outcome],
+    failures: list[str],
+) -> list[str]:
+    """What a poll of one feed records as its warning, part by part: the parser's
+    problems, identity collisions, entries past the cap, cut, skipped, and
+    summaries kept where the full text could not be had."""
+    warnings = [parsed.warning] if parsed.warning else []
+    warnings += collisions
+    if len(parsed.entries) > cap:
+        # Decided (issue 12): the cut is recorded, not carried over. A feed lists its
+        # newest entries first, and one longer than the cap is an archive (a podcast's
+        # 730 episodes): the rest would arrive as old news, and carrying them over
+        # would need the body re-parsed at every poll until they all were taken.
+        warnings.append(
+            f"{len(parsed.entries) - cap} of {len(parsed.entries)} entries not taken: "
+            f"only the first {cap} in feed order are (feeds.max_entries_per_poll)"
+        )
+    if cut := [o for o in outcomes if o.warning]:
+        warnings.append(
+            f"{len(cut)} of {len(outcomes)} entries cut to the article caps, "
+            f"last: {cut[-1].warning}"
+        )
+    if skipped := [o for o in outcomes if o.status == "failed" and not o.refused]:
+        warnings.append(
+            f"{len(skipped)} of {len(outcomes)} entries skipped, last: {skipped[-1].error}"
+        )
+    if failures:
+        warnings.append(
+            f"full text unavailable for {len(failures)} of {len(outcomes)} entries, "
+            f"summaries kept; last: {failures[-1]}"
+        )
+    return warnings

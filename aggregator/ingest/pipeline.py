@@ -5,12 +5,13 @@ Order of work for a batch of documents:
 1. skip documents whose bytes are unchanged since they were stored (by hash),
    before any parsing;
 2. extract and segment each remaining document (errors are per document, and
-   so is an unexpected exception from extraction: logged with its traceback);
-3. sign every unit of the batch in one vectorised call (the hot loop);
-4. per batch, in one write transaction (group commit): catch the in-memory
+   so is an unexpected exception from extraction: logged with its traceback),
+   and sign every unit of the batch in one vectorised call (the hot loop):
+   prepare.py, in a process pool one batch ahead when there is a next batch;
+3. per batch, in one write transaction (group commit): catch the in-memory
    index up with units other processes stored; then per document save the
    article or its new version, look up candidates, verify them, store units,
-   passages and cluster changes. If any document fails, the group is rolled
+   passages and cluster changes (record.py). If any document fails, the group is rolled
    back and stored again one transaction per document (`_commit_group`).
    Outcomes are given after the commit, and only then do the new units enter
    the in-memory index, so a rolled back article leaves no trace anywhere.
@@ -59,23 +60,18 @@ from aggregator.config import Config
 from aggregator.dedup.decide import Matcher
 from aggregator.dedup.index import BandIndex
 from aggregator.dedup.pairs import by_row, concat_pairs, rows_between, self_join
-from aggregator.dedup.passages import Host, outlet_key
 from aggregator.dedup.signature import Signatures
 from aggregator.errors import AggregatorError, RefusedError, SourceError, StoreError
 from aggregator.ingest.prepare import (
-    END,
-    PARAGRAPH,
-    POSITION,
-    START,
     Failed,
     PreparedBatch,
     Preparer,
     workers_for,
 )
+from aggregator.ingest.record import Outcome, ReadyArticle, Recorder
 from aggregator.ingest.rematch import rematch, rematch_pending
-from aggregator.model import Article, RawDocument, format_time
+from aggregator.model import RawDocument
 from aggregator.sources.caps import cap_article as cap_article  # re-exported: its old home
-from aggregator.storage.articles import ArticleRecord, UnitRecord
 from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -87,21 +83,6 @@ I64 = npt.NDArray[np.int64]
 BATCH_BYTES = 1024 * 1024
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    """What happened to one input."""
-
-    location: str
-    status: str  # "new", "updated", "unchanged" or "failed"
-    article_id: int | None = None
-    cluster_id: int | None = None
-    passages: int = 0  # passage matches recorded (pairs: this article and an earlier copy)
-    linked: int = 0  # of which link two stories
-    error: str | None = None
-    warning: str | None = None  # what of the article was cut to the caps (stored cut)
-    refused: bool = False  # failed because the database refused this article's values
-
-
 def _content_hash(doc: RawDocument) -> str:
     """What decides whether a document changed: its bytes, and a title the source gave."""
     digest = hashlib.sha256(doc.content)
@@ -110,17 +91,8 @@ def _content_hash(doc: RawDocument) -> str:
     return digest.hexdigest()
 
 
-@dataclass(frozen=True, slots=True)
-class _Prepared:
-    doc: RawDocument
-    content_hash: str
-    article: Article
-    spans: I64  # prepare.py: one row per unit
-    warning: str | None
-
-
 @dataclass(slots=True)
-class _Batch:
+class PendingBatch:
     """Documents on their way: checked against the store, being prepared."""
 
     docs: list[RawDocument]
@@ -162,7 +134,7 @@ class Ingester:
             index.floor = below + 1 if below else 0
         index.max_units = limit  # a reload may change it
         self.index = index
-        self.matcher = Matcher(store, config)
+        self.recorder = Recorder(store, index, Matcher(store, config))
 
     def ingest(
         self, items: Iterable[RawDocument | AggregatorError]
@@ -172,7 +144,7 @@ class Ingester:
         Batches are prepared one ahead of the one being stored, in the pool,
         once there is a second batch (prepare.py); outcomes keep batch order.
         """
-        waiting: deque[_Batch] = deque()
+        waiting: deque[PendingBatch] = deque()
         batch: list[RawDocument] = []
         size = 0
         for item in items:
@@ -191,11 +163,25 @@ class Ingester:
         while waiting:
             yield from self._ingest_batch(waiting.popleft())
 
+    def begin(self, docs: list[RawDocument]) -> list[PendingBatch]:
+        """Check `docs` against the store now and start preparing the rest in the pool;
+        `finish` stores them. For a caller with other work meanwhile (the poller
+        parses other feeds while a feed's entries are prepared)."""
+        return [
+            self._check(docs[i : i + self.batch_size], ahead=True)
+            for i in range(0, len(docs), self.batch_size)
+        ]
+
+    def finish(self, batches: list[PendingBatch]) -> Iterator[Outcome]:
+        """Store batches `begin` started, in order."""
+        for batch in batches:
+            yield from self._ingest_batch(batch)
+
     def close(self) -> None:
         """Stop the preparing processes, if any were started."""
         self.preparer.close()
 
-    def _check(self, docs: list[RawDocument], ahead: bool) -> _Batch:
+    def _check(self, docs: list[RawDocument], ahead: bool) -> PendingBatch:
         """Outcomes known from the store alone (unchanged, unreadable); the rest is
         handed to the pool when `ahead` (another batch is stored meanwhile)."""
         early: list[Outcome | None] = []
@@ -215,13 +201,13 @@ class Ingester:
             early.append(None)
             todo.append(doc)
         pooled = ahead and self.preparer.workers > 0 and bool(todo)
-        return _Batch(docs, early, hashes, self.preparer.submit(todo) if pooled else None)
+        return PendingBatch(docs, early, hashes, self.preparer.submit(todo) if pooled else None)
 
-    def _ingest_batch(self, batch: _Batch) -> Iterator[Outcome]:
+    def _ingest_batch(self, batch: PendingBatch) -> Iterator[Outcome]:
         todo = [doc for doc, early in zip(batch.docs, batch.early, strict=True) if early is None]
         result = self.preparer.result(todo, batch.future)
         ready = iter(result.items)
-        prepared: list[_Prepared] = []
+        prepared: list[ReadyArticle] = []
         for doc, early, content_hash in zip(batch.docs, batch.early, batch.hashes, strict=True):
             if early is not None:
                 yield early
@@ -234,10 +220,12 @@ class Ingester:
                 continue
             if item.warning:
                 log.warning("article cut to the caps: %s: %s", _shown(doc.location), item.warning)
-            prepared.append(_Prepared(doc, content_hash, item.article, item.spans, item.warning))
+            prepared.append(ReadyArticle(doc, content_hash, item.article, item.spans, item.warning))
         yield from self._store_batch(prepared, result.signatures)
 
-    def _store_batch(self, prepared: list[_Prepared], signatures: Signatures) -> Iterator[Outcome]:
+    def _store_batch(
+        self, prepared: list[ReadyArticle], signatures: Signatures
+    ) -> Iterator[Outcome]:
         if not prepared:
             return
         sizes = [len(p.spans) for p in prepared]
@@ -270,7 +258,7 @@ class Ingester:
                         rows_between(run_hits, lo, hi),
                         (earlier_rows[known], row_ids[earlier[known]]),
                     )
-                    outcome, unit_ids = self._store(prepared[i], part, hits)
+                    outcome, unit_ids = self.recorder.record(prepared[i], part, hits)
                     if unit_ids:
                         row_ids[lo:hi] = unit_ids
                     return outcome, unit_ids
@@ -282,7 +270,7 @@ class Ingester:
 
     def _commit_group(
         self,
-        prepared: list[_Prepared],
+        prepared: list[ReadyArticle],
         store: Callable[[int], tuple[Outcome, list[int]]],
         row_ids: I64,
     ) -> Iterator[Outcome]:
@@ -324,82 +312,6 @@ class Ingester:
         """Units other processes stored since the index last looked (writers are
         serialised, so after this every unit id below ours is known)."""
         self.index.add_chunks(self.store.articles.units_since(self.index.max_unit_id))
-
-    def _store(
-        self, item: _Prepared, sig: Signatures, hits: tuple[I64, I64]
-    ) -> tuple[Outcome, list[int]]:
-        """Store one article in the caller's transaction; (outcome, its new unit ids)."""
-        doc, article, spans = item.doc, item.article, item.spans
-        published = format_time(article.published_at)
-        existing = self.store.articles.find_article(doc.source_location, doc.identity)
-        if existing is not None and existing.content_hash == item.content_hash:
-            return Outcome(doc.location, "unchanged", article_id=existing.id), []
-        source_id = self.store.articles.ensure_source(
-            doc.source_kind, doc.source_location, doc.source_name
-        )
-        record = ArticleRecord(
-            source_id=source_id,
-            identity=doc.identity,
-            location=doc.location,
-            title=article.title,
-            paragraphs=tuple(article.paragraphs),
-            published_at=published,
-            content_hash=item.content_hash,
-            published_raw=doc.published_raw,
-            outlet=article.outlet,
-        )
-        saved = self.store.articles.save_article(record, existing)
-        article_id, paragraph_ids = saved.id, saved.paragraph_ids
-        unit_ids = self.store.articles.save_units(
-            article_id,
-            [
-                UnitRecord(paragraph_ids[paragraph], position, start, end, words, int(c))
-                for (paragraph, position, start, end, words), c in zip(
-                    spans.tolist(), sig.shingle_counts, strict=True
-                )
-            ],
-            sig.minhash,
-            sig.band_keys,
-        )
-        host = Host(
-            article_id,
-            outlet_key(article.outlet, source_id),
-            published,
-            paragraph_ids,
-            spans[:, PARAGRAPH].tolist(),
-            spans[:, START].tolist(),
-            spans[:, END].tolist(),
-            unit_ids,
-        )
-        passages, linked, cluster_id = self._match(host, spans, sig, hits)
-        # Writers are serialised, so every unit id below ours is already known;
-        # ours enter the index when the batch ends.
-        if unit_ids:
-            self.index.max_unit_id = max(self.index.max_unit_id, unit_ids[-1])
-        status = "new" if existing is None else "updated"
-        outcome = Outcome(
-            doc.location, status, article_id, cluster_id, passages, linked, warning=item.warning
-        )
-        return outcome, unit_ids
-
-    def _match(
-        self, host: Host, spans: I64, sig: Signatures, hits: tuple[I64, I64]
-    ) -> tuple[int, int, int | None]:
-        """Find, record and cluster the passages this article shares.
-
-        Returns (passage matches, of which linked, cluster id).
-        """
-        if not len(spans):
-            return 0, 0, self.matcher.clusterer.cluster_of(host.article_id)
-        query_rows, candidate_ids = concat_pairs(hits, self.index.lookup_pending(sig.band_keys))
-        return self.matcher.decide(
-            host,
-            spans[:, PARAGRAPH],
-            spans[:, POSITION],
-            sig,
-            query_rows,
-            candidate_ids,
-        )
 
 
 def _failed(error: AggregatorError) -> Outcome:

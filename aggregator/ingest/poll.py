@@ -17,6 +17,9 @@ What it decides:
   not kept, so the refused entry is tried again at the next (later) check.
   Only a fault of the store itself (disk full, read-only, corrupt, I/O,
   locked) leaves as `StoreError` and stops the poll: every feed would hit it.
+* **Preparing off the writer.** With other feeds in the poll, a feed's new
+  entries are extracted, segmented and signed in the ingester's process pool
+  while this thread stores other feeds' (prepare.py).
 * **Next check**: see `feeds.success_interval` and `feeds.error_interval`.
 * **Deciding apart from doing.** What a poll records on its feed is decided
   whole by `feeds.update_after_answer`/`_error`/`_gone` (a `FeedUpdate`, pure
@@ -34,21 +37,21 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from aggregator.config import Config
 from aggregator.errors import FetchError, ParseError, StoreError
-from aggregator.ingest.entries import entry_documents
+from aggregator.ingest.entries import entry_documents, poll_warnings
 from aggregator.ingest.feeds import (
     GONE,
     update_after_answer,
     update_after_error,
     update_after_gone,
 )
-from aggregator.ingest.pipeline import Ingester
-from aggregator.model import FeedSource, FeedUpdate, format_time
+from aggregator.ingest.pipeline import Ingester, PendingBatch
+from aggregator.model import FeedSource, FeedUpdate, RawDocument, format_time
 from aggregator.sources.fetch import FetchPolicy, FetchResult, fetch
 from aggregator.sources.fulltext import FullTextFetcher, needs_full_text
 from aggregator.sources.parse import ParsedFeed
@@ -76,15 +79,19 @@ class PollOutcome:
 
 @dataclass(slots=True)
 class _Job:
-    """One feed on its way through a poll: fetch, then parse, then full text."""
+    """One feed on its way through a poll: fetch, parse, full text, prepare, then ingest."""
 
     feed: FeedSource
-    stage: str  # "fetch", "parse" or "full-text"
+    stage: str  # "fetch", "parse", "full-text" or "prepare"
     host: str = ""
     result: FetchResult | None = None
     body_hash: str = ""
     parsed: ParsedFeed | None = None
     started: float = 0.0  # monotonic, when the current stage began
+    failures: list[str] = field(default_factory=list)  # full text that could not be had
+    collisions: list[str] = field(default_factory=list)  # entry identity warnings
+    docs: list[RawDocument] = field(default_factory=list)  # to ingest here and now
+    batches: list[PendingBatch] | None = None  # or: begun, prepared in the pool
 
 
 class Poller:
@@ -125,6 +132,7 @@ class Poller:
         self.parsers = ParsePool(config.feeds.parse_workers)
         self.parse_deadline = PARSE_DEADLINE
         self._threads: ThreadPoolExecutor | None = None
+        self._many = False  # this poll has other feeds to go on with while one is prepared
 
     @property
     def ingester(self) -> Ingester:
@@ -163,6 +171,7 @@ class Poller:
         poller's clock when a stage of its poll completes.
         """
         feeds_config = self.config.feeds
+        self._many = len(feeds) > 1
         queue = HostQueue(feeds, lambda f: host_key(f.url), feeds_config.per_host)
         running: dict[Future[Any], _Job] = {}
         fetching = 0
@@ -251,12 +260,14 @@ class Poller:
                         self.full_text.complete_all, taken, feed.full_text, job.result.final_url
                     )
                     return pages, replace(job, stage="full-text", parsed=parsed)
-                return self._ingest(job, parsed, [], now)
+                return self._prepare(job, parsed, [], now)
             assert job.parsed is not None
+            if job.stage == "prepare":
+                return self._ingest(job, job.parsed, job.failures, now)
             entries, failures = future.result()
             # Identity looks at every entry of the document (duplicate GUIDs), not only those taken.
             entries += job.parsed.entries[len(entries) :]
-            return self._ingest(job, replace(job.parsed, entries=entries), failures, now)
+            return self._prepare(job, replace(job.parsed, entries=entries), failures, now)
         except (FetchError, ParseError) as e:
             return self._failed(feed, now, e.reason, job.result)
         except StoreError:
@@ -285,49 +296,37 @@ class Poller:
         job = _Job(feed, "parse", result=result, body_hash=body_hash, started=time.monotonic())
         return self._parse(result), job
 
+    def _prepare(
+        self, job: _Job, parsed: ParsedFeed, failures: list[str], now: datetime
+    ) -> PollOutcome | tuple[Future[Any], _Job]:
+        """The entries as documents; with other feeds in the poll, those not stored
+        unchanged are prepared in the ingester's pool meanwhile (prepare.py)."""
+        feed, result = job.feed, job.result
+        assert result is not None
+        job = replace(job, parsed=parsed, failures=failures, collisions=[])
+        limit = self.config.feeds.max_entries_per_poll
+        documents = entry_documents(
+            parsed.entries, result.final_url, feed.name, now, limit, feed.location, job.collisions
+        )
+        job.docs = list(documents)
+        if self._many and self.ingester.preparer.workers:
+            job.batches = self.ingester.begin(job.docs)
+            if pending := [b.future for b in job.batches if b.future is not None]:
+                return pending[-1], replace(job, stage="prepare")
+        return self._ingest(job, parsed, failures, now)
+
     def _ingest(
         self, job: _Job, parsed: ParsedFeed, failures: list[str], now: datetime
     ) -> PollOutcome:
         feed, result = job.feed, job.result
         assert result is not None
-        collisions: list[str] = []
-        docs = entry_documents(
-            parsed.entries,
-            result.final_url,
-            feed.name,
-            now,
-            limit=self.config.feeds.max_entries_per_poll,
-            source_location=feed.location,
-            warnings=collisions,
-        )
-        outcomes = list(self.ingester.ingest(docs))
+        if job.batches is not None:
+            outcomes = list(self.ingester.finish(job.batches))
+        else:
+            outcomes = list(self.ingester.ingest(job.docs))
         new = sum(o.status in ("new", "updated") for o in outcomes)
-        warnings = [parsed.warning] if parsed.warning else []
-        warnings += collisions
         cap = self.config.feeds.max_entries_per_poll
-        if len(parsed.entries) > cap:
-            # Decided (issue 12): the cut is recorded, not carried over. A feed lists its
-            # newest entries first, and one longer than the cap is an archive (a podcast's
-            # 730 episodes): the rest would arrive as old news, and carrying them over
-            # would need the body re-parsed at every poll until they all were taken.
-            warnings.append(
-                f"{len(parsed.entries) - cap} of {len(parsed.entries)} entries not taken: "
-                f"only the first {cap} in feed order are (feeds.max_entries_per_poll)"
-            )
-        if cut := [o for o in outcomes if o.warning]:
-            warnings.append(
-                f"{len(cut)} of {len(outcomes)} entries cut to the article caps, "
-                f"last: {cut[-1].warning}"
-            )
-        if skipped := [o for o in outcomes if o.status == "failed" and not o.refused]:
-            warnings.append(
-                f"{len(skipped)} of {len(outcomes)} entries skipped, last: {skipped[-1].error}"
-            )
-        if failures:
-            warnings.append(
-                f"full text unavailable for {len(failures)} of {len(outcomes)} entries, "
-                f"summaries kept; last: {failures[-1]}"
-            )
+        warnings = poll_warnings(parsed, job.collisions, cap, outcomes, failures)
         warning = "; ".join(warnings) or None
         if parsed.warning:
             log.warning(

@@ -1,0 +1,141 @@
+"""Record: one prepared article stored in the writer's transaction.
+
+What it decides: the article (or its new version), its paragraphs, units and
+signatures are written first, so that the passages found next can point at
+stored ids; candidates are the batch's look-up hits plus the units another
+process stored meanwhile (`lookup_pending`); the matcher decides, records and
+clusters the passages (dedup/decide.py). Nothing here commits: the pipeline's
+group commit does (pipeline.py), and the index takes the new units only after
+it. An article found unchanged when its turn comes (stored meanwhile by an
+earlier batch of the same run) is reported unchanged and written no more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from aggregator.dedup.decide import Matcher
+from aggregator.dedup.index import BandIndex
+from aggregator.dedup.pairs import concat_pairs
+from aggregator.dedup.passages import Host, outlet_key
+from aggregator.dedup.signature import Signatures
+from aggregator.ingest.prepare import END, PARAGRAPH, POSITION, START
+from aggregator.model import Article, RawDocument, format_time
+from aggregator.storage.articles import ArticleRecord, UnitRecord
+from aggregator.storage.protocol import Store
+
+I64 = npt.NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to one input."""
+
+    location: str
+    status: str  # "new", "updated", "unchanged" or "failed"
+    article_id: int | None = None
+    cluster_id: int | None = None
+    passages: int = 0  # passage matches recorded (pairs: this article and an earlier copy)
+    linked: int = 0  # of which link two stories
+    error: str | None = None
+    warning: str | None = None  # what of the article was cut to the caps (stored cut)
+    refused: bool = False  # failed because the database refused this article's values
+
+
+@dataclass(frozen=True, slots=True)
+class ReadyArticle:
+    """A prepared document, checked and ready to store."""
+
+    doc: RawDocument
+    content_hash: str
+    article: Article
+    spans: I64  # prepare.py: one row per unit
+    warning: str | None
+
+
+class Recorder:
+    """Stores prepared articles and decides their passages."""
+
+    def __init__(self, store: Store, index: BandIndex, matcher: Matcher) -> None:
+        self.store = store
+        self.index = index
+        self.matcher = matcher
+
+    def record(
+        self, item: ReadyArticle, sig: Signatures, hits: tuple[I64, I64]
+    ) -> tuple[Outcome, list[int]]:
+        """Store one article in the caller's transaction; (outcome, its new unit ids)."""
+        doc, article, spans = item.doc, item.article, item.spans
+        published = format_time(article.published_at)
+        existing = self.store.articles.find_article(doc.source_location, doc.identity)
+        if existing is not None and existing.content_hash == item.content_hash:
+            return Outcome(doc.location, "unchanged", article_id=existing.id), []
+        source_id = self.store.articles.ensure_source(
+            doc.source_kind, doc.source_location, doc.source_name
+        )
+        record = ArticleRecord(
+            source_id=source_id,
+            identity=doc.identity,
+            location=doc.location,
+            title=article.title,
+            paragraphs=tuple(article.paragraphs),
+            published_at=published,
+            content_hash=item.content_hash,
+            published_raw=doc.published_raw,
+            outlet=article.outlet,
+        )
+        saved = self.store.articles.save_article(record, existing)
+        article_id, paragraph_ids = saved.id, saved.paragraph_ids
+        unit_ids = self.store.articles.save_units(
+            article_id,
+            [
+                UnitRecord(paragraph_ids[paragraph], position, start, end, words, int(c))
+                for (paragraph, position, start, end, words), c in zip(
+                    spans.tolist(), sig.shingle_counts, strict=True
+                )
+            ],
+            sig.minhash,
+            sig.band_keys,
+        )
+        host = Host(
+            article_id,
+            outlet_key(article.outlet, source_id),
+            published,
+            paragraph_ids,
+            spans[:, PARAGRAPH].tolist(),
+            spans[:, START].tolist(),
+            spans[:, END].tolist(),
+            unit_ids,
+        )
+        passages, linked, cluster_id = self._match(host, spans, sig, hits)
+        # Writers are serialised, so every unit id below ours is already known;
+        # ours enter the index when the batch ends.
+        if unit_ids:
+            self.index.max_unit_id = max(self.index.max_unit_id, unit_ids[-1])
+        status = "new" if existing is None else "updated"
+        outcome = Outcome(
+            doc.location, status, article_id, cluster_id, passages, linked, warning=item.warning
+        )
+        return outcome, unit_ids
+
+    def _match(
+        self, host: Host, spans: I64, sig: Signatures, hits: tuple[I64, I64]
+    ) -> tuple[int, int, int | None]:
+        """Find, record and cluster the passages this article shares.
+
+        Returns (passage matches, of which linked, cluster id).
+        """
+        if not len(spans):
+            return 0, 0, self.matcher.clusterer.cluster_of(host.article_id)
+        query_rows, candidate_ids = concat_pairs(hits, self.index.lookup_pending(sig.band_keys))
+        return self.matcher.decide(
+            host,
+            spans[:, PARAGRAPH],
+            spans[:, POSITION],
+            sig,
+            query_rows,
+            candidate_ids,
+        )
