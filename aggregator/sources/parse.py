@@ -1,6 +1,11 @@
-"""Parse: feed bytes into entries; the only module that imports feedparser.
+"""Parse: feed bytes into entries, with feedparser (or, where it gives the same, lxml).
 
 What it decides, and why:
+
+* **Well-formed RSS 2.0 and Atom 1.0 are read with lxml** (fastfeed.py, about
+  4x faster per document: docs/benchmarks.md) when the result is exactly
+  feedparser's; every other document, and anything that path is unsure of,
+  goes to feedparser after the same decoding and entity checks.
 
 * **feedparser only ever sees bytes** (wrapped in a stream), with the response
   headers and the URL, never a URL or a path it could open itself.
@@ -97,7 +102,12 @@ class ParsedFeed:
 
 
 def parse_feed(content: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
-    """Entries of a feed document (RSS 0.9x/1.0/2.0, Atom 0.3/1.0 or JSON Feed)."""
+    """Entries of a feed document (RSS 0.9x/1.0/2.0, Atom 0.3/1.0 or JSON Feed).
+
+    After decoding and the entity check, `fastfeed.parse_well_formed` reads the
+    well-formed RSS 2.0 and Atom 1.0 documents whose result it can give exactly
+    as feedparser would (issue 15); feedparser reads every document it declines.
+    """
     media_type = headers.get("content-type", "").split(";")[0].strip().lower()
     if media_type in _JSON_TYPES or content.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{"):
         return parse_json_feed(content, url)
@@ -110,9 +120,16 @@ def parse_feed(content: bytes, headers: dict[str, str], url: str) -> ParsedFeed:
     _refuse_declarations(decoded, content, url)
     if "content-type" in forwarded:
         forwarded["content-type"] = utf8_content_type(forwarded["content-type"])
+    document = utf8_document(decoded.text)
+    # Well-formed RSS 2.0 and Atom 1.0 first, read as feedparser would (fastfeed.py).
+    from aggregator.sources.fastfeed import parse_well_formed  # it imports this module
+
+    fast = parse_well_formed(document, forwarded, decoded.warning)
+    if fast is not None:
+        return fast
     try:
         parsed: Any = feedparser.parse(
-            io.BytesIO(utf8_document(decoded.text)),
+            io.BytesIO(document),
             response_headers=forwarded,
             sanitize_html=False,
             resolve_relative_uris=False,
