@@ -34,6 +34,7 @@ the oldest (`keep_from`). When ids outgrow the slot or the table should grow
 from __future__ import annotations
 
 import logging
+import mmap
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -142,6 +143,7 @@ class PackedBands:
         self.size = 0
         self.low_id = 0  # no unit below this is held
         self._capacity = 0
+        self._buffer: mmap.mmap | None = None
         self._entries: U32 = np.zeros(0, dtype=np.uint32)
         self._offsets: U32 = np.zeros((bands, 1), dtype=np.uint32)
 
@@ -212,6 +214,7 @@ class PackedBands:
             kept_count = int(positions[-1])
             start = band * self._capacity
             self._entries[start : start + kept_count] = entries[kept]
+            self._release(start + kept_count, start + self.size)
         dropped = self.size - kept_count
         self.size = kept_count
         self.low_id = first_id
@@ -253,13 +256,27 @@ class PackedBands:
     # -- changing the layout -------------------------------------------------------
 
     def _ensure_capacity(self, total: int, reserve: int) -> None:
+        """Room for `total` units per band. The entries live in an anonymous mapping:
+        its pages are touched only as they are filled, and handed back when units leave."""
         if total <= self._capacity:
             return
         capacity = max(total, reserve, self._capacity * 3 // 2)
-        grown = np.empty(capacity * self.bands, dtype=np.uint32)  # pages touched as filled
+        size = capacity * self.bands * 4
+        private = getattr(mmap, "MAP_PRIVATE", 0) | getattr(mmap, "MAP_ANONYMOUS", 0)
+        buffer = mmap.mmap(-1, size, flags=private) if private else mmap.mmap(-1, size)
+        grown: U32 = np.frombuffer(buffer, dtype=np.uint32)
         for band in range(self.bands):
             grown[band * capacity : band * capacity + self.size] = self.band(band)
-        self._entries, self._capacity = grown, capacity
+        self._buffer, self._entries, self._capacity = buffer, grown, capacity
+
+    def _release(self, first: int, end: int) -> None:
+        """Give the whole pages of entries [first, end) back to the system."""
+        if self._buffer is None or not hasattr(mmap, "MADV_DONTNEED"):
+            return
+        start = -(-first * 4 // mmap.PAGESIZE) * mmap.PAGESIZE
+        stop = end * 4 // mmap.PAGESIZE * mmap.PAGESIZE
+        if stop > start:
+            self._buffer.madvise(mmap.MADV_DONTNEED, start, stop - start)
 
     def _merge(self, layout: Layout, columns: BandColumns, count: int) -> None:
         """Insert new entries band by band: one bucket search and one pass per band."""
