@@ -260,8 +260,9 @@ def work_ingest(size: int, db: str | Path, seed: int, profile: Path | None) -> d
     pool_cpu = TreeMeter.between(tree_started, meter.sample()).children
     peak = _peak_rss_mb()
     index_size, index_runs = ingester.index.size, ingester.index.runs
-    index_bytes = ingester.index.nbytes
-    ingester.close()
+    index_bytes = getattr(ingester.index, "nbytes", 0)  # older code (--compare) has neither
+    if hasattr(ingester, "close"):
+        ingester.close()
     store.close()
     if profiler and profile:
         profiler.dump_stats(profile)

@@ -18,7 +18,7 @@ Layout: a compact *base* and a small log-structured *delta* in front of it.
 * New units arrive a batch at a time as a *run* of the delta: for each band a
   sorted uint32 key array with the unit ids in the same order. Runs are merged
   size-tiered (the newest into the previous while it is at least a quarter of
-  its size), so there are O(log n) runs. Once the delta holds a sixteenth of
+  its size), so there are O(log n) runs. Once the delta holds a 32nd of
   the base (at least `fold_min` units) it is folded into the base in one
   linear pass per band, so the memory of the delta's wider entries stays small
   and so does the number of places a look-up searches.
@@ -124,7 +124,8 @@ def _merge(older: _Run, newer: _Run) -> _Run:
 
 
 # The delta is folded into the base once it holds this many units and a
-# sixteenth of the base: a fold costs one pass over the base.
+# 32nd of the base: a fold costs one pass over the base, and the runs (whose
+# look-ups cost more per unit than the base's) stay small (docs/benchmarks.md).
 FOLD_MIN = 1 << 16
 FOLD_FRACTION = 32
 
