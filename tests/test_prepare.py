@@ -16,6 +16,7 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import Config
+from aggregator.ingest import prepare
 from aggregator.ingest.feeds import add_feed, list_feeds
 from aggregator.ingest.pipeline import Ingester
 from aggregator.ingest.poll import Poller
@@ -175,3 +176,27 @@ def _partition(rows: list[tuple[int, str]]) -> set[frozenset[str]]:
     for story, identity in rows:
         stories.setdefault(story, set()).add(identity)
     return {frozenset(members) for members in stories.values()}
+
+
+def test_a_pool_is_replaced_after_its_share_of_batches(
+    config: Config, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Workers do not live for ever (their token caches would grow): after
+    BATCHES_PER_POOL batches the next one goes to a new pool, and every batch is
+    still prepared exactly as in the writer's thread."""
+    monkeypatch.setattr(prepare, "BATCHES_PER_POOL", 2)
+    docs = _corpus(30)
+    preparer = Preparer(config, workers=1)
+    try:
+        pools, results = [], []
+        for start in range(0, 30, 6):
+            future = preparer.submit(docs[start : start + 6])
+            pools.append(preparer._pool)
+            results.append(preparer.result(docs[start : start + 6], future))
+    finally:
+        preparer.close()
+    assert [id(p) for p in pools[::2]] == [id(p) for p in pools[1::2]] + [id(pools[-1])]
+    assert len({id(p) for p in pools}) == 3
+    for start, got in zip(range(0, 30, 6), results, strict=True):
+        want = prepare_batch(docs[start : start + 6], config)
+        assert np.array_equal(got.signatures.minhash, want.signatures.minhash)

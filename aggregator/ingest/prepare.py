@@ -18,6 +18,9 @@ What it decides, and why:
 * **What comes back is compact**: the article, each unit's (paragraph,
   position, start, end, words) as one integer array, and the batch's signature
   arrays; the tokens stay in the worker.
+* **A pool is replaced** after `BATCHES_PER_POOL` batches, as the parse pool
+  is (sources/workers.py): each worker memoises token hashes, and a daemon
+  that runs for months must not let them grow; the cache refills in seconds.
 * **A failure costs no document.** Extraction errors come back per document
   (an unexpected exception with its traceback, logged by the writer). If the
   pool itself breaks (a worker killed, say by the kernel when memory runs
@@ -48,6 +51,9 @@ from aggregator.sources.extract import extract_within
 log = logging.getLogger(__name__)
 
 I64 = npt.NDArray[np.int64]
+# A pool is replaced after this many batches (about 32,000 articles), so that the
+# workers' token-hash caches (signature.py) cannot grow without end in the daemon.
+BATCHES_PER_POOL = 500
 # Columns of `Prepared.spans`.
 PARAGRAPH, POSITION, START, END, WORDS = range(5)
 
@@ -119,11 +125,18 @@ class Preparer:
         self.config = config
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
+        self._batches = 0  # submitted to the current pool
 
     def submit(self, docs: list[RawDocument]) -> Future[PreparedBatch]:
-        """Start preparing `docs` in the pool (started now if need be)."""
+        """Start preparing `docs` in the pool (started now if need be; a pool that
+        has prepared `BATCHES_PER_POOL` batches is retired first)."""
+        if self._pool is not None and self._batches >= BATCHES_PER_POOL:
+            self._pool.shutdown(wait=False)  # finishes what it has, then exits
+            self._pool = None
         if self._pool is None:
             self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+            self._batches = 0
+        self._batches += 1
         return self._pool.submit(prepare_batch, docs, self.config)
 
     def result(
