@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from typing import Literal
 
 # File extensions the folder source understands, and the media type each means.
@@ -118,8 +119,13 @@ def format_time(moment: datetime) -> str:
     return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
 
 
+@lru_cache(maxsize=8192)
 def parse_time(text: str) -> datetime:
-    """A stored time back as an aware UTC datetime."""
+    """A stored time back as an aware UTC datetime.
+
+    Memoised: the passage rules compare the same few publication times over and
+    over (a host against each copy), and `strptime` costs about 17 µs a call.
+    """
     return datetime.strptime(text, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
 
 

@@ -76,7 +76,14 @@ def verify(
     """Check each (query row, candidate unit id) pair against the stored signature."""
     if len(query_rows) == 0 or len(rows.unit_ids) == 0:
         return []
-    pairs = np.unique(np.stack([query_rows, candidate_ids], axis=1), axis=0)
+    # The distinct (row, candidate) pairs in (row, candidate) order: a sort of the
+    # two columns, not np.unique(axis=0), which sorts rows as opaque byte strings
+    # (half of verify's time, measured).
+    order = np.lexsort((candidate_ids, query_rows))
+    rows_sorted, cands_sorted = query_rows[order], candidate_ids[order]
+    distinct = np.ones(len(order), dtype=bool)
+    distinct[1:] = (rows_sorted[1:] != rows_sorted[:-1]) | (cands_sorted[1:] != cands_sorted[:-1])
+    pairs = np.stack([rows_sorted[distinct], cands_sorted[distinct]], axis=1)
     order = np.argsort(rows.unit_ids)
     sorted_ids = rows.unit_ids[order]
     slot = np.searchsorted(sorted_ids, pairs[:, 1])
@@ -89,7 +96,8 @@ def verify(
     if len(cand) == 0:
         return []
     q = pairs[:, 0]
-    jaccard = np.mean(query_minhash[q] == rows.minhash[cand], axis=1)
+    equal = np.count_nonzero(query_minhash[q] == rows.minhash[cand], axis=1)
+    jaccard = equal / query_minhash.shape[1]
     nq = query_counts[q].astype(np.float64)
     nc = rows.shingle_counts[cand].astype(np.float64)
     shared = jaccard / (1.0 + jaccard) * (nq + nc)
