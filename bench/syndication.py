@@ -541,14 +541,6 @@ def evaluate(db_path: Path, corpus: Corpus) -> dict[str, Any]:
 # -- the worker (its own process) ---------------------------------------------------------
 
 
-def _cpu_seconds() -> float:
-    import resource
-
-    own = resource.getrusage(resource.RUSAGE_SELF)
-    children = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
 def work_poll(urls: list[str], db: Path) -> dict[str, Any]:
     """Subscribe every URL in a new database, then poll once as `aggregator poll --all`."""
     import aggregator
@@ -556,7 +548,12 @@ def work_poll(urls: list[str], db: Path) -> dict[str, Any]:
     from aggregator.ingest.feeds import add_feed, list_feeds, sync_config_feeds
     from aggregator.ingest.poll import Poller
     from aggregator.storage.store import Store
+    from bench.proccpu import TreeMeter, become_subreaper
 
+    # The pools' workers are the fork server's children: their CPU is read from
+    # /proc, with this process as their subreaper (bench/proccpu.py).
+    become_subreaper()
+    meter = TreeMeter()
     config = Config(database=db, feeds=FeedsConfig(allow=("127.0.0.0/8",)))
     config.validate()
     store = Store(config.database, config.dedup.minhash)
@@ -566,12 +563,12 @@ def work_poll(urls: list[str], db: Path) -> dict[str, Any]:
         # What `aggregator poll --all` does, from here on.
         sync_config_feeds(store, config.feeds.urls)
         feeds = [f for f in list_feeds(store) if f.enabled]
-        cpu = _cpu_seconds()
+        before = meter.sample()
         started = time.perf_counter()
         with Poller(store, config) as poller:
             outcomes = list(poller.poll(feeds))
         seconds = time.perf_counter() - started
-        cpu = _cpu_seconds() - cpu
+        cpu = TreeMeter.between(before, meter.sample()).total
     finally:
         store.close()
     statuses = Counter(o.status for o in outcomes)
