@@ -173,8 +173,10 @@ class SQLArticles:
                 (r.source_id, r.identity, now, *current.values()),
             )
             article_id, version = int(cursor.fetchone()[0]), 1
+            self._store.search.added(article_id)
         else:
             article_id, version = existing.id, existing.version + 1
+            self._store.search.changing(article_id)
             self._store.execute(
                 "DELETE FROM unit_signatures WHERE unit_id IN "
                 "(SELECT id FROM units WHERE article_id = ?)",

@@ -348,6 +348,14 @@ JOIN paragraphs q ON q.id = m.paragraph_id
 ORDER BY c.id;
 """
 
+# Version 9: no trigger indexes a new article for full-text search one row at a
+# time; the store indexes a transaction's new articles in one statement before
+# it commits (search.py: 2.5x less time per article at 20 per transaction). The
+# update and delete triggers stay.
+SCHEMA_V9 = """
+DROP TRIGGER IF EXISTS articles_ai;
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -357,6 +365,7 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V6,
     SCHEMA_V7,
     SCHEMA_V8,
+    SCHEMA_V9,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 

@@ -13,8 +13,8 @@ refused, because signatures made with other parameters cannot be compared.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict
 from types import TracebackType
 from typing import Any
@@ -29,6 +29,7 @@ from aggregator.storage.feeds import SQLFeeds
 from aggregator.storage.passages import SQLPassages
 from aggregator.storage.reports import SQLReports
 from aggregator.storage.schema import TABLES
+from aggregator.storage.search import SearchRows
 from aggregator.storage.sqlite import SQLiteEngine
 from aggregator.storage.state import SQLState
 
@@ -84,6 +85,7 @@ class Store:
             database, params, readonly=readonly, shared=shared, create_folder=create_folder
         )
         self._closed = False
+        self.writing = False  # inside `write()`
         try:
             self._check_params()
         except BaseException:
@@ -97,6 +99,7 @@ class Store:
         self.digests = SQLDigests(self)
         self.reports = SQLReports(self)
         self.articles = SQLArticles(self)
+        self.search = SearchRows(self)
 
     @property
     def location(self) -> str:
@@ -161,12 +164,21 @@ class Store:
 
     # -- statements and transactions (the parts' and the tests' way in) -----------------
 
-    def write(self) -> AbstractContextManager[None]:
+    @contextmanager
+    def write(self) -> Iterator[None]:
         """One write transaction: committed whole on success, rolled back on any error.
 
         The engine's errors (disk full, read-only, corruption) leave as StoreError.
+        The transaction's new articles get their search rows just before it commits.
         """
-        return self.engine.write()
+        with self.engine.write():
+            self.writing = True
+            try:
+                yield
+                self.search.flush()
+            finally:
+                self.writing = False
+                self.search.forget()
 
     def execute(self, sql: str, args: Args = ()) -> Rows:
         return self.engine.execute(sql, args)
