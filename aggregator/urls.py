@@ -13,6 +13,7 @@ us to it).
 from __future__ import annotations
 
 import ipaddress
+from functools import lru_cache
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -22,8 +23,13 @@ _TRACKING = frozenset(("fbclid", "gclid", "dclid", "mc_cid", "mc_eid", "igshid",
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
+@lru_cache(maxsize=4096)
 def normalise_url(url: str, base: str | None = None) -> str:
-    """The canonical spelling of `url` (resolved against `base` when relative)."""
+    """The canonical spelling of `url` (resolved against `base` when relative).
+
+    Memoised: a poll normalises each entry's link twice (its identity, then its
+    document), at about 30 µs a call.
+    """
     # The fragment goes first, as text: "/a #top" is "/a", and a link that is only
     # "#top" resolves to the page itself. Nothing before a '#' can contain one.
     url = url.partition("#")[0].strip()
