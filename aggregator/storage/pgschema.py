@@ -27,8 +27,8 @@ What the translation decides:
   `round(similarity, 3)` goes through `numeric` (PostgreSQL has no two-argument
   round of a double) and back to `double precision`, not a `Decimal`.
   Paragraphs are numbered from 1, as SQLite's version 8 view does.
-* Full-text search: instead of the FTS5 table `articles_fts` and its three
-  triggers, a generated `tsvector` column `articles.search` over title and body
+* Full-text search: instead of the FTS5 table `articles_fts`, its two
+  triggers and search.py, a generated `tsvector` column `articles.search` over title and body
   with a GIN index; PostgreSQL keeps it current itself. The `simple`
   configuration (no stemming, no stop words) matches FTS5's default tokenizer
   more closely than a language's. The column is the only one PostgreSQL has
