@@ -31,7 +31,6 @@ What it decides, and why:
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import traceback
 from collections.abc import Sequence
@@ -47,6 +46,7 @@ from aggregator.dedup.signature import Signatures, Signer
 from aggregator.errors import SourceError
 from aggregator.model import Article, RawDocument
 from aggregator.sources.extract import extract_within
+from aggregator.sources.pools import new_pool
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +134,7 @@ class Preparer:
             self._pool.shutdown(wait=False)  # finishes what it has, then exits
             self._pool = None
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+            self._pool = new_pool(self.workers, ["aggregator.ingest.prepare"])
             self._batches = 0
         self._batches += 1
         return self._pool.submit(prepare_batch, docs, self.config)
@@ -165,15 +165,3 @@ class Preparer:
 def workers_for(config: Config) -> int:
     """Pool size from `ingest.workers` (0: one per core)."""
     return config.ingest.workers or os.cpu_count() or 1
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    """A fork server with the preparing modules loaded, where there is one.
-
-    Not plain fork: the daemon forks from a process that runs threads.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(["aggregator.ingest.prepare"])
-        return context
-    return multiprocessing.get_context("spawn")

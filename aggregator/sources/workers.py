@@ -39,7 +39,6 @@ What it decides, and why:
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import threading
 import warnings
@@ -55,6 +54,11 @@ from urllib.parse import urlsplit
 from aggregator.errors import ParseError, WorkerError
 from aggregator.sources.entrytext import read_feed
 from aggregator.sources.parse import ParsedFeed
+from aggregator.sources.pools import new_pool
+
+# Loaded once in the fork server: the parser and lxml. Not trafilatura (0.3 s):
+# only workers that read pages pay for it, once each.
+PRELOAD = ["aggregator.sources.entrytext", "aggregator.sources.htmltext"]
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
@@ -238,7 +242,7 @@ class ParsePool:
 
     def _executor(self) -> ProcessPoolExecutor:
         if self._pool is None:
-            self._pool = ProcessPoolExecutor(self.workers, mp_context=_context())
+            self._pool = new_pool(self.workers, PRELOAD)
             self._submitted = 0
         return self._pool
 
@@ -254,18 +258,3 @@ class ParsePool:
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
             self._pool = None
-
-
-def _context() -> multiprocessing.context.BaseContext:
-    """A fork server with the parser and lxml preloaded where there is one, else spawn.
-
-    Not plain fork: the poller forks from a process that runs threads. Not
-    trafilatura (0.3 s): only workers that read pages pay for it, once each.
-    """
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(
-            ["aggregator.sources.entrytext", "aggregator.sources.htmltext"]
-        )
-        return context
-    return multiprocessing.get_context("spawn")
