@@ -44,15 +44,10 @@ from typing import Any, Literal
 from aggregator.config import Config
 from aggregator.errors import FetchError, ParseError, StoreError
 from aggregator.ingest.entries import entry_documents, poll_warnings
-from aggregator.ingest.feeds import (
-    GONE,
-    update_after_answer,
-    update_after_error,
-    update_after_gone,
-)
+from aggregator.ingest.feeds import GONE, update_after_answer, update_after_error, update_after_gone
 from aggregator.ingest.pipeline import Ingester, PendingBatch
 from aggregator.model import FeedSource, FeedUpdate, RawDocument, format_time
-from aggregator.sources.fetch import FetchPolicy, FetchResult, fetch
+from aggregator.sources.fetch import Clients, FetchPolicy, FetchResult, fetch
 from aggregator.sources.fulltext import FullTextFetcher, needs_full_text
 from aggregator.sources.parse import ParsedFeed
 from aggregator.sources.workers import PARSE_DEADLINE, HostQueue, ParsePool, host_key
@@ -128,7 +123,10 @@ class Poller:
             allow=config.feeds.allow,
         )
         self.rng = random.Random()
-        self.full_text = FullTextFetcher(self.policy, workers=config.feeds.parse_workers)
+        self.clients = Clients()  # a host's feeds and pages share its connections
+        self.full_text = FullTextFetcher(
+            self.policy, workers=config.feeds.parse_workers, clients=self.clients
+        )
         self.parsers = ParsePool(config.feeds.parse_workers)
         self.parse_deadline = PARSE_DEADLINE
         self._threads: ThreadPoolExecutor | None = None
@@ -152,6 +150,7 @@ class Poller:
             self._threads.shutdown(wait=wait, cancel_futures=True)
             self._threads = None
         self.full_text.close(wait)
+        self.clients.close()
         if self._ingester is not None:
             self._ingester.close()
         if wait:
@@ -241,7 +240,8 @@ class Poller:
         return self.parsers.submit(result.content, result.headers, result.final_url)
 
     def _fetch(self, feed: FeedSource) -> FetchResult:
-        return fetch(feed.url, self.policy, etag=feed.etag, last_modified=feed.last_modified)
+        validators = {"etag": feed.etag, "last_modified": feed.last_modified}
+        return fetch(feed.url, self.policy, clients=self.clients, **validators)
 
     def _advance(
         self, job: _Job, future: Future[Any], now: datetime

@@ -37,7 +37,7 @@ from urllib.parse import urlsplit
 
 from aggregator.errors import ExtractError, FetchError, WorkerError
 from aggregator.sources.entrytext import with_text
-from aggregator.sources.fetch import FetchPolicy, fetch
+from aggregator.sources.fetch import Clients, FetchPolicy, fetch
 from aggregator.sources.htmltext import clean_paragraphs, read_page
 from aggregator.sources.pageclean import drop_title_repeats
 from aggregator.sources.parse import FeedEntry
@@ -80,8 +80,11 @@ class FullTextFetcher:
         host_interval: float = HOST_INTERVAL,
         workers: int = 0,
         deadline: float = PARSE_DEADLINE,
+        clients: Clients | None = None,
     ) -> None:
+        """`clients`: kept-alive connections to share with the caller's other fetches."""
         self.policy = replace(policy, max_bytes=min(policy.max_bytes, PAGE_MAX_BYTES))
+        self.clients = clients
         self.host_interval = host_interval
         self.deadline = deadline
         self.pages = ParsePool(workers)
@@ -131,7 +134,7 @@ class FullTextFetcher:
         self._wait_for(urlsplit(url).hostname or "")
         deadline = min(self.deadline, budget.seconds) if budget else self.deadline
         try:
-            result = fetch(url, self.policy)
+            result = fetch(url, self.policy, clients=self.clients)
             if result.status != 200:
                 raise FetchError(url, f"HTTP {result.status}")
             started = time.monotonic()
