@@ -924,12 +924,14 @@ def _label(client: str) -> str:
 def _targets(clients: list[str], ratios: dict[str, float]) -> list[str]:
     readers = [c for c in clients if c != "ours"]
     out = []
-    for phase, need in (("first", 3.0), ("second", 2.0)):
+    # Issue 15's acceptance (issue 3 asked for 3x and 2x; the writer's dedup work
+    # was not in that budget).
+    for phase, need in (("first", 1.5), ("second", 2.5)):
         for client in readers:
             got = ratios[f"{client}/{phase}"]
             verdict = "met" if got >= need else "**missed**"
             out.append(
-                f"* {phase} poll at least {need:.0f}x faster than {_label(client)}: "
+                f"* {phase} poll at least {need:g}x faster than {_label(client)}: "
                 f"{got:.2f}x, {verdict}"
             )
     if not readers:
