@@ -36,7 +36,7 @@ def server() -> Iterator[tuple[str, int, Seen]]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"  # keeps the connection unless told otherwise
 
-        def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        def do_GET(self) -> None:
             with seen.lock:
                 seen.requests.append(
                     (self.client_address[1], self.headers.get("Host", ""), self.path)

@@ -19,6 +19,8 @@ from aggregator.service.state import (
     EXIT_NOT_RUNNING,
     JobOutcome,
     degraded_by,
+    index_record,
+    short_reach,
 )
 from aggregator.storage.store import Store
 from tests.clirun import run_cli
@@ -158,3 +160,57 @@ def test_status_says_since_when_a_bounded_index_reaches(config: Config) -> None:
     ) in shown.stdout.splitlines()
     report = json.loads(run_cli("--db", str(config.database), "status", "--json").stdout)
     assert (report["index_units"], report["index_since"]) == (1234, since)
+
+
+def test_status_weighs_the_index_reach_against_the_match_window(config: Config) -> None:
+    """Recorded as the daemon records it: an index reaching back five days covers the
+    3-day window; one reaching back a day says how much of the window it misses."""
+    ingest(config, SEEDS)
+    now = datetime.now(UTC)
+    expected = {
+        5.0: "the whole 3-day match window",
+        1.0: "only the last 1.0 days of the 3-day match window, copies of older articles "
+        "in it are missed",
+    }
+    for days, tail in expected.items():
+        since = format_time(now - timedelta(days=days))
+        with Store(config.database, config.dedup.minhash) as store:
+            store.state.write({"index": index_record(1234, since, 3.0)})
+        shown = run_cli("--db", str(config.database), "status").stdout.splitlines()
+        [line] = [x for x in shown if x.startswith("index: ")]
+        assert line == (
+            f"index: 1,234 units in memory, articles first seen since {since}; older units "
+            f"left it (raise dedup.index_max_units to keep them): {tail}"
+        )
+        report = json.loads(run_cli("--db", str(config.database), "status", "--json").stdout)
+        assert report["window_days"] == 3.0
+        assert report["index_days"] == pytest.approx(days, abs=0.01)
+        warning = short_reach(since, 3.0, now)
+        assert (warning is None) == (days >= 3)
+    assert short_reach("", 3.0, now) is None
+
+
+def test_a_bound_short_of_the_window_is_logged_and_shown(
+    tmp_path: Path, daemons: list[Daemon], database: Database
+) -> None:
+    """400 articles (about 1,800 units) into an index bounded at 1,000 units: the daemon
+    drops the oldest, all first seen minutes ago, so the index reaches back less than the
+    3-day window; the log says so and `status` shows how much of the window is held."""
+    folder = tmp_path / "inbox"
+    write_articles(folder, 400)
+    body = f'folders = ["{folder}"]\n{FAST}[dedup]\nindex_max_units = 1000\n'
+    config = write_config(tmp_path / "agg.toml", body, database)
+    daemon = Daemon(config, db=database)
+    daemons.append(daemon)
+    daemon.wait_started()
+    wait_for(lambda: daemon.articles() == 400, daemon.said("400 articles"))
+    daemon.wait_for_log("less than the 3-day match window")
+    wait_for(lambda: "match window" in _status(config).stdout, daemon.said("the reach"))
+    [line] = [x for x in _status(config).stdout.splitlines() if x.startswith("index: ")]
+    assert 1000 <= daemon_index_units(line) <= 1100
+    assert line.endswith(
+        "days of the 3-day match window, copies of older articles in it are missed"
+    )
+    report = json.loads(_status(config, "--json").stdout)
+    assert report["index_days"] < 0.1 and report["window_days"] == 3.0
+    assert daemon.stop() == 0

@@ -159,17 +159,30 @@ def describe(report: Status, now: datetime) -> list[str]:
         more = len(report.failing_feeds) - FAILING_SHOWN
         lines.append(f"  ... and {more} more failing (aggregator status --json lists all)")
     if report.index_units is not None:
-        reach = (
-            f"articles first seen since {report.index_since}; older units left it "
-            "(raise dedup.index_max_units to keep them)"
-            if report.index_since
-            else "every stored unit"
-        )
-        lines.append(f"index: {report.index_units:,} units in memory, {reach}")
+        lines.append(f"index: {report.index_units:,} units in memory, {_reach(report)}")
     counts = ", ".join(f"{table} {n}" for table, n in report.counts.items())
     lines.append(f"database: {report.database} ({report.database_bytes / 2**20:.1f} MiB)")
     lines.append(f"  {counts}")
     return lines
+
+
+def _reach(report: Status) -> str:
+    """How far back the daemon's index reaches, against the match window."""
+    if not report.index_since:
+        return "every stored unit"
+    reach = (
+        f"articles first seen since {report.index_since}; older units left it "
+        "(raise dedup.index_max_units to keep them)"
+    )
+    days, window = report.index_days, report.window_days
+    if days is None or window is None:
+        return reach
+    if days >= window:
+        return f"{reach}: the whole {window:g}-day match window"
+    return (
+        f"{reach}: only the last {days:.1f} days of the {window:g}-day match window, "
+        "copies of older articles in it are missed"
+    )
 
 
 def _ago(stamp: str | None, now: datetime) -> str:

@@ -35,7 +35,6 @@ What it decides, and why:
 
 from __future__ import annotations
 
-import json
 import logging
 import signal
 import threading
@@ -61,7 +60,7 @@ from aggregator.ingest.pipeline import Ingester
 from aggregator.ingest.poll import Poller
 from aggregator.model import format_time, parse_time
 from aggregator.plural import counted
-from aggregator.service.state import JobOutcome, one_line
+from aggregator.service.state import JobOutcome, index_record, one_line, short_reach
 from aggregator.service.system import Notifier, daemon_lock, owned_by_service
 from aggregator.service.watch import FolderWatcher
 from aggregator.storage.store import Store
@@ -94,6 +93,7 @@ class Daemon:
         self._pending: Config | None = None
         self._busy: tuple[str, float] | None = None  # (job, monotonic start)
         self._overdue: tuple[str, float] | None = None  # the job last reported as stuck
+        self._short_since = ""  # the index reach last logged as short of the window
         self._idle = threading.Event()
         self._idle.set()
         # Made in run(): the database, its lock and the stages that use it.
@@ -297,11 +297,14 @@ class Daemon:
             log.warning("job %s: its outcome could not be recorded: %s", name, e)
 
     def _index_reach(self) -> str:
-        """The in-memory index as `status` shows it: units held, and since when the
-        articles it holds were seen ("" when no unit ever left it)."""
+        """The index as `status` shows it; logged when it misses part of the window."""
         index = self.poller.ingester.index
-        since = self.store.articles.unit_seen_at(index.floor) if index.floor else ""
-        return json.dumps({"units": index.size, "since": since or ""})
+        since = (self.store.articles.unit_seen_at(index.floor) if index.floor else "") or ""
+        window = self.config.clusters.window_days
+        if since != self._short_since and (short := short_reach(since, window, self.clock())):
+            self._short_since = since
+            log.warning("%s", short)
+        return index_record(index.size, since, window)
 
     def _apply_pending(self) -> None:
         config, self._pending = self._pending, None

@@ -81,6 +81,10 @@ class Status:
     counts: dict[str, int]
     index_units: int | None = None  # units in the daemon's LSH index (None: not known)
     index_since: str | None = None  # first seen of the oldest article it holds; None: all
+    # How many days back it reaches (None: it holds every stored unit) against the
+    # match window: copies of articles between the two are missed.
+    index_days: float | None = None
+    window_days: float | None = None
 
 
 def status(
@@ -121,11 +125,11 @@ def status(
         database=str(database),
         database_bytes=size,
         counts=store.counts(),
-        **_index_reach(state.get("index", "")),
+        **_index_reach(state.get("index", ""), now),
     )
 
 
-def _index_reach(stored: str) -> dict[str, Any]:
+def _index_reach(stored: str, now: datetime) -> dict[str, Any]:
     """The daemon's last word on its index (`Daemon._index_reach`), if it left one."""
     try:
         reach = json.loads(stored) if stored else {}
@@ -133,7 +137,38 @@ def _index_reach(stored: str) -> dict[str, Any]:
         reach = {}
     if not isinstance(reach, dict) or not isinstance(reach.get("units"), int):
         return {}
-    return {"index_units": reach["units"], "index_since": reach.get("since") or None}
+    since = reach.get("since") or None
+    window = reach.get("window_days")
+    return {
+        "index_units": reach["units"],
+        "index_since": since,
+        "index_days": index_days(since, now) if since else None,
+        "window_days": float(window) if isinstance(window, int | float) else None,
+    }
+
+
+def index_days(since: str, now: datetime) -> float:
+    """Days from the first sighting of the oldest article an index holds to `now`."""
+    return max(0.0, (now - parse_time(since)).total_seconds() / 86400)
+
+
+def index_record(units: int, since: str, window_days: float) -> str:
+    """The daemon's index as it records it for `status` (`since`: "" if it holds all)."""
+    return json.dumps({"units": units, "since": since, "window_days": window_days})
+
+
+def short_reach(since: str, window_days: float, now: datetime) -> str | None:
+    """What to log when an index reaching back to `since` misses part of the window."""
+    if not since:
+        return None
+    days = index_days(since, now)
+    if days >= window_days:
+        return None
+    return (
+        f"LSH index reaches back {days:.1f} days (articles first seen since {since}), less "
+        f"than the {window_days:g}-day match window: copies of older articles are missed; "
+        "raise dedup.index_max_units (about 0.2 KiB a unit)"
+    )
 
 
 def exit_code(report: Status) -> int:
