@@ -24,12 +24,16 @@ What it decides, and why:
 * **Conditional GET**: the caller passes the stored ETag and Last-Modified; a
   304 comes back as `not_modified` with no body.
 * **Connections are reused per host name** (`Clients`): a poll's fetches of
-  one host share its kept-alive connections, saving a TCP and TLS handshake
-  (and their round trips) per feed after the first; on plain-HTTP loopback
-  the CPU per fetch barely moves (docs/benchmarks.md). Never per address: every
-  connection of a client was opened for one name (its Host header and TLS
-  server name), so a request for another name that resolves to the same
-  address never rides on it. A client serves one fetch at a time.
+  one host share its kept-alive connection, saving a TCP and TLS handshake
+  (and their round trips) per feed after the first. Never per address alone:
+  a pool is opened for one name at one checked address (its Host header, TLS
+  server name and certificate check), so a request for another name that
+  resolves to the same address never rides on it. A pool serves one fetch at
+  a time.
+* **urllib3 underneath**, not a higher-level client: the request is ours to
+  shape (address, Host, SNI, no redirects, no retries, raw body), and a
+  conditional GET costs about half the CPU it did through httpx
+  (docs/benchmarks.md). httpx's URL type still parses and joins URLs.
 
 Errors are `FetchError` with the URL and a one-line reason; HTTP error
 statuses are not errors here (the caller decides what 410 or 429 mean) and come
@@ -54,13 +58,17 @@ from typing import Any
 
 import brotli
 import httpx
+import urllib3
+from urllib3.exceptions import HTTPError as TransportError
+from urllib3.exceptions import NewConnectionError
+from urllib3.exceptions import TimeoutError as TransportTimeout
 
 from aggregator import __version__
 from aggregator.errors import FetchError
 from aggregator.model import as_utc
 from aggregator.urls import IPNetwork, parse_allow
 
-USER_AGENT = f"aggregator/{__version__} (deduplicating news aggregator; httpx)"
+USER_AGENT = f"aggregator/{__version__} (deduplicating news aggregator)"
 _REDIRECTS = frozenset((301, 302, 303, 307, 308))
 _PERMANENT = frozenset((301, 308))
 _STEP = 64 * 1024
@@ -137,50 +145,64 @@ def resolve(host: str, port: int, policy: FetchPolicy, url: str) -> str:
     return str(addresses[0])
 
 
-def new_client() -> httpx.Client:
-    """A client for our fetches: no redirects followed, no proxy from the environment."""
-    return httpx.Client(follow_redirects=False, trust_env=False, verify=tls_context())
+Pool = urllib3.HTTPConnectionPool
+PoolKey = tuple[str, str, str, int]  # scheme, host name, checked address, port
+
+
+def new_pool(key: PoolKey) -> Pool:
+    """One kept-alive connection to a checked address, for one host name."""
+    scheme, host, address, port = key
+    if scheme == "https":
+        return urllib3.HTTPSConnectionPool(
+            address,
+            port,
+            retries=False,
+            assert_hostname=host,
+            server_hostname=host,
+            ssl_context=tls_context(),
+        )
+    return urllib3.HTTPConnectionPool(address, port, retries=False)
 
 
 class Clients:
-    """Idle httpx clients by host name, for fetches in any number of threads.
+    """Idle connection pools by host name and address, for fetches in any number of threads.
 
-    `client(host)` lends one for a request (the most recently returned idle
-    client of that host, else a new one) and takes it back after; at most
-    `limit` idle clients are kept, the longest idle closed beyond that, so a
-    poll of thousands of hosts holds a bounded number of sockets.
+    `client(key)` lends one for a request (the most recently returned idle pool
+    of that key, else a new one) and takes it back after; at most `limit` idle
+    pools are kept, the longest idle closed beyond that, so a poll of
+    thousands of hosts holds a bounded number of sockets.
     """
 
     def __init__(self, limit: int = 64) -> None:
         self.limit = limit
         self._lock = threading.Lock()
-        self._idle: list[tuple[str, httpx.Client]] = []  # in the order they came back
+        self._idle: list[tuple[PoolKey, Pool]] = []  # in the order they came back
         self._closed = False
 
     @contextmanager
-    def client(self, host: str) -> Iterator[httpx.Client]:
+    def client(self, key: PoolKey) -> Iterator[Pool]:
         with self._lock:
-            found = [n for n, (name, _) in enumerate(self._idle) if name == host]
-            http = self._idle.pop(found[-1])[1] if found else None
-        http = http or new_client()
+            found = [n for n, (held, _) in enumerate(self._idle) if held == key]
+            pool = self._idle.pop(found[-1])[1] if found else None
+        pool = pool or new_pool(key)
         try:
-            yield http
+            yield pool
         except BaseException:
-            http.close()  # in an unknown state
+            pool.close()  # in an unknown state
             raise
         with self._lock:
-            self._idle.append((host, http))
+            self._idle.append((key, pool))
             cut = len(self._idle) if self._closed else max(0, len(self._idle) - self.limit)
             excess, self._idle = self._idle[:cut], self._idle[cut:]
         for _, old in excess:
             old.close()
 
     def close(self) -> None:
-        """Close the idle clients now, and each lent one as it comes back."""
+        """Close the idle pools now, and each lent one as it comes back."""
         with self._lock:
             idle, self._idle, self._closed = self._idle, [], True
-        for _, http in idle:
-            http.close()
+        for _, pool in idle:
+            pool.close()
 
 
 def fetch(
@@ -193,8 +215,8 @@ def fetch(
 ) -> FetchResult:
     """GET `url` under `policy`, following redirects by hand; see the module docstring.
 
-    With `clients`, each request borrows a client of its host from it (and its
-    kept-alive connections); without, the fetch opens and closes its own.
+    With `clients`, each request borrows a pool for its host from it (and its
+    kept-alive connection); without, the fetch opens and closes its own.
     """
     started = time.monotonic()
     deadline = started + policy.deadline
@@ -212,7 +234,7 @@ def _fetch(
     policy: FetchPolicy,
     etag: str | None,
     last_modified: str | None,
-    borrow: Callable[[str], AbstractContextManager[httpx.Client]],
+    borrow: Callable[[PoolKey], AbstractContextManager[Pool]],
     started: float,
     deadline: float,
 ) -> FetchResult:
@@ -231,43 +253,58 @@ def _fetch(
         if last_modified and _sendable(last_modified):
             headers["If-Modified-Since"] = last_modified
         remaining = _remaining(deadline, current)
-        timeout = httpx.Timeout(remaining, connect=min(policy.connect_timeout, remaining))
-        address = resolve(target.host, target.port or _default_port(target), policy, current)
-        request_url = target.copy_with(host=address)
-        extensions: dict[str, Any] = {"sni_hostname": target.host}
+        timeout = urllib3.Timeout(connect=min(policy.connect_timeout, remaining), read=remaining)
+        port = target.port or _default_port(target)
+        address = resolve(target.host, port, policy, current)
         try:
-            with (
-                borrow(target.host) as http,
-                http.stream(
-                    "GET", request_url, headers=headers, timeout=timeout, extensions=extensions
-                ) as response,
-            ):
-                if response.status_code in _REDIRECTS and "location" in response.headers:
-                    permanent = permanent and response.status_code in _PERMANENT
-                    current = str(target.join(response.headers["location"]))
-                    if current in seen:
-                        raise FetchError(url, f"redirect loop at {current}")
-                    seen.add(current)
-                    continue
-                content = b""
-                if response.status_code != 304:
-                    content = _read_body(response, policy, deadline, current)
-                else:
-                    response.read()  # nothing, but the connection can then be kept
+            with borrow((target.scheme, target.host, address, port)) as pool:
+                response = pool.urlopen(
+                    "GET",
+                    target.raw_path.decode("ascii"),
+                    headers=headers,
+                    redirect=False,
+                    retries=False,
+                    timeout=timeout,
+                    preload_content=False,
+                    decode_content=False,
+                    assert_same_host=False,
+                )
+                finished = False  # the answer read to its end: the connection can be kept
+                try:
+                    status = int(response.status)
+                    location = response.headers.get("location")
+                    if status in _REDIRECTS and location is not None:
+                        permanent = permanent and status in _PERMANENT
+                        current = str(target.join(location))
+                        if current in seen:
+                            raise FetchError(url, f"redirect loop at {current}")
+                        seen.add(current)
+                        continue
+                    content = b""
+                    if status != 304:  # a 304 has no body
+                        content = _read_body(response, policy, deadline, current)
+                    fields = {k.lower(): v for k, v in response.headers.items()}
+                    finished = True
+                finally:
+                    if not finished:  # a redirect's unread body, or an error: not kept
+                        response.close()
+                    response.release_conn()
                 return FetchResult(
                     url=url,
                     final_url=current,
-                    status=response.status_code,
-                    headers={k.lower(): v for k, v in response.headers.items()},
+                    status=status,
+                    headers=fields,
                     content=content,
-                    not_modified=response.status_code == 304,
+                    not_modified=status == 304,
                     permanent_redirect=permanent and current != url,
-                    retry_after=parse_retry_after(response.headers.get("retry-after")),
+                    retry_after=parse_retry_after(fields.get("retry-after")),
                     elapsed=time.monotonic() - started,
                 )
-        except httpx.TimeoutException as e:
+        except NewConnectionError as e:  # urllib3 makes it a kind of timeout; it is not
+            raise FetchError(url, f"cannot connect: {e}") from e
+        except TransportTimeout as e:
             raise FetchError(url, f"timed out after {time.monotonic() - started:.1f} s") from e
-        except httpx.HTTPError as e:
+        except (TransportError, OSError) as e:
             raise FetchError(url, f"{type(e).__name__}: {e}") from e
     raise FetchError(url, f"more than {policy.max_redirects} redirects")
 
@@ -295,11 +332,15 @@ def _remaining(deadline: float, url: str) -> float:
     return remaining
 
 
-def _read_body(response: httpx.Response, policy: FetchPolicy, deadline: float, url: str) -> bytes:
+def _read_body(
+    response: urllib3.BaseHTTPResponse, policy: FetchPolicy, deadline: float, url: str
+) -> bytes:
     decoder = _decoder(response.headers.get("content-encoding", ""), url)
     size = 0
     parts: list[bytes] = []
-    for raw in response.iter_raw():
+    # read1: whatever has arrived (up to a step), so a body dripped a byte at a
+    # time still meets the deadline check between reads.
+    for raw in iter(lambda: response.read1(_STEP, decode_content=False), b""):
         for piece in decoder(raw):
             size += len(piece)
             if size > policy.max_bytes:
