@@ -50,6 +50,8 @@ def server() -> Iterator[tuple[str, int, Seen]]:
             body = f"<rss>{self.path}</rss>".encode()
             self.send_response(200)
             self.send_header("ETag", '"v1"')
+            if self.path == "/twice":  # a header sent twice
+                self.send_header("ETag", '"v2"')
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -130,3 +132,9 @@ def test_idle_clients_beyond_the_limit_are_closed(
     finally:
         clients.close()
     assert len(seen.connections()) == connections
+
+
+def test_a_header_sent_twice_comes_back_joined(server: tuple[str, int, Seen]) -> None:
+    host, port, _ = server
+    result = fetch(f"http://{host}:{port}/twice", POLICY)
+    assert result.headers["etag"] == '"v1", "v2"'

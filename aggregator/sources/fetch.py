@@ -283,7 +283,8 @@ def _fetch(
                     content = b""
                     if status != 304:  # a 304 has no body
                         content = _read_body(response, policy, deadline, current)
-                    fields = {k.lower(): v for k, v in response.headers.items()}
+                    # A repeated header comes back joined with ", ", as before.
+                    fields = {k.lower(): v for k, v in response.headers.itermerged()}
                     finished = True
                 finally:
                     if not finished:  # a redirect's unread body, or an error: not kept
