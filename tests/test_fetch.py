@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import ipaddress
+import socket
+import threading
 import time
 import tracemalloc
 from collections.abc import Iterator
@@ -254,3 +257,44 @@ def test_address_policy(address: str, allowed: bool) -> None:
 def test_bad_allow_entry_is_rejected() -> None:
     with pytest.raises(ValueError, match="not a CIDR network or host:port"):
         FetchPolicy(allow=("not a network",))
+
+
+RAW_ANSWERS = {
+    "more than 100 headers": b"HTTP/1.1 200 OK\r\n"
+    + b"".join(b"X-%d: y\r\n" % i for i in range(300))
+    + b"Content-Length: 2\r\n\r\nok",
+    "a 100 KB header line": b"HTTP/1.1 200 OK\r\nX: " + b"a" * 100_000 + b"\r\n\r\n",
+    "no status code": b"HTTP/1.1 abc OK\r\n\r\n",
+    "not HTTP": b"\x00\x01\x02 not http\r\n\r\n",
+    "a body cut short": b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nok",
+    "a bad chunk": b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nok\r\n0\r\n\r\n",
+    "nothing": b"",
+}
+
+
+@pytest.mark.parametrize("answer", list(RAW_ANSWERS), ids=list(RAW_ANSWERS))
+def test_a_broken_answer_is_a_one_line_fetch_error(answer: str) -> None:
+    """Raw bytes from a socket server: each is a FetchError of one line, never another
+    exception (the poller would count it as an internal error)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer_once() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            with contextlib.suppress(OSError):
+                conn.sendall(RAW_ANSWERS[answer])
+
+    thread = threading.Thread(target=answer_once, daemon=True)
+    thread.start()
+    try:
+        port = listener.getsockname()[1]
+        quick = FetchPolicy(allow=("127.0.0.0/8",), deadline=5.0)
+        with pytest.raises(FetchError) as caught:
+            fetch(f"http://127.0.0.1:{port}/feed", quick)
+        assert "\n" not in str(caught.value)
+    finally:
+        thread.join(timeout=5)
+        listener.close()
