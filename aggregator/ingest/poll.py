@@ -240,8 +240,8 @@ class Poller:
         return self.parsers.submit(result.content, result.headers, result.final_url)
 
     def _fetch(self, feed: FeedSource) -> FetchResult:
-        validators = {"etag": feed.etag, "last_modified": feed.last_modified}
-        return fetch(feed.url, self.policy, clients=self.clients, **validators)
+        etag, modified = feed.etag, feed.last_modified
+        return fetch(feed.url, self.policy, etag=etag, last_modified=modified, clients=self.clients)
 
     def _advance(
         self, job: _Job, future: Future[Any], now: datetime

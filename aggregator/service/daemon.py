@@ -299,7 +299,7 @@ class Daemon:
     def _index_reach(self) -> str:
         """The index as `status` shows it; logged when it misses part of the window."""
         index = self.poller.ingester.index
-        since = (self.store.articles.unit_seen_at(index.floor) if index.floor else "") or ""
+        since = (self.store.articles.unit_seen_at(index.floor) or "") if index.floor else ""
         window = self.config.clusters.window_days
         if since != self._short_since and (short := short_reach(since, window, self.clock())):
             self._short_since = since

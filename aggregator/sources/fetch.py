@@ -114,8 +114,8 @@ class FetchResult:
 def tls_context() -> ssl.SSLContext:
     """One certificate-verifying TLS context for every fetch.
 
-    Building one loads the CA bundle (about 35 ms); a client per fetch keeps
-    connections from being reused across hosts, the context is safe to share.
+    Building one loads the CA bundle (about 35 ms); every connection pool shares
+    it (the host name each verifies against is the pool's, not the context's).
     """
     return httpx.create_ssl_context()
 
@@ -149,7 +149,7 @@ Pool = urllib3.HTTPConnectionPool
 PoolKey = tuple[str, str, str, int]  # scheme, host name, checked address, port
 
 
-def new_pool(key: PoolKey) -> Pool:
+def _open_pool(key: PoolKey) -> Pool:
     """One kept-alive connection to a checked address, for one host name."""
     scheme, host, address, port = key
     if scheme == "https":
@@ -184,7 +184,7 @@ class Clients:
         with self._lock:
             found = [n for n, (held, _) in enumerate(self._idle) if held == key]
             pool = self._idle.pop(found[-1])[1] if found else None
-        pool = pool or new_pool(key)
+        pool = pool or _open_pool(key)
         try:
             yield pool
         except BaseException:
