@@ -95,7 +95,7 @@ from pathlib import Path
 from typing import Any
 from xml.sax.saxutils import escape, quoteattr
 
-from bench import proccpu
+from bench import proccpu, statements
 
 ROOT = Path(__file__).resolve().parent.parent
 SEED = 20_240_601
@@ -445,8 +445,11 @@ def _opml(urls: Sequence[str], path: Path) -> None:
     path.write_text("\n".join(lines), encoding="utf-8")
 
 
-def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -> dict[str, Any]:
-    """Subscribe from OPML into a new database, then poll every feed twice."""
+def work_ours(
+    urls: list[str], db: Path, stats_url: str, profile: Path | None, timed: bool = False
+) -> dict[str, Any]:
+    """Subscribe from OPML into a new database, then poll every feed twice
+    (`timed`: every SQL statement timed, bench/statements.py)."""
     import cProfile
 
     from aggregator.config import Config, FeedsConfig
@@ -456,6 +459,8 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
 
     config = Config(database=db, feeds=FeedsConfig(allow=("127.0.0.0/8",)))
     config.validate()
+    if timed:
+        statements.install()
     store = Store(config.database, config.dedup.minhash)
     opml = db.with_suffix(".opml")
     _opml(urls, opml)
@@ -469,6 +474,7 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
         before = _server_stats(stats_url)
         profiler = cProfile.Profile() if profile else None
         cpu = meter.sample()
+        sql_before = statements.TALLY.snapshot()
         if profiler:
             profiler.enable()
         t0 = time.perf_counter()
@@ -484,6 +490,7 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
             profiler.disable()
             profiler.dump_stats(f"{profile}.{phase}")
         span = proccpu.TreeMeter.between(cpu, meter.sample())
+        timings = statements.between(sql_before, statements.TALLY.snapshot())
         server = _delta(before, _server_stats(stats_url))
         statuses: dict[str, int] = {}
         for outcome in outcomes:
@@ -498,6 +505,7 @@ def work_ours(urls: list[str], db: Path, stats_url: str, profile: Path | None) -
                 **_phase_cpu(span),
                 "feeds": len(feeds),
                 "outcomes": statuses,
+                "statements": timings,
                 "new_entries": sum(o.new for o in outcomes),
                 "server": server,
             }
@@ -1011,6 +1019,11 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="cProfile our polls (last round) into PROFILE.first and PROFILE.second",
     )
+    parser.add_argument(
+        "--statements",
+        action="store_true",
+        help="time each SQL statement of our polls (last round) and report them",
+    )
     parser.add_argument("--out", type=Path, help="also write the Markdown report here")
     parser.add_argument("--json", type=Path, help="write the raw measurements here")
     parser.add_argument("--tmp", type=Path, help="folder for the temporary databases")
@@ -1032,7 +1045,7 @@ def main(argv: list[str] | None = None) -> int:
         proccpu.become_subreaper()
         urls = json.loads(args.urls.read_text(encoding="utf-8"))
         if args.worker == "ours":
-            result = work_ours(urls, args.db, args.stats, args.profile)
+            result = work_ours(urls, args.db, args.stats, args.profile, args.statements)
         else:
             result = work_reader(urls, args.db, args.stats, args.workers)
         print(json.dumps(result))
@@ -1093,6 +1106,8 @@ def main(argv: list[str] | None = None) -> int:
                     common += ["--db", str(db)]
                     if args.profile and client.name == "ours" and number == args.rounds - 1:
                         common += ["--profile", str(args.profile.resolve())]
+                    if args.statements and client.name == "ours" and number == args.rounds - 1:
+                        common += ["--statements"]
                     print(f"round {number + 1}/{args.rounds}: {client.name}", file=sys.stderr)
                     cpu_report = Path(tmp) / f"{client.name}-{number}.cpu.json"
                     result = run_worker(client, source, common, cpu_report)
@@ -1118,6 +1133,17 @@ def main(argv: list[str] | None = None) -> int:
                 rounds.append(results)
     names = [c.name for c in clients]
     report = render(rounds, names, command, info, server, reader_note, loads, started)
+    if args.statements:
+        first = rounds[-1]["ours"]["phases"][0]
+        lines = [
+            "",
+            "SQL statements of our first poll (last round), timed in its process "
+            f"(bench/statements.py), per entry of {server['entries']:,}:",
+            "",
+            *statements.table(first["statements"], server["entries"]),
+            "",
+        ]
+        report += "\n".join(lines)
     if args.out:
         args.out.write_text(report, encoding="utf-8")
     if args.json:
