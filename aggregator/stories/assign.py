@@ -1,0 +1,219 @@
+"""Assign: each new article joins the event story it is most like, or starts one.
+
+A single pass over the stream, as articles arrive (the decision is never
+revisited, so a story's members do not move under a reader's feet):
+
+1. **Learn the document frequencies first** (frequencies.py): IDF comes from
+   the stream itself, so a word the week's news is full of ("missile",
+   "ceasefire") weighs less than the names that tell its events apart.
+2. **The article's vector**: its weighted terms (terms.py) times IDF,
+   normalised to length 1.
+3. **Candidate stories**: the active stories (a member within `window_days`
+   of the article's time) whose centroids hold one of the article's
+   `candidate_terms` strongest terms. Stories outside the window are
+   forgotten here (they stay in the store).
+4. **Score**: the cosine between the article and the story's centroid. When
+   both state days (dates.py) and the nearest two are more than
+   `date_tolerance_days` apart, the score is multiplied by `date_penalty`:
+   the same words about a different day are a sibling event. A story that
+   has gone quiet while the stream went on loses half its score for every
+   `quiet_articles` articles placed since its latest member: an event's
+   coverage comes in a burst, and a day-later report of the same kind of
+   thing (the next day's market close) is usually the next event. The clock
+   is the stream's own, not the wall's, so a reader with few feeds keeps
+   stories open for as long in articles as one with many.
+5. **Join** the best story scoring at least `threshold`, or start a new one. A
+   passage link (the article shares a passage with a member of an active
+   story) is a must-link and wins over the score.
+
+A centroid is the sum of its members' vectors, cut to its `centroid_terms`
+strongest terms, so a story costs the same memory however large it grows.
+The figures behind the defaults are in docs/benchmarks.md ("Event stories").
+"""
+
+from __future__ import annotations
+
+import heapq
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+from aggregator.stories.frequencies import Frequencies
+from aggregator.stories.terms import Terms, TermWeights
+
+DAY = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class StoryParams:
+    """The story layer's thresholds and weights (`[stories]` in the config)."""
+
+    threshold: float = 0.08
+    window_days: float = 3.0
+    date_tolerance_days: int = 2
+    date_penalty: float = 0.1
+    centroid_terms: int = 64
+    candidate_terms: int = 12
+    quiet_articles: int = (
+        150  # a story's score halves per this many articles since its last (0: off)
+    )
+    weights: TermWeights = field(default_factory=TermWeights)
+    use_dates: bool = True
+
+
+@dataclass(slots=True)
+class Story:
+    """An event story as the index holds it while it is active."""
+
+    id: int
+    centroid: dict[int, float]
+    norm: float
+    size: int
+    first: float  # seconds since the epoch: its earliest and latest member's time
+    last: float
+    days: set[int]
+    labels: dict[int, str]  # key -> term, for the centroid's terms
+    arrived: int = 0  # the index's arrival count when its latest member joined
+
+
+Reason = Literal["passage", "similar", "new"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Where an article went, and why."""
+
+    story_id: int
+    reason: Reason
+    score: float = 0.0  # the cosine (after any date penalty) with the story joined
+    shared: tuple[str, ...] = ()  # the terms that weighed most in the score
+    days_apart: int | None = None  # nearest stated days of article and story
+
+
+_MAX_DAYS = 64  # stated days a story keeps (the most recent)
+
+
+def _nearest(a: set[int], b: set[int]) -> int:
+    return min(abs(x - y) for x in a for y in b)
+
+
+class StoryIndex:
+    """The active stories and the stream's document frequencies."""
+
+    def __init__(self, params: StoryParams, frequencies: Frequencies | None = None) -> None:
+        self.params = params
+        self.frequencies = frequencies or Frequencies()
+        self.stories: dict[int, Story] = {}
+        self._by_term: dict[int, set[int]] = {}
+        self._expiry: list[tuple[float, int]] = []  # (last member's time, story id)
+        self.next_id = 1
+        self.arrivals = 0  # articles placed so far: the stream's own clock
+
+    def vector(self, terms: Terms) -> dict[int, float]:
+        """The article's IDF-weighted unit vector (frequencies as they stand)."""
+        idf = self.frequencies.idf
+        vector = {key: weight * idf(key) for key, weight in terms.weights.items()}
+        norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
+        return {key: w / norm for key, w in vector.items()}
+
+    def add(self, terms: Terms, when: float, days: set[int], linked: int | None = None) -> Decision:
+        """Place one article (`when`: its time; `days`: the days it states;
+        `linked`: a story it shares a passage with)."""
+        params = self.params
+        self.arrivals += 1
+        self.frequencies.add(terms.weights.keys())
+        vector = self.vector(terms)
+        self._expire(when)
+        if linked is not None and linked in self.stories:
+            story = self.stories[linked]
+            score, shared, apart = self._score(vector, days, story, terms)
+            self._join(story, vector, terms, when, days)
+            return Decision(story.id, "passage", score, shared, apart)
+        best: tuple[float, Story, tuple[str, ...], int | None] | None = None
+        for story in self._candidates(vector):
+            if story.first - when > params.window_days * DAY:
+                continue  # an article far older than the story (a late arrival)
+            score, shared, apart = self._score(vector, days, story, terms)
+            if params.quiet_articles:
+                score *= 0.5 ** ((self.arrivals - story.arrived) / params.quiet_articles)
+            if best is None or score > best[0]:
+                best = (score, story, shared, apart)
+        if best is not None and best[0] >= params.threshold:
+            score, story, shared, apart = best
+            self._join(story, vector, terms, when, days)
+            return Decision(story.id, "similar", score, shared, apart)
+        story = Story(self.next_id, {}, 0.0, 0, when, when, set(), {})
+        self.next_id += 1
+        self.stories[story.id] = story
+        self._join(story, vector, terms, when, days)
+        return Decision(story.id, "new")
+
+    def _candidates(self, vector: dict[int, float]) -> list[Story]:
+        strongest = heapq.nlargest(
+            self.params.candidate_terms, vector.items(), key=lambda kv: kv[1]
+        )
+        ids: set[int] = set()
+        for key, _ in strongest:
+            ids.update(self._by_term.get(key, ()))
+        return [self.stories[i] for i in sorted(ids)]
+
+    def _score(
+        self, vector: dict[int, float], days: set[int], story: Story, terms: Terms
+    ) -> tuple[float, tuple[str, ...], int | None]:
+        centroid = story.centroid
+        products = [(vector[k] * centroid[k], k) for k in vector.keys() & centroid.keys()]
+        score = sum(p for p, _ in products) / story.norm if story.norm else 0.0
+        apart = None
+        if self.params.use_dates and days and story.days:
+            apart = _nearest(days, story.days)
+            if apart > self.params.date_tolerance_days:
+                score *= self.params.date_penalty
+        top = heapq.nlargest(5, products)
+        shared = tuple(terms.names.get(k) or story.labels.get(k, "?") for _, k in top)
+        return score, shared, apart
+
+    def _join(
+        self, story: Story, vector: dict[int, float], terms: Terms, when: float, days: set[int]
+    ) -> None:
+        centroid = dict(story.centroid)
+        for key, weight in vector.items():
+            centroid[key] = centroid.get(key, 0.0) + weight
+        if len(centroid) > self.params.centroid_terms:
+            kept = heapq.nlargest(
+                self.params.centroid_terms, centroid.items(), key=lambda kv: kv[1]
+            )
+            centroid = dict(kept)
+        for key in story.centroid.keys() - centroid.keys():
+            holders = self._by_term.get(key)
+            if holders is not None:
+                holders.discard(story.id)
+                if not holders:
+                    del self._by_term[key]
+        for key in centroid.keys() - story.centroid.keys():
+            self._by_term.setdefault(key, set()).add(story.id)
+        story.labels = {k: terms.names.get(k) or story.labels.get(k, "?") for k in centroid}
+        story.centroid = centroid
+        story.norm = math.sqrt(sum(w * w for w in centroid.values()))
+        story.size += 1
+        story.arrived = self.arrivals
+        story.first, story.last = min(story.first, when), max(story.last, when)
+        story.days |= days
+        if len(story.days) > _MAX_DAYS:
+            story.days = set(sorted(story.days)[-_MAX_DAYS:])
+        heapq.heappush(self._expiry, (story.last, story.id))
+
+    def _expire(self, now: float) -> None:
+        """Forget the stories whose latest member is older than the window."""
+        horizon = now - self.params.window_days * DAY
+        while self._expiry and self._expiry[0][0] < horizon:
+            last, story_id = heapq.heappop(self._expiry)
+            story = self.stories.get(story_id)
+            if story is None or story.last != last:
+                continue  # an older entry of a story that has joined members since
+            for key in story.centroid:
+                holders = self._by_term.get(key)
+                if holders is not None:
+                    holders.discard(story_id)
+                    if not holders:
+                        del self._by_term[key]
+            del self.stories[story_id]
