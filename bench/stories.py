@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import json
 import os
 import sys
 import time
@@ -35,7 +36,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from aggregator.stories.assign import StoryIndex, StoryParams
-from aggregator.stories.dates import stated_days
+from aggregator.stories.dates import event_day, stated_days
 from aggregator.stories.terms import TermWeights, article_terms
 
 
@@ -67,6 +68,17 @@ class Headline:
 
 
 @dataclass(frozen=True, slots=True)
+class Article:
+    """One article of a labelled full-article set (tests/fixtures/events)."""
+
+    name: str
+    title: str
+    paragraphs: list[str]
+    story: str
+    when: float
+
+
+@dataclass(frozen=True, slots=True)
 class Score:
     precision: float
     recall: float
@@ -90,6 +102,60 @@ def load_uci(path: Path = UCI_CSV) -> list[Headline]:
     return rows
 
 
+def load_articles(folder: Path) -> tuple[list[Article], list[tuple[str, str]]]:
+    """A labelled set in publication order, and its sibling pairs (labels.json)."""
+    labels = json.loads((folder / "labels.json").read_text(encoding="utf-8"))
+    articles: list[Article] = []
+    for name, label in labels["articles"].items():
+        blocks = (folder / name).read_text(encoding="utf-8").strip().split("\n\n")
+        published = datetime.fromisoformat(label["published"].replace("Z", "+00:00"))
+        paragraphs = [" ".join(b.split()) for b in blocks[1:] if b.strip()]
+        articles.append(
+            Article(name, blocks[0].strip(), paragraphs, label["event"], published.timestamp())
+        )
+    articles.sort(key=lambda a: (a.when, a.name))
+    return articles, [(a, b) for a, b in labels["siblings"]]
+
+
+# How the labelled set is read: as published (times and relative days known), with
+# a window wide enough that time alone separates no sibling, and as files with no
+# date at all (one time for every article; only calendar dates in the text count,
+# their years read against UNDATED_REFERENCE).
+MODES = ("published", "wide window", "undated")
+UNDATED_REFERENCE = datetime(2025, 6, 1, tzinfo=UTC)
+
+
+def place_articles(articles: list[Article], params: StoryParams, mode: str) -> list[int]:
+    """The story of each article, placed in the given (arrival) order."""
+    if mode == "wide window":
+        params = replace(params, window_days=60.0)
+    index = StoryIndex(params)
+    out: list[int] = []
+    for a in articles:
+        terms = article_terms(a.title, a.paragraphs, params.weights)
+        text = "\n".join([a.title, *a.paragraphs])
+        if mode == "undated":
+            stated = stated_days(text, UNDATED_REFERENCE.date(), relative=False)
+            out.append(
+                index.add(terms, UNDATED_REFERENCE.timestamp(), event_day(stated, None)).story_id
+            )
+            continue
+        day = datetime.fromtimestamp(a.when, UTC).date()
+        stated = stated_days(text, day, relative=True)
+        out.append(index.add(terms, a.when, event_day(stated, day)).story_id)
+    return out
+
+
+def merged_siblings(
+    articles: list[Article], predicted: list[int], siblings: list[tuple[str, str]]
+) -> list[tuple[str, str]]:
+    """The sibling pairs some predicted story holds members of both of."""
+    events_of: dict[int, set[str]] = {}
+    for a, story in zip(articles, predicted, strict=True):
+        events_of.setdefault(story, set()).add(a.story)
+    return [(a, b) for a, b in siblings if any({a, b} <= e for e in events_of.values())]
+
+
 def bcubed(predicted: list[int], gold: list[str]) -> tuple[float, float, float]:
     """B-cubed precision, recall and F1 of a clustering against gold labels."""
     pairs = Counter(zip(predicted, gold, strict=True))
@@ -108,8 +174,8 @@ def run(headlines: list[Headline], params: StoryParams) -> Score:
     for h in headlines:
         terms = article_terms(h.title, [], params.weights)
         day = datetime.fromtimestamp(h.when, UTC).date()
-        days = stated_days(h.title, day, relative=True) if params.use_dates else set()
-        predicted.append(index.add(terms, h.when, days).story_id)
+        stated = stated_days(h.title, day, relative=True)
+        predicted.append(index.add(terms, h.when, event_day(stated, day)).story_id)
     seconds = time.perf_counter() - started
     p, r, f1 = bcubed(predicted, [h.story for h in headlines])
     return Score(p, r, f1, len(headlines) / seconds, len(set(predicted)))
@@ -121,7 +187,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--thresholds", default="0.15,0.2,0.25,0.3,0.35,0.4", help="comma-separated"
     )
+    parser.add_argument(
+        "--articles",
+        type=Path,
+        help="a labelled full-article folder (tests/fixtures/events) instead of the headlines",
+    )
     args = parser.parse_args(argv)
+    thresholds = sorted({float(t) for t in args.thresholds.split(",")} | {StoryParams().threshold})
+    if args.articles:
+        articles, siblings = load_articles(args.articles)
+        gold = [a.story for a in articles]
+        print(f"{len(articles)} articles, {len(set(gold))} events, {len(siblings)} sibling pairs\n")
+        print("| Read | Contender | Threshold | B³ P | B³ R | B³ F1 | Siblings merged |")
+        print("|---|---|---:|---:|---:|---:|---|")
+        for mode in MODES:
+            for name, params in (("ours", StoryParams()), ("plain TF-IDF", BASELINE)):
+                for threshold in thresholds:
+                    chosen = replace(params, threshold=threshold)
+                    predicted = place_articles(articles, chosen, mode)
+                    p, r, f1 = bcubed(predicted, gold)
+                    merged = merged_siblings(articles, predicted, siblings)
+                    shown = ", ".join(f"{a}+{b}" for a, b in merged) or "none"
+                    print(
+                        f"| {mode} | {name} | {threshold:.2f} | {p:.3f} | {r:.3f} | {f1:.3f} "
+                        f"| {shown} |"
+                    )
+        return 0
     if not args.data.exists():
         parser.error(f"{args.data}: not found (the shared data folder)")
     headlines = load_uci(args.data)
@@ -131,7 +222,7 @@ def main(argv: list[str] | None = None) -> int:
     print("|---|---:|---:|---:|---:|---:|---:|")
     default = StoryParams().threshold
     for name, params in (("ours", StoryParams()), ("plain TF-IDF", BASELINE)):
-        for threshold in sorted({float(t) for t in args.thresholds.split(",")} | {default}):
+        for threshold in thresholds:
             s = run(headlines, replace(params, threshold=threshold))
             mark = " (default)" if threshold == default else ""
             print(

@@ -10,7 +10,7 @@ from datetime import date, timedelta
 
 import pytest
 
-from aggregator.stories.dates import stated_days
+from aggregator.stories.dates import event_day, stated_days
 
 
 def days(*values: date) -> set[int]:
@@ -80,3 +80,16 @@ def test_every_weekday_resolves_to_the_latest_on_or_before_the_reference() -> No
             day = date.fromordinal(found)
             assert day.weekday() == number
             assert 0 <= (reference - day).days <= 6
+
+
+def test_the_event_day_is_the_latest_stated_day_up_to_publication() -> None:
+    published = date(2025, 3, 14)
+    recalled = (published - timedelta(days=12)).toordinal()  # an earlier event recalled
+    reported = (published - timedelta(days=1)).toordinal()
+    scheduled = (published + timedelta(days=9)).toordinal()  # a hearing to come
+    assert event_day({recalled, reported, scheduled}, published) == reported
+    assert event_day({scheduled}, published) == published.toordinal()
+    assert event_day(set(), published) == published.toordinal()
+    # No publication time: the latest day the text states, or nothing.
+    assert event_day({recalled, scheduled}, None) == scheduled
+    assert event_day(set(), None) is None

@@ -13,9 +13,10 @@ revisited, so a story's members do not move under a reader's feet):
    `candidate_terms` strongest terms. Stories outside the window are
    forgotten here (they stay in the store).
 4. **Score**: the cosine between the article and the story's centroid. When
-   both state days (dates.py) and the nearest two are more than
-   `date_tolerance_days` apart, the score is multiplied by `date_penalty`:
-   the same words about a different day are a sibling event. A story that
+   the article's event day (dates.py `event_day`: the latest day it states
+   up to its publication) is more than `date_tolerance_days` from every
+   member's, the score is multiplied by `date_penalty`: the same words about
+   a different day are a sibling event. A story that
    has gone quiet while the stream went on loses half its score for every
    `quiet_articles` articles placed since its latest member: an event's
    coverage comes in a burst, and a day-later report of the same kind of
@@ -87,10 +88,10 @@ class Decision:
     reason: Reason
     score: float = 0.0  # the cosine (after any date penalty) with the story joined
     shared: tuple[str, ...] = ()  # the terms that weighed most in the score
-    days_apart: int | None = None  # nearest stated days of article and story
+    days_apart: int | None = None  # days between the article's event day and the story's nearest
 
 
-_MAX_DAYS = 64  # stated days a story keeps (the most recent)
+_MAX_DAYS = 64  # event days a story keeps (the most recent)
 
 
 def _nearest(a: set[int], b: set[int]) -> int:
@@ -116,9 +117,12 @@ class StoryIndex:
         norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
         return {key: w / norm for key, w in vector.items()}
 
-    def add(self, terms: Terms, when: float, days: set[int], linked: int | None = None) -> Decision:
-        """Place one article (`when`: its time; `days`: the days it states;
-        `linked`: a story it shares a passage with)."""
+    def add(
+        self, terms: Terms, when: float, day: int | None, linked: int | None = None
+    ) -> Decision:
+        """Place one article (`when`: its time; `day`: the day it reports on, a date
+        ordinal, if known; `linked`: a story it shares a passage with)."""
+        days = {day} if day is not None and self.params.use_dates else set()
         params = self.params
         self.arrivals += 1
         self.frequencies.add(terms.weights.keys())

@@ -104,3 +104,15 @@ def stated_days(text: str, reference: date, relative: bool) -> set[int]:
         else:
             days.add(today - (back or (7 if lead == "last" else 0)))
     return days
+
+
+def event_day(stated: set[int], published: date | None) -> int | None:
+    """The day an article reports on: the latest day it states that is not after
+    its publication (a report looks back; earlier days it names are background,
+    such as the previous event a sibling story recalls), else its publication
+    day; with no publication time, the latest day it states. None if nothing."""
+    if published is None:
+        return max(stated) if stated else None
+    limit = published.toordinal()
+    before = [d for d in stated if d <= limit]
+    return max(before) if before else limit
