@@ -240,6 +240,33 @@ class DaemonConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class StoriesConfig:
+    """Event stories: which articles report one event (rules: stories/assign.py;
+    the measurements behind the defaults: docs/benchmarks.md, "Event stories")."""
+
+    enabled: bool = True
+    threshold: float = 0.08
+    window_days: float = 3.0
+    date_tolerance_days: int = 2
+    date_penalty: float = 0.1
+    quiet_articles: int = 150
+    title_weight: float = 2.0
+    name_weight: float = 2.0
+    number_weight: float = 1.5
+    lead_words: int = 250
+
+    def validate(self) -> None:
+        _require(0.0 < self.threshold <= 1.0, "stories.threshold", "must be in (0, 1]")
+        _require(self.window_days > 0, "stories.window_days", "must be > 0")
+        _require(self.date_tolerance_days >= 0, "stories.date_tolerance_days", "must be >= 0")
+        _require(0.0 <= self.date_penalty <= 1.0, "stories.date_penalty", "must be in [0, 1]")
+        _require(self.quiet_articles >= 0, "stories.quiet_articles", "must be >= 0 (0: off)")
+        for key in ("title_weight", "name_weight", "number_weight"):
+            _require(getattr(self, key) > 0, f"stories.{key}", "must be > 0")
+        _require(self.lead_words >= 1, "stories.lead_words", "must be >= 1")
+
+
+@dataclass(frozen=True, slots=True)
 class DigestConfig:
     """The daily digest: where its files go, and whom it is mailed to."""
 
@@ -326,6 +353,7 @@ class Config:
     ingest: IngestConfig = field(default_factory=IngestConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     clusters: ClusterConfig = field(default_factory=ClusterConfig)
+    stories: StoriesConfig = field(default_factory=StoriesConfig)
     feeds: FeedsConfig = field(default_factory=FeedsConfig)
     daemon: DaemonConfig = field(default_factory=DaemonConfig)
     digest: DigestConfig = field(default_factory=DigestConfig)
@@ -338,6 +366,7 @@ class Config:
         self.ingest.validate()
         self.dedup.validate()
         self.clusters.validate()
+        self.stories.validate()
 
 
 def _require(ok: bool, key: str, message: str) -> None:

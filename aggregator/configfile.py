@@ -31,6 +31,7 @@ from aggregator.config import (
     IngestConfig,
     MinHashParams,
     PostgresURL,
+    StoriesConfig,
     database_location,
 )
 from aggregator.errors import ConfigError
@@ -73,7 +74,7 @@ def load_config(path: Path | None) -> Config:
 
 def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> Config:
     """Build a Config from parsed TOML, resolving relative paths against `base`."""
-    sections = {"ingest", "dedup", "clusters", "feeds", "daemon", "digest"}
+    sections = {"ingest", "dedup", "clusters", "stories", "feeds", "daemon", "digest"}
     _check_keys(raw, {"database", "folders", *sections}, "")
     database = database_location(_typed(raw, "database", str, "", "aggregator.db"))
     folders_raw = raw.get("folders", [])
@@ -97,6 +98,7 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
             "told by where a passage sits: clusters.boilerplate_edge_paragraphs); remove it",
             path or "(no file)",
         )
+    stories = _section(raw, "stories", StoriesConfig)
     feeds = _section(raw, "feeds", FeedsConfig)
     daemon = _section(raw, "daemon", DaemonConfig)
     digest_raw = dict(_table(raw, "digest"))
@@ -113,6 +115,7 @@ def parse_config(raw: dict[str, Any], base: Path, path: Path | None = None) -> C
         ingest=ingest,
         dedup=dedup,
         clusters=clusters,
+        stories=stories,
         feeds=feeds,
         daemon=daemon,
         digest=digest,
@@ -190,6 +193,8 @@ def _check_keys(values: dict[str, Any], allowed: set[str], prefix: str) -> None:
 
 
 def _toml(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
     if isinstance(value, tuple):
         return "[" + ", ".join(_toml(v) for v in value) + "]"
     return json.dumps(str(value)) if isinstance(value, str | Path) else str(value)
@@ -249,6 +254,9 @@ def render_config(config: Config) -> str:
         f"concurrency = {config.feeds.concurrency}",
         f"per_host = {config.feeds.per_host}",
         f"parse_workers = {config.feeds.parse_workers}",
+        "",
+        "[stories]",
+        *(f"{f.name} = {_toml(getattr(config.stories, f.name))}" for f in fields(StoriesConfig)),
         "",
         "[daemon]",
         *(f"{f.name} = {_toml(getattr(config.daemon, f.name))}" for f in fields(DaemonConfig)),

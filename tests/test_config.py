@@ -371,6 +371,18 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "background_min_stories": 4,
             "background_min_hours": 12.0,
         },
+        "stories": {
+            "enabled": True,
+            "threshold": 0.08,
+            "window_days": 3.0,
+            "date_tolerance_days": 2,
+            "date_penalty": 0.1,
+            "quiet_articles": 150,
+            "title_weight": 2.0,
+            "name_weight": 2.0,
+            "number_weight": 1.5,
+            "lead_words": 250,
+        },
         "feeds": {
             "urls": [],
             "allow": [],

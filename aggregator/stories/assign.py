@@ -39,6 +39,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from aggregator.config import StoriesConfig
 from aggregator.stories.frequencies import Frequencies
 from aggregator.stories.terms import Terms, TermWeights
 
@@ -60,6 +61,23 @@ class StoryParams:
     )
     weights: TermWeights = field(default_factory=TermWeights)
     use_dates: bool = True
+
+    @classmethod
+    def from_config(cls, config: StoriesConfig) -> StoryParams:
+        weights = TermWeights(
+            title_weight=config.title_weight,
+            name_weight=config.name_weight,
+            number_weight=config.number_weight,
+            lead_words=config.lead_words,
+        )
+        return cls(
+            threshold=config.threshold,
+            window_days=config.window_days,
+            date_tolerance_days=config.date_tolerance_days,
+            date_penalty=config.date_penalty,
+            quiet_articles=config.quiet_articles,
+            weights=weights,
+        )
 
 
 @dataclass(slots=True)
