@@ -62,6 +62,9 @@ class Article:
     # Who published it, as the article itself says (front matter, meta tags);
     # None: the source (feed or folder) it came from is all that is known.
     outlet: str | None = None
+    # False: no date was found and `published_at` is the file's modification time
+    # (the story layer then reads no "yesterday" or "on Tuesday" against it).
+    dated: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -298,7 +298,7 @@ def _version(database: Path) -> int:
     return version
 
 
-def test_a_v5_database_migrates_through_v6_to_v9(tmp_path: Path) -> None:
+def test_a_v5_database_migrates_through_v6_to_v10(tmp_path: Path) -> None:
     database = tmp_path / "old.db"
     shutil.copy(REPO / "tests" / "data" / "schema-v5-seeds-third.db", database)
     _feed_row(database)
@@ -307,7 +307,7 @@ def test_a_v5_database_migrates_through_v6_to_v9(tmp_path: Path) -> None:
         0,
         "feed 2: minimum interval 30 min (was the default, 15 min)\n",
     )
-    assert _version(database) == SCHEMA_VERSION == 9
+    assert _version(database) == SCHEMA_VERSION == 10
     assert _version(database.with_name("old.db.v5.bak")) == 5
     assert run_cli("--db", database, "rematch").returncode == 0  # v6's passage groups
     with closing(sqlite3.connect(database)) as conn:
@@ -320,6 +320,9 @@ def test_a_v5_database_migrates_through_v6_to_v9(tmp_path: Path) -> None:
         ).fetchall()
         assert numbered and all(shown == position + 1 for shown, position in numbered)
         rows = conn.execute("SELECT kind, min_interval_minutes FROM sources ORDER BY id").fetchall()
+        # v10: the event-story tables, empty: v5's articles keep no story.
+        for table in ("event_stories", "event_members", "event_terms"):
+            assert conn.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0
         # v9: no insert trigger; the articles v5 indexed are still found.
         triggers = conn.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         assert {t for (t,) in triggers} == {"articles_ad", "articles_au"}

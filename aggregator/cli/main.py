@@ -42,6 +42,7 @@ from aggregator.cli.reports import (
     show_cluster,
     stats,
 )
+from aggregator.cli.stories import stories_command, story_command
 from aggregator.config import Database, database_location
 from aggregator.configfile import render_config
 from aggregator.errors import AggregatorError, ConfigError, SourceError
@@ -360,6 +361,8 @@ cli.add_command(status_command)
 cli.add_command(digest_command)
 cli.add_command(browse_command)
 cli.add_command(migrate_command)
+cli.add_command(stories_command)
+cli.add_command(story_command)
 
 
 def main() -> None:

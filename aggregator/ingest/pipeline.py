@@ -73,6 +73,7 @@ from aggregator.ingest.rematch import rematch, rematch_pending
 from aggregator.model import RawDocument
 from aggregator.sources.caps import cap_article as cap_article  # re-exported: its old home
 from aggregator.storage.protocol import Store
+from aggregator.stories.layer import StoryLayer
 
 log = logging.getLogger(__name__)
 
@@ -134,7 +135,8 @@ class Ingester:
             index.floor = below + 1 if below else 0
         index.max_units = limit  # a reload may change it
         self.index = index
-        self.recorder = Recorder(store, index, Matcher(store, config))
+        stories = StoryLayer(store, config.stories) if config.stories.enabled else None
+        self.recorder = Recorder(store, index, Matcher(store, config), stories)
 
     def ingest(
         self, items: Iterable[RawDocument | AggregatorError]
@@ -178,8 +180,20 @@ class Ingester:
             yield from self._ingest_batch(batch)
 
     def close(self) -> None:
-        """Stop the preparing processes, if any were started."""
-        self.preparer.close()
+        """Save the story layer's document frequencies; stop the preparing processes.
+
+        Frequencies are statistics: a store that cannot take them now (disk full)
+        costs the few articles since the last save, so that is logged, not raised.
+        """
+        try:
+            stories = self.recorder.stories
+            if stories is not None and stories.unsaved:
+                with self.store.write():
+                    stories.save_frequencies()
+        except StoreError as e:
+            log.warning("story term frequencies not saved: %s", e)
+        finally:
+            self.preparer.close()
 
     def _check(self, docs: list[RawDocument], ahead: bool) -> PendingBatch:
         """Outcomes known from the store alone (unchanged, unreadable); the rest is
@@ -294,6 +308,7 @@ class Ingester:
             except (StoreError, UnicodeEncodeError, OverflowError) as e:
                 row_ids[:] = -1
                 self.index.max_unit_id = mark
+                self._rolled_back()
                 log.info("group of %d articles rolled back (%s); storing one by one", count, e)
             else:
                 yield from outcomes
@@ -305,13 +320,21 @@ class Ingester:
                     outcome, _ = store(i)
             except (StoreError, UnicodeEncodeError, OverflowError) as e:
                 # Rolled back; raised again unless it is about this article alone.
+                self._rolled_back()
                 outcome = _refused(prepared[i].doc, e)
             yield outcome
 
     def _catch_up(self) -> None:
-        """Units other processes stored since the index last looked (writers are
-        serialised, so after this every unit id below ours is known)."""
+        """Units and stories other processes stored since the indexes last looked
+        (writers are serialised, so after this every unit id below ours is known)."""
         self.index.add_chunks(self.store.articles.units_since(self.index.max_unit_id))
+        if self.recorder.stories is not None:
+            self.recorder.stories.begin()
+
+    def _rolled_back(self) -> None:
+        """The story index took joins the rollback undid: put it back as stored."""
+        if self.recorder.stories is not None:
+            self.recorder.stories.rolled_back()
 
 
 def _failed(error: AggregatorError) -> Outcome:

@@ -4,7 +4,8 @@ What it decides: the article (or its new version), its paragraphs, units and
 signatures are written first, so that the passages found next can point at
 stored ids; candidates are the batch's look-up hits plus the units another
 process stored meanwhile (`lookup_pending`); the matcher decides, records and
-clusters the passages (dedup/decide.py). Nothing here commits: the pipeline's
+clusters the passages (dedup/decide.py); a new article then joins its event
+story (stories/layer.py; a new version keeps the story it has). Nothing here commits: the pipeline's
 group commit does (pipeline.py), and the index takes the new units only after
 it. An article found unchanged when its turn comes (stored meanwhile by an
 earlier batch of the same run) is reported unchanged and written no more.
@@ -26,6 +27,7 @@ from aggregator.ingest.prepare import END, PARAGRAPH, POSITION, START
 from aggregator.model import Article, RawDocument, format_time
 from aggregator.storage.articles import ArticleRecord, UnitRecord
 from aggregator.storage.protocol import Store
+from aggregator.stories.layer import StoryLayer
 
 I64 = npt.NDArray[np.int64]
 
@@ -59,10 +61,13 @@ class ReadyArticle:
 class Recorder:
     """Stores prepared articles and decides their passages."""
 
-    def __init__(self, store: Store, index: BandIndex, matcher: Matcher) -> None:
+    def __init__(
+        self, store: Store, index: BandIndex, matcher: Matcher, stories: StoryLayer | None
+    ) -> None:
         self.store = store
         self.index = index
         self.matcher = matcher
+        self.stories = stories  # None: `stories.enabled = false`
 
     def record(
         self, item: ReadyArticle, sig: Signatures, hits: tuple[I64, I64]
@@ -111,6 +116,8 @@ class Recorder:
             unit_ids,
         )
         passages, linked, cluster_id = self._match(host, spans, sig, hits)
+        if self.stories is not None and existing is None:
+            self.stories.place(article_id, article, cluster_id)
         # Writers are serialised, so every unit id below ours is already known;
         # ours enter the index when the batch ends.
         if unit_ids:

@@ -185,7 +185,7 @@ def cap_article(
         cuts.append(f"read the first {tally.read:,} of {tally.size:,} {tally.unit}")
     if not cuts:
         return article, None
-    capped = Article(title, article.published_at, paragraphs, article.outlet)
+    capped = Article(title, article.published_at, paragraphs, article.outlet, article.dated)
     return capped, "; ".join(cuts)
 
 

@@ -123,6 +123,7 @@ def _read(doc: RawDocument, caps: IngestConfig | None) -> tuple[Article, Tally]:
         published_at=doc.published_at or published or doc.modified_at,
         paragraphs=tuple(paragraphs),
         outlet=outlet if doc.source_kind == "folder" else None,
+        dated=bool(doc.published_at or published),
     )
     return article, tally
 

@@ -356,6 +356,45 @@ SCHEMA_V9 = """
 DROP TRIGGER IF EXISTS articles_ai;
 """
 
+# Version 10: event stories (issue 16, aggregator/stories/): which articles report
+# one event, above the passage clusters. A story's centroid is JSON (its strongest
+# terms: key, weight, term), so a restart loads the open stories without text;
+# `seq` rises with every change, so another process's changes can be caught up.
+# event_terms holds the stream's document frequencies, saved now and then.
+SCHEMA_V10 = """
+CREATE TABLE IF NOT EXISTS event_stories (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    seq INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    first_at TEXT NOT NULL,
+    last_at TEXT NOT NULL,
+    articles INTEGER NOT NULL,
+    event_days TEXT NOT NULL,
+    terms TEXT NOT NULL,
+    centroid TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_stories_seq ON event_stories(seq);
+CREATE INDEX IF NOT EXISTS event_stories_last ON event_stories(last_at);
+
+CREATE TABLE IF NOT EXISTS event_members (
+    article_id INTEGER PRIMARY KEY REFERENCES articles(id) ON DELETE CASCADE,
+    story_id INTEGER NOT NULL REFERENCES event_stories(id),
+    reason TEXT NOT NULL,
+    score REAL NOT NULL,
+    shared TEXT NOT NULL,
+    event_day TEXT,
+    days_apart INTEGER,
+    joined_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS event_members_story ON event_members(story_id);
+
+CREATE TABLE IF NOT EXISTS event_terms (
+    term INTEGER PRIMARY KEY,
+    documents INTEGER NOT NULL
+);
+"""
+
 MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V1,
     SCHEMA_V2,
@@ -366,6 +405,7 @@ MIGRATIONS: tuple[str, ...] = (
     SCHEMA_V7,
     SCHEMA_V8,
     SCHEMA_V9,
+    SCHEMA_V10,
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -384,4 +424,7 @@ TABLES = (
     "service_state",
     "passages",
     "passage_carriers",
+    "event_stories",
+    "event_members",
+    "event_terms",
 )

@@ -25,6 +25,7 @@ from aggregator.storage.articles import SQLArticles
 from aggregator.storage.clusters import SQLClusters
 from aggregator.storage.digests import SQLDigests
 from aggregator.storage.engine import Args, Dialect, Engine, Rows
+from aggregator.storage.events import SQLEvents
 from aggregator.storage.feeds import SQLFeeds
 from aggregator.storage.passages import SQLPassages
 from aggregator.storage.reports import SQLReports
@@ -98,6 +99,7 @@ class Store:
         self.passages = SQLPassages(self)
         self.digests = SQLDigests(self)
         self.reports = SQLReports(self)
+        self.events = SQLEvents(self)
         self.articles = SQLArticles(self)
         self.search = SearchRows(self)
 

@@ -48,6 +48,7 @@ IDENTITY_TABLES = (
     "clusters",
     "passages",
     "passage_carriers",
+    "event_stories",
 )
 SAMPLE = 200  # passage carriers read back from both databases
 

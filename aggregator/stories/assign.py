@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import heapq
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -136,10 +137,16 @@ class StoryIndex:
         return {key: w / norm for key, w in vector.items()}
 
     def add(
-        self, terms: Terms, when: float, day: int | None, linked: int | None = None
+        self,
+        terms: Terms,
+        when: float,
+        day: int | None,
+        linked: int | None = None,
+        new_id: Callable[[], int] | None = None,
     ) -> Decision:
         """Place one article (`when`: its time; `day`: the day it reports on, a date
-        ordinal, if known; `linked`: a story it shares a passage with)."""
+        ordinal, if known; `linked`: a story it shares a passage with; `new_id`:
+        gives a new story its id, by default the next of this index's own)."""
         days = {day} if day is not None and self.params.use_dates else set()
         params = self.params
         self.arrivals += 1
@@ -164,11 +171,45 @@ class StoryIndex:
             score, story, shared, apart = best
             self._join(story, vector, terms, when, days)
             return Decision(story.id, "similar", score, shared, apart)
-        story = Story(self.next_id, {}, 0.0, 0, when, when, set(), {})
-        self.next_id += 1
+        if new_id is None:
+            story_id, self.next_id = self.next_id, self.next_id + 1
+        else:
+            story_id = new_id()
+        story = Story(story_id, {}, 0.0, 0, when, when, set(), {})
         self.stories[story.id] = story
         self._join(story, vector, terms, when, days)
         return Decision(story.id, "new")
+
+    def load(
+        self,
+        story_id: int,
+        centroid: dict[int, float],
+        labels: dict[int, str],
+        size: int,
+        first: float,
+        last: float,
+        days: set[int],
+    ) -> None:
+        """Put a stored story (back) into the index, replacing any copy of it."""
+        self.forget(story_id)
+        story = Story(story_id, {}, 0.0, size, first, last, set(days), labels)
+        story.arrived = self.arrivals
+        self._set_centroid(story, centroid)
+        self.stories[story_id] = story
+        self.next_id = max(self.next_id, story_id + 1)
+        heapq.heappush(self._expiry, (story.last, story.id))
+
+    def forget(self, story_id: int) -> None:
+        """Drop a story from memory (it stays in the store)."""
+        story = self.stories.pop(story_id, None)
+        if story is None:
+            return
+        for key in story.centroid:
+            holders = self._by_term.get(key)
+            if holders is not None:
+                holders.discard(story_id)
+                if not holders:
+                    del self._by_term[key]
 
     def _candidates(self, vector: dict[int, float]) -> list[Story]:
         strongest = heapq.nlargest(
@@ -205,17 +246,8 @@ class StoryIndex:
                 self.params.centroid_terms, centroid.items(), key=lambda kv: kv[1]
             )
             centroid = dict(kept)
-        for key in story.centroid.keys() - centroid.keys():
-            holders = self._by_term.get(key)
-            if holders is not None:
-                holders.discard(story.id)
-                if not holders:
-                    del self._by_term[key]
-        for key in centroid.keys() - story.centroid.keys():
-            self._by_term.setdefault(key, set()).add(story.id)
         story.labels = {k: terms.names.get(k) or story.labels.get(k, "?") for k in centroid}
-        story.centroid = centroid
-        story.norm = math.sqrt(sum(w * w for w in centroid.values()))
+        self._set_centroid(story, centroid)
         story.size += 1
         story.arrived = self.arrivals
         story.first, story.last = min(story.first, when), max(story.last, when)
@@ -224,18 +256,24 @@ class StoryIndex:
             story.days = set(sorted(story.days)[-_MAX_DAYS:])
         heapq.heappush(self._expiry, (story.last, story.id))
 
+    def _set_centroid(self, story: Story, centroid: dict[int, float]) -> None:
+        """Give `story` this centroid, keeping the term -> stories map in step."""
+        for key in story.centroid.keys() - centroid.keys():
+            holders = self._by_term.get(key)
+            if holders is not None:
+                holders.discard(story.id)
+                if not holders:
+                    del self._by_term[key]
+        for key in centroid.keys() - story.centroid.keys():
+            self._by_term.setdefault(key, set()).add(story.id)
+        story.centroid = centroid
+        story.norm = math.sqrt(sum(w * w for w in centroid.values()))
+
     def _expire(self, now: float) -> None:
         """Forget the stories whose latest member is older than the window."""
         horizon = now - self.params.window_days * DAY
         while self._expiry and self._expiry[0][0] < horizon:
             last, story_id = heapq.heappop(self._expiry)
             story = self.stories.get(story_id)
-            if story is None or story.last != last:
-                continue  # an older entry of a story that has joined members since
-            for key in story.centroid:
-                holders = self._by_term.get(key)
-                if holders is not None:
-                    holders.discard(story_id)
-                    if not holders:
-                        del self._by_term[key]
-            del self.stories[story_id]
+            if story is not None and story.last == last:
+                self.forget(story_id)  # else an older entry of a story that went on

@@ -27,12 +27,16 @@ class Frequencies:
         self.capacity = capacity
         self.counts: dict[int, int] = {}
         self.documents = 0
+        # Since the store last saved them: keys counted, and keys pruned away.
+        self.changed: set[int] = set()
+        self.dropped: set[int] = set()
 
     def add(self, keys: Iterable[int]) -> None:
         """Count one document using each of `keys` (each key once)."""
         counts = self.counts
         for key in keys:
             counts[key] = counts.get(key, 0) + 1
+        self.changed.update(keys)
         self.documents += 1
         if len(counts) > self.capacity:
             self._prune()
@@ -45,4 +49,7 @@ class Frequencies:
         ranked = sorted(self.counts.values(), reverse=True)
         floor = ranked[self.capacity // 2]
         kept = {k: c for k, c in self.counts.items() if c > floor}
+        gone = self.counts.keys() - kept.keys()
+        self.dropped |= gone
+        self.changed -= gone
         self.counts = kept

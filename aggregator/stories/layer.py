@@ -1,0 +1,155 @@
+"""Layer: the story index kept in step with the store, one article at a time.
+
+Called by the ingest recorder for every new article, inside the transaction
+that stores it (so an article is never stored without its story, nor the
+other way round), after its passages and passage cluster are decided:
+
+* **What it reads of the article**: its title and paragraphs (terms.py), its
+  publication time, and the days its text states (dates.py), read against
+  that time when the article is dated; an undated file (its time is only the
+  file's) gives only the calendar dates it names.
+* **Passage links win**: an article whose passage cluster already has a
+  member in a story joins that story (the must-link); passage clusters and
+  their ids are not touched.
+* **Restart and other processes**: the open stories (a member inside
+  `window_days` of now) are loaded at start; before each transaction's first
+  article, stories another process changed since are loaded again
+  (`begin`, by the stories' `seq`). Document frequencies are saved every
+  `SAVE_EVERY` articles and when ingest ends.
+* **Rollback**: the pipeline rolls a group back when one article of it is
+  refused; the index then holds joins that never happened. `rolled_back`
+  takes the transaction's articles out of the document frequencies again
+  (the layer keeps their terms from `begin` on) and loads the stories back
+  from the store.
+
+An updated article (a new version) keeps the story it joined first.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, date, datetime, timedelta
+
+from aggregator.config import StoriesConfig
+from aggregator.model import Article, as_utc, format_time, parse_time
+from aggregator.storage.events import StoredStory, StoryWrite
+from aggregator.storage.protocol import Store
+from aggregator.stories.assign import Decision, StoryIndex, StoryParams
+from aggregator.stories.dates import event_day, stated_days
+from aggregator.stories.frequencies import Frequencies
+from aggregator.stories.terms import article_terms
+
+log = logging.getLogger(__name__)
+
+SAVE_EVERY = 2000  # articles between two saves of the document frequencies
+
+
+class StoryLayer:
+    """The event-story index of one ingesting process."""
+
+    def __init__(self, store: Store, config: StoriesConfig) -> None:
+        self.store = store
+        self.config = config
+        self.params = StoryParams.from_config(config)
+        documents, counts = self.store.events.frequencies()
+        frequencies = Frequencies()
+        frequencies.counts, frequencies.documents = counts, documents
+        self.unsaved = 0
+        self.journal: list[tuple[int, ...]] = []  # terms of this transaction's articles
+        self._load_stories(frequencies, arrivals=0)
+
+    def _load_stories(self, frequencies: Frequencies, arrivals: int) -> None:
+        """A new index over `frequencies`, holding the open stories as stored."""
+        self.index = StoryIndex(self.params, frequencies)
+        self.index.arrivals = arrivals
+        since = datetime.now(UTC) - timedelta(days=self.params.window_days)
+        for story in self.store.events.open_stories(format_time(since)):
+            self._load(story)
+        self.seq = self.store.events.last_seq()
+
+    def begin(self) -> None:
+        """A write transaction starts: catch up the stories other processes changed."""
+        self.journal = []
+        for story in self.store.events.changed_since(self.seq):
+            self._load(story)
+            self.seq = max(self.seq, story.seq)
+
+    def rolled_back(self) -> None:
+        """Undo in memory what the rolled-back transaction's articles did."""
+        frequencies = self.index.frequencies
+        counts = frequencies.counts
+        for keys in self.journal:
+            for key in keys:
+                left = counts.get(key, 0) - 1
+                if left > 0:
+                    counts[key] = left
+                else:
+                    counts.pop(key, None)
+            frequencies.documents -= 1
+        self._load_stories(frequencies, self.index.arrivals - len(self.journal))
+        self.journal = []
+
+    def place(self, article_id: int, article: Article, cluster_id: int | None) -> Decision:
+        """Put a newly stored article in its story, and store that (the caller's
+        transaction)."""
+        terms = article_terms(article.title, list(article.paragraphs), self.params.weights)
+        text = "\n".join([article.title, *article.paragraphs])
+        published = as_utc(article.published_at).date()
+        stated = stated_days(text, published, relative=article.dated)
+        day = event_day(stated, published if article.dated else None)
+        linked = None if cluster_id is None else self.store.events.story_of_cluster(cluster_id)
+        now = format_time(datetime.now(UTC))
+        decision = self.index.add(
+            terms,
+            as_utc(article.published_at).timestamp(),
+            day,
+            linked,
+            new_id=lambda: self.store.events.new_story(now),
+        )
+        self.journal.append(tuple(terms.weights))
+        story = self.index.stories[decision.story_id]
+        self.seq = self.store.events.save(
+            StoryWrite(
+                story_id=story.id,
+                article_id=article_id,
+                now=now,
+                first_at=format_time(datetime.fromtimestamp(story.first, UTC)),
+                last_at=format_time(datetime.fromtimestamp(story.last, UTC)),
+                articles=story.size,
+                event_days=tuple(sorted(story.days)),
+                centroid=tuple(
+                    (key, weight, story.labels.get(key, "?"))
+                    for key, weight in story.centroid.items()
+                ),
+                reason=decision.reason,
+                score=decision.score,
+                shared=decision.shared,
+                event_day=None if day is None else date.fromordinal(day).isoformat(),
+                days_apart=decision.days_apart,
+            )
+        )
+        self.unsaved += 1
+        if self.unsaved >= SAVE_EVERY:
+            self.save_frequencies()
+        return decision
+
+    def save_frequencies(self) -> None:
+        """Write the document frequencies changed since the last save."""
+        frequencies = self.index.frequencies
+        changed = {k: frequencies.counts[k] for k in frequencies.changed}
+        self.store.events.save_frequencies(frequencies.documents, changed)
+        if frequencies.dropped:
+            self.store.events.forget_terms(sorted(frequencies.dropped))
+        frequencies.changed, frequencies.dropped = set(), set()
+        self.unsaved = 0
+
+    def _load(self, story: StoredStory) -> None:
+        self.index.load(
+            story.id,
+            {key: weight for key, weight, _ in story.centroid},
+            {key: term for key, _, term in story.centroid},
+            story.articles,
+            parse_time(story.first_at).timestamp(),
+            parse_time(story.last_at).timestamp(),
+            set(story.event_days),
+        )
