@@ -3,7 +3,8 @@
 What it decides, and why:
 
 * **Words, stemmed.** Tokens are folded (NFKC, case) and stemmed with the
-  Snowball English stemmer, so "tapering" meets "taper" and "missiles" meets
+  Snowball English stemmer (PyStemmer, its C build: 1.5 µs a word against 80
+  for the pure-Python one on words not seen before), so "tapering" meets "taper" and "missiles" meets
   "missile". Stop words and the words every report uses ("said", "told",
   "reported") carry no evidence and are dropped before stemming.
 * **Names and numbers weigh more.** The same event is told with the same
@@ -14,8 +15,9 @@ What it decides, and why:
   A headline in Title Case says nothing about names, so its capitals are not
   read as names.
 * **The lead weighs more than the tail.** The title counts `title_weight`
-  times; the first `lead_words` words of the body count fully, the rest half:
-  the tail of a report is background, which similar events share.
+  times; the first `lead_words` words of the body count fully, the next 750
+  half, and the rest not at all: the tail of a report is background, which
+  similar events share.
 * **Sublinear counts**: 1 + ln(count), so a name repeated ten times does not
   drown the rest.
 * **Hashed terms.** A term is its 64-bit xxhash, so document frequencies
@@ -32,11 +34,15 @@ import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
-import snowballstemmer
+import Stemmer
 import xxhash
 
 _WORD = re.compile(r"[^\W\d_][\w'’\-.]*[^\W_]|[^\W\d_]|\d[\d,.:]*%?", re.UNICODE)
-_SENTENCE_END = re.compile(r"[.!?]")
+# Sentence ends: terminal punctuation (and closing quotes or brackets), then space.
+_SENTENCES = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
+# Words of an article's body read past its lead: the tail is background, and an
+# article of 10,000 words must not cost 40 times one of 250.
+_TAIL_WORDS = 750
 
 # Function words, and the verbs and fillers of reporting itself.
 STOP_WORDS = frozenset(
@@ -61,7 +67,7 @@ STOP_WORDS = frozenset(
     """.split()
 )
 
-_STEMMER = snowballstemmer.stemmer("english")
+_STEMMER = Stemmer.Stemmer("english")
 
 
 @lru_cache(maxsize=200_000)
@@ -113,32 +119,30 @@ def _count(
     budget: list[int],
 ) -> None:
     """Add `text`'s terms to `counts`: `scale` per occurrence while `budget[0]`
-    words of lead remain, half of it after."""
-    text = _fold(text)
-    matches = list(_WORD.finditer(text))
-    names_allowed = names_allowed and not _title_case([m.group() for m in matches])
-    end = 0
-    for match in matches:
-        word = match.group()
-        # A capital right after terminal punctuation (or first) starts a sentence.
-        starts = end == 0 or _SENTENCE_END.search(text, end, match.start()) is not None
-        end = match.end()
-        weight = scale if budget[0] > 0 else scale / 2
-        budget[0] -= 1
-        capital = word[0].isupper()
-        folded = word.casefold().strip("'.-").removesuffix("'s")
-        if not folded or folded in STOP_WORDS:
-            continue
-        if folded[0].isdigit():
-            term = folded.rstrip(".,:")
-            kinds[term] = "number"
-        elif len(folded) < 2:
-            continue
-        else:
-            term = stem(folded)
-            if names_allowed and capital and not starts:
-                kinds.setdefault(term, "name")
-        counts[term] = counts.get(term, 0.0) + weight
+    words of lead remain, half of it after; nothing past `_MAX_WORDS` of it."""
+    sentences = [_WORD.findall(s) for s in _SENTENCES.split(_fold(text))]
+    if names_allowed:
+        names_allowed = not _title_case([w for words in sentences for w in words])
+    for words in sentences:
+        if budget[0] <= -_TAIL_WORDS:
+            return
+        for n, word in enumerate(words):
+            weight = scale if budget[0] > 0 else scale / 2
+            budget[0] -= 1
+            folded = word.casefold().strip("'.-").removesuffix("'s")
+            if folded in STOP_WORDS or not folded:
+                continue
+            if folded[0].isdigit():
+                term = folded.rstrip(".,:")
+                kinds[term] = "number"
+            elif len(folded) < 2:
+                continue
+            else:
+                term = stem(folded)
+                # A capital inside a sentence (not its first word) is a name.
+                if names_allowed and n and word[0].isupper():
+                    kinds.setdefault(term, "name")
+            counts[term] = counts.get(term, 0.0) + weight
 
 
 def article_terms(title: str, paragraphs: list[str], weights: TermWeights) -> Terms:
