@@ -234,7 +234,11 @@ class Ingester:
                 continue
             if item.warning:
                 log.warning("article cut to the caps: %s: %s", _shown(doc.location), item.warning)
-            prepared.append(ReadyArticle(doc, content_hash, item.article, item.spans, item.warning))
+            prepared.append(
+                ReadyArticle(
+                    doc, content_hash, item.article, item.spans, item.warning, item.reading
+                )
+            )
         yield from self._store_batch(prepared, result.signatures)
 
     def _store_batch(

@@ -47,6 +47,8 @@ from aggregator.errors import SourceError
 from aggregator.model import Article, RawDocument
 from aggregator.sources.extract import extract_within
 from aggregator.sources.pools import new_pool
+from aggregator.stories.assign import StoryParams
+from aggregator.stories.layer import Reading, read_article
 
 log = logging.getLogger(__name__)
 
@@ -65,6 +67,7 @@ class Prepared:
     article: Article
     spans: I64  # (units, 5): paragraph, position, start, end, words
     warning: str | None  # what the caps cut, if anything
+    reading: Reading | None  # what the story layer reads of it (None: stories off)
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +100,7 @@ def prepare_batch(docs: Sequence[RawDocument], config: Config) -> PreparedBatch:
     items: list[Prepared | Failed] = []
     tokens: list[tuple[str, ...]] = []
     dedup = config.dedup
+    weights = StoryParams.from_config(config.stories).weights if config.stories.enabled else None
     for doc in docs:
         try:
             article, warning = extract_within(doc, config.ingest)
@@ -113,7 +117,8 @@ def prepare_batch(docs: Sequence[RawDocument], config: Config) -> PreparedBatch:
             [(u.paragraph, u.position, u.start, u.end, len(u.tokens)) for u in units],
             dtype=np.int64,
         ).reshape(-1, 5)
-        items.append(Prepared(article, spans, warning))
+        reading = read_article(article, weights) if weights else None
+        items.append(Prepared(article, spans, warning, reading))
     return PreparedBatch(items, _signer(dedup.minhash).sign(tokens))
 
 

@@ -27,7 +27,7 @@ from aggregator.ingest.prepare import END, PARAGRAPH, POSITION, START
 from aggregator.model import Article, RawDocument, format_time
 from aggregator.storage.articles import ArticleRecord, UnitRecord
 from aggregator.storage.protocol import Store
-from aggregator.stories.layer import StoryLayer
+from aggregator.stories.layer import Reading, StoryLayer
 
 I64 = npt.NDArray[np.int64]
 
@@ -56,6 +56,7 @@ class ReadyArticle:
     article: Article
     spans: I64  # prepare.py: one row per unit
     warning: str | None
+    reading: Reading | None = None  # the story layer's reading (prepare.py)
 
 
 class Recorder:
@@ -116,8 +117,8 @@ class Recorder:
             unit_ids,
         )
         passages, linked, cluster_id = self._match(host, spans, sig, hits)
-        if self.stories is not None and existing is None:
-            self.stories.place(article_id, article, cluster_id)
+        if self.stories is not None and existing is None and item.reading is not None:
+            self.stories.place(article_id, item.reading, cluster_id)
         # Writers are serialised, so every unit id below ours is already known;
         # ours enter the index when the batch ends.
         if unit_ids:

@@ -28,6 +28,7 @@ An updated article (a new version) keeps the story it joined first.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
 from aggregator.config import StoriesConfig
@@ -37,11 +38,31 @@ from aggregator.storage.protocol import Store
 from aggregator.stories.assign import Decision, StoryIndex, StoryParams
 from aggregator.stories.dates import event_day, stated_days
 from aggregator.stories.frequencies import Frequencies
-from aggregator.stories.terms import article_terms
+from aggregator.stories.terms import Terms, TermWeights, article_terms
 
 log = logging.getLogger(__name__)
 
 SAVE_EVERY = 2000  # articles between two saves of the document frequencies
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """What the story layer reads of an article: its weighted terms, the day it
+    reports on (a date ordinal, if known), and its time (seconds since the epoch)."""
+
+    terms: Terms
+    day: int | None
+    when: float
+
+
+def read_article(article: Article, weights: TermWeights) -> Reading:
+    """A pure function of the article, so the preparing pool does it (prepare.py)."""
+    terms = article_terms(article.title, list(article.paragraphs), weights)
+    text = "\n".join([article.title, *article.paragraphs])
+    published = as_utc(article.published_at)
+    stated = stated_days(text, published.date(), relative=article.dated)
+    day = event_day(stated, published.date() if article.dated else None)
+    return Reading(terms, day, published.timestamp())
 
 
 class StoryLayer:
@@ -89,19 +110,15 @@ class StoryLayer:
         self._load_stories(frequencies, self.index.arrivals - len(self.journal))
         self.journal = []
 
-    def place(self, article_id: int, article: Article, cluster_id: int | None) -> Decision:
+    def place(self, article_id: int, reading: Reading, cluster_id: int | None) -> Decision:
         """Put a newly stored article in its story, and store that (the caller's
         transaction)."""
-        terms = article_terms(article.title, list(article.paragraphs), self.params.weights)
-        text = "\n".join([article.title, *article.paragraphs])
-        published = as_utc(article.published_at).date()
-        stated = stated_days(text, published, relative=article.dated)
-        day = event_day(stated, published if article.dated else None)
+        terms, day = reading.terms, reading.day
         linked = None if cluster_id is None else self.store.events.story_of_cluster(cluster_id)
         now = format_time(datetime.now(UTC))
         decision = self.index.add(
             terms,
-            as_utc(article.published_at).timestamp(),
+            reading.when,
             day,
             linked,
             new_id=lambda: self.store.events.new_story(now),
