@@ -5,8 +5,9 @@ What it decides, and why:
 * **Words, stemmed.** Tokens are folded (NFKC, case) and stemmed with the
   Snowball English stemmer (PyStemmer, its C build: 1.5 µs a word against 80
   for the pure-Python one on words not seen before), so "tapering" meets
-  "taper" and "missiles" meets "missile". Stop words and the words every report uses ("said", "told",
-  "reported") carry no evidence and are dropped before stemming.
+  "taper" and "missiles" meets "missile". Stop words and the words every
+  report uses ("said", "told", "reported") carry no evidence and are dropped
+  before stemming.
 * **Names and numbers weigh more.** The same event is told with the same
   people, places and figures even when every other word differs; two
   similar events of one kind (sibling events) differ mostly there. A word
