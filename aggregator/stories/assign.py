@@ -131,8 +131,12 @@ class StoryIndex:
 
     def vector(self, terms: Terms) -> dict[int, float]:
         """The article's IDF-weighted unit vector (frequencies as they stand)."""
-        idf = self.frequencies.idf
-        vector = {key: weight * idf(key) for key, weight in terms.weights.items()}
+        counts, documents = self.frequencies.counts, self.frequencies.documents
+        top = math.log(1 + documents) + 1.0
+        vector = {
+            key: weight * (top - math.log(1 + counts.get(key, 0)))
+            for key, weight in terms.weights.items()
+        }
         norm = math.sqrt(sum(w * w for w in vector.values())) or 1.0
         return {key: w / norm for key, w in vector.items()}
 
