@@ -159,20 +159,22 @@ class StoryIndex:
         self._expire(when)
         if linked is not None and linked in self.stories:
             story = self.stories[linked]
-            score, shared, apart = self._score(vector, days, story, terms)
+            score, apart = self._score(vector, days, story)
+            shared = self._shared(vector, story, terms)
             self._join(story, vector, terms, when, days)
             return Decision(story.id, "passage", score, shared, apart)
-        best: tuple[float, Story, tuple[str, ...], int | None] | None = None
+        best: tuple[float, Story, int | None] | None = None
         for story in self._candidates(vector):
             if story.first - when > params.window_days * DAY:
                 continue  # an article far older than the story (a late arrival)
-            score, shared, apart = self._score(vector, days, story, terms)
+            score, apart = self._score(vector, days, story)
             if params.quiet_articles:
                 score *= 0.5 ** ((self.arrivals - story.arrived) / params.quiet_articles)
             if best is None or score > best[0]:
-                best = (score, story, shared, apart)
+                best = (score, story, apart)
         if best is not None and best[0] >= params.threshold:
-            score, story, shared, apart = best
+            score, story, apart = best
+            shared = self._shared(vector, story, terms)
             self._join(story, vector, terms, when, days)
             return Decision(story.id, "similar", score, shared, apart)
         if new_id is None:
@@ -225,19 +227,24 @@ class StoryIndex:
         return [self.stories[i] for i in sorted(ids)]
 
     def _score(
-        self, vector: dict[int, float], days: set[int], story: Story, terms: Terms
-    ) -> tuple[float, tuple[str, ...], int | None]:
-        centroid = story.centroid
-        products = [(vector[k] * centroid[k], k) for k in vector.keys() & centroid.keys()]
-        score = sum(p for p, _ in products) / story.norm if story.norm else 0.0
+        self, vector: dict[int, float], days: set[int], story: Story
+    ) -> tuple[float, int | None]:
+        """(cosine with the story's centroid after any date penalty, days apart)."""
+        get = vector.get
+        dot = sum(weight * get(key, 0.0) for key, weight in story.centroid.items())
+        score = dot / story.norm if story.norm else 0.0
         apart = None
         if self.params.use_dates and days and story.days:
             apart = _nearest(days, story.days)
             if apart > self.params.date_tolerance_days:
                 score *= self.params.date_penalty
+        return score, apart
+
+    def _shared(self, vector: dict[int, float], story: Story, terms: Terms) -> tuple[str, ...]:
+        """The five terms that weighed most in the article's score with `story`."""
+        products = [(vector[k] * w, k) for k, w in story.centroid.items() if k in vector]
         top = heapq.nlargest(5, products)
-        shared = tuple(terms.names.get(k) or story.labels.get(k, "?") for _, k in top)
-        return score, shared, apart
+        return tuple(terms.names.get(k) or story.labels.get(k, "?") for _, k in top)
 
     def _join(
         self, story: Story, vector: dict[int, float], terms: Terms, when: float, days: set[int]

@@ -15,6 +15,7 @@ entries however long the daemon runs.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from collections.abc import Iterable
 
 DEFAULT_CAPACITY = 500_000
@@ -25,7 +26,7 @@ class Frequencies:
 
     def __init__(self, capacity: int = DEFAULT_CAPACITY) -> None:
         self.capacity = capacity
-        self.counts: dict[int, int] = {}
+        self.counts: Counter[int] = Counter()
         self.documents = 0
         # Since the store last saved them: keys counted, and keys pruned away.
         self.changed: set[int] = set()
@@ -33,12 +34,11 @@ class Frequencies:
 
     def add(self, keys: Iterable[int]) -> None:
         """Count one document using each of `keys` (each key once)."""
-        counts = self.counts
-        for key in keys:
-            counts[key] = counts.get(key, 0) + 1
+        keys = list(keys)
+        self.counts.update(keys)  # Counter.update counts in C
         self.changed.update(keys)
         self.documents += 1
-        if len(counts) > self.capacity:
+        if len(self.counts) > self.capacity:
             self._prune()
 
     def idf(self, key: int) -> float:
@@ -48,7 +48,7 @@ class Frequencies:
         """Keep the `capacity // 2` most used terms."""
         ranked = sorted(self.counts.values(), reverse=True)
         floor = ranked[self.capacity // 2]
-        kept = {k: c for k, c in self.counts.items() if c > floor}
+        kept = Counter({k: c for k, c in self.counts.items() if c > floor})
         gone = self.counts.keys() - kept.keys()
         self.dropped |= gone
         self.changed -= gone

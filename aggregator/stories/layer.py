@@ -28,6 +28,7 @@ An updated article (a new version) keeps the story it joined first.
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
@@ -74,7 +75,7 @@ class StoryLayer:
         self.params = StoryParams.from_config(config)
         documents, counts = self.store.events.frequencies()
         frequencies = Frequencies()
-        frequencies.counts, frequencies.documents = counts, documents
+        frequencies.counts, frequencies.documents = Counter(counts), documents
         self.unsaved = 0
         self.journal: list[tuple[int, ...]] = []  # terms of this transaction's articles
         self._load_stories(frequencies, arrivals=0)
