@@ -115,24 +115,24 @@ class SQLEvents:
     def save(self, write: StoryWrite) -> int:
         """Store the story's new state and its new member; the story's new `seq`."""
         w = write
-        seq = int(
-            self._store.execute("SELECT coalesce(max(seq), 0) + 1 FROM event_stories").fetchone()[0]
-        )
         strongest = sorted(w.centroid, key=lambda c: -c[1])[:8]
-        self._store.execute(
-            "UPDATE event_stories SET seq = ?, updated_at = ?, first_at = ?, last_at = ?, "
-            "articles = ?, event_days = ?, terms = ?, centroid = ? WHERE id = ?",
-            (
-                seq,
-                w.now,
-                w.first_at,
-                w.last_at,
-                w.articles,
-                ",".join(date.fromordinal(d).isoformat() for d in w.event_days),
-                ", ".join(t for _, _, t in strongest),
-                json.dumps([[k, round(v, 6), t] for k, v, t in w.centroid]),
-                w.story_id,
-            ),
+        seq = int(
+            self._store.execute(
+                "UPDATE event_stories SET "
+                "seq = (SELECT coalesce(max(seq), 0) + 1 FROM event_stories), updated_at = ?, "
+                "first_at = ?, last_at = ?, articles = ?, event_days = ?, terms = ?, "
+                "centroid = ? WHERE id = ? RETURNING seq",
+                (
+                    w.now,
+                    w.first_at,
+                    w.last_at,
+                    w.articles,
+                    ",".join(date.fromordinal(d).isoformat() for d in w.event_days),
+                    ", ".join(t for _, _, t in strongest),
+                    json.dumps([[k, round(v, 6), t] for k, v, t in w.centroid]),
+                    w.story_id,
+                ),
+            ).fetchone()[0]
         )
         self._store.execute(
             "INSERT INTO event_members (article_id, story_id, reason, score, shared, "

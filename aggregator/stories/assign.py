@@ -38,6 +38,7 @@ import heapq
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Literal
 
 from aggregator.config import StoriesConfig
@@ -111,6 +112,9 @@ class Decision:
 
 
 _MAX_DAYS = 64  # event days a story keeps (the most recent)
+
+
+_WEIGHT = itemgetter(1)  # of a (term key, weight) pair
 
 
 def _nearest(a: set[int], b: set[int]) -> int:
@@ -218,9 +222,7 @@ class StoryIndex:
                     del self._by_term[key]
 
     def _candidates(self, vector: dict[int, float]) -> list[Story]:
-        strongest = heapq.nlargest(
-            self.params.candidate_terms, vector.items(), key=lambda kv: kv[1]
-        )
+        strongest = sorted(vector.items(), key=_WEIGHT, reverse=True)[: self.params.candidate_terms]
         ids: set[int] = set()
         for key, _ in strongest:
             ids.update(self._by_term.get(key, ()))
@@ -230,8 +232,8 @@ class StoryIndex:
         self, vector: dict[int, float], days: set[int], story: Story
     ) -> tuple[float, int | None]:
         """(cosine with the story's centroid after any date penalty, days apart)."""
-        get = vector.get
-        dot = sum(weight * get(key, 0.0) for key, weight in story.centroid.items())
+        centroid = story.centroid
+        dot = sum([vector[k] * centroid[k] for k in centroid.keys() & vector.keys()])
         score = dot / story.norm if story.norm else 0.0
         apart = None
         if self.params.use_dates and days and story.days:
@@ -253,10 +255,8 @@ class StoryIndex:
         for key, weight in vector.items():
             centroid[key] = centroid.get(key, 0.0) + weight
         if len(centroid) > self.params.centroid_terms:
-            kept = heapq.nlargest(
-                self.params.centroid_terms, centroid.items(), key=lambda kv: kv[1]
-            )
-            centroid = dict(kept)
+            kept = sorted(centroid.items(), key=_WEIGHT, reverse=True)
+            centroid = dict(kept[: self.params.centroid_terms])
         story.labels = {k: terms.names.get(k) or story.labels.get(k, "?") for k in centroid}
         self._set_centroid(story, centroid)
         story.size += 1
