@@ -21,6 +21,7 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/aggregator --config $(CONFIG) ingest
 	$(BIN)/aggregator --config $(CONFIG) clusters
+	$(BIN)/aggregator --config $(CONFIG) stories
 	$(BIN)/aggregator --config $(CONFIG) duplicates
 	$(BIN)/aggregator --config $(CONFIG) digest
 
