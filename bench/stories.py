@@ -28,6 +28,7 @@ import argparse
 import csv
 import json
 import os
+import statistics
 import sys
 import time
 from collections import Counter
@@ -181,6 +182,33 @@ def run(headlines: list[Headline], params: StoryParams) -> Score:
     return Score(p, r, f1, len(headlines) / seconds, len(set(predicted)))
 
 
+def ingest_cost(size: int, rounds: int) -> list[tuple[str, float]]:
+    """CPU ms per article of `Ingester.ingest` over the ingest benchmark's corpus,
+    stories off and on alternately, each in a new database, all in this thread
+    (workers=0, so the reading the pool would do is counted too)."""
+    import tempfile
+
+    from aggregator.config import Config, StoriesConfig
+    from aggregator.ingest.pipeline import Ingester
+    from aggregator.storage.store import Store
+    from bench.corpus import Corpus
+
+    docs = list(Corpus(size).documents())
+    results: list[tuple[str, float]] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in range(rounds):
+            for mode in ("off", "on") if n % 2 == 0 else ("on", "off"):
+                db = Path(tmp) / f"{mode}-{n}.db"
+                config = replace(Config(), database=db, stories=StoriesConfig(enabled=mode == "on"))
+                with Store(db, config.dedup.minhash) as store:
+                    ingester = Ingester(store, config, workers=0)
+                    started = time.process_time()
+                    list(ingester.ingest(docs))
+                    ingester.close()
+                    results.append((mode, (time.process_time() - started) / size * 1e3))
+    return results
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=UCI_CSV)
@@ -192,7 +220,23 @@ def main(argv: list[str] | None = None) -> int:
         type=Path,
         help="a labelled full-article folder (tests/fixtures/events) instead of the headlines",
     )
+    parser.add_argument(
+        "--ingest-cost",
+        type=int,
+        metavar="N",
+        help="instead: CPU per article of ingesting N synthetic articles, stories off and on",
+    )
+    parser.add_argument("--rounds", type=int, default=3, help="with --ingest-cost")
     args = parser.parse_args(argv)
+    if args.ingest_cost:
+        costs = ingest_cost(args.ingest_cost, args.rounds)
+        for mode in ("off", "on"):
+            mine = sorted(c for m, c in costs if m == mode)
+            print(
+                f"stories {mode}: CPU ms/article {statistics.median(mine):.3f} "
+                f"({mine[0]:.3f}-{mine[-1]:.3f})"
+            )
+        return 0
     thresholds = sorted({float(t) for t in args.thresholds.split(",")} | {StoryParams().threshold})
     if args.articles:
         articles, siblings = load_articles(args.articles)
