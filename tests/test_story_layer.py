@@ -156,3 +156,25 @@ def test_the_commands_show_stories_and_why(config: Config) -> None:
     assert missing.exit_code != 0  # `main` turns the error into one line (test_cli.py)
     assert isinstance(missing.exception, AggregatorError)
     assert str(missing.exception) == "event story 999: no such story (see `aggregator stories`)"
+
+
+@pytest.mark.sqlite_only
+def test_only_a_dated_article_reads_relative_days(config: Config, tmp_path: Path) -> None:
+    """A Markdown file with a front-matter date reports on "yesterday" as the day
+    before it; a plain file's modification time is no date, so its "yesterday"
+    is not read and it states no day at all."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    body = "The harbour wall at Port Farrow gave way yesterday after the storm.\n"
+    (folder / "a.md").write_text(f"---\ndate: 2025-03-14\n---\n# Wall falls\n\n{body}")
+    (folder / "b.txt").write_text(f"Wall falls\n\n{body}")
+    _ingest(config, [folder])
+    days = {
+        Path(location).name: day
+        for location, day in raw_rows(
+            config.database,
+            "SELECT a.location, e.event_day FROM event_members e "
+            "JOIN articles a ON a.id = e.article_id",
+        )
+    }
+    assert days == {"a.md": "2025-03-13", "b.txt": None}
