@@ -151,12 +151,6 @@ class SQLEvents:
         )
         return seq
 
-    def story_of(self, article_id: int) -> int | None:
-        row = self._store.execute(
-            "SELECT story_id FROM event_members WHERE article_id = ?", (article_id,)
-        ).fetchone()
-        return None if row is None else int(row[0])
-
     def story_of_cluster(self, cluster_id: int) -> int | None:
         """The story of the earliest placed member of a passage cluster, if any."""
         row = self._store.execute(

@@ -46,21 +46,22 @@ from aggregator.stories.frequencies import Frequencies
 from aggregator.stories.terms import Terms, TermWeights
 
 DAY = 86_400.0
+_DEFAULTS = StoriesConfig()
 
 
 @dataclass(frozen=True, slots=True)
 class StoryParams:
-    """The story layer's thresholds and weights (`[stories]` in the config)."""
+    """The story layer's thresholds and weights (`[stories]` in the config, whose
+    defaults these are; the centroid and candidate sizes are not configurable)."""
 
-    threshold: float = 0.08
-    window_days: float = 3.0
-    date_tolerance_days: int = 2
-    date_penalty: float = 0.1
+    threshold: float = _DEFAULTS.threshold
+    window_days: float = _DEFAULTS.window_days
+    date_tolerance_days: int = _DEFAULTS.date_tolerance_days
+    date_penalty: float = _DEFAULTS.date_penalty
     centroid_terms: int = 64
     candidate_terms: int = 12
-    quiet_articles: int = (
-        150  # a story's score halves per this many articles since its last (0: off)
-    )
+    # A story's score halves per this many articles since its latest member (0: off).
+    quiet_articles: int = _DEFAULTS.quiet_articles
     weights: TermWeights = field(default_factory=TermWeights)
     use_dates: bool = True
 

@@ -71,7 +71,6 @@ class StoryLayer:
 
     def __init__(self, store: Store, config: StoriesConfig) -> None:
         self.store = store
-        self.config = config
         self.params = StoryParams.from_config(config)
         documents, counts = self.store.events.frequencies()
         frequencies = Frequencies()
@@ -99,15 +98,10 @@ class StoryLayer:
     def rolled_back(self) -> None:
         """Undo in memory what the rolled-back transaction's articles did."""
         frequencies = self.index.frequencies
-        counts = frequencies.counts
         for keys in self.journal:
-            for key in keys:
-                left = counts.get(key, 0) - 1
-                if left > 0:
-                    counts[key] = left
-                else:
-                    counts.pop(key, None)
-            frequencies.documents -= 1
+            frequencies.counts.subtract(keys)
+        frequencies.counts = +frequencies.counts  # drops the terms left at zero
+        frequencies.documents -= len(self.journal)
         self._load_stories(frequencies, self.index.arrivals - len(self.journal))
         self.journal = []
 

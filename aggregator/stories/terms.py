@@ -38,6 +38,8 @@ from functools import lru_cache
 import Stemmer
 import xxhash
 
+from aggregator.config import StoriesConfig
+
 _WORD = re.compile(r"[^\W\d_][\w'’\-.]*[^\W_]|[^\W\d_]|\d[\d,.:]*%?", re.UNICODE)
 # Sentence ends: terminal punctuation (and closing quotes or brackets), then space.
 _SENTENCES = re.compile(r"(?<=[.!?])[\"')\]]*\s+")
@@ -82,14 +84,18 @@ def term_key(term: str) -> int:
     return int(xxhash.xxh64_intdigest(term.encode("utf-8")) >> 1)
 
 
+_DEFAULTS = StoriesConfig()
+
+
 @dataclass(frozen=True, slots=True)
 class TermWeights:
-    """How much each kind of evidence weighs (`[stories]` in the config)."""
+    """How much each kind of evidence weighs (`[stories]` in the config, whose
+    defaults these are)."""
 
-    title_weight: float = 2.0
-    name_weight: float = 2.0
-    number_weight: float = 1.5
-    lead_words: int = 250
+    title_weight: float = _DEFAULTS.title_weight
+    name_weight: float = _DEFAULTS.name_weight
+    number_weight: float = _DEFAULTS.number_weight
+    lead_words: int = _DEFAULTS.lead_words
 
 
 @dataclass(frozen=True, slots=True)
