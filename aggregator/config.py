@@ -246,6 +246,9 @@ class StoriesConfig:
 
     enabled: bool = True
     threshold: float = 0.08
+    # With no day to compare (the article or the story undated), words alone decide,
+    # and they must agree more.
+    undated_threshold: float = 0.4
     window_days: float = 3.0
     date_tolerance_days: int = 2
     date_penalty: float = 0.1
@@ -256,7 +259,8 @@ class StoriesConfig:
     lead_words: int = 250
 
     def validate(self) -> None:
-        _require(0.0 < self.threshold <= 1.0, "stories.threshold", "must be in (0, 1]")
+        for key in ("threshold", "undated_threshold"):
+            _require(0.0 < getattr(self, key) <= 1.0, f"stories.{key}", "must be in (0, 1]")
         _require(self.window_days > 0, "stories.window_days", "must be > 0")
         _require(self.date_tolerance_days >= 0, "stories.date_tolerance_days", "must be >= 0")
         _require(0.0 <= self.date_penalty <= 1.0, "stories.date_penalty", "must be in [0, 1]")

@@ -374,6 +374,7 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
         "stories": {
             "enabled": True,
             "threshold": 0.08,
+            "undated_threshold": 0.4,
             "window_days": 3.0,
             "date_tolerance_days": 2,
             "date_penalty": 0.1,

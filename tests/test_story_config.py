@@ -32,6 +32,7 @@ def test_the_defaults_are_the_story_layers_defaults() -> None:
     ("table", "message"),
     [
         ({"threshold": 0}, "config key stories.threshold: must be in (0, 1]"),
+        ({"undated_threshold": 1.2}, "config key stories.undated_threshold: must be in (0, 1]"),
         ({"date_penalty": 1.5}, "config key stories.date_penalty: must be in [0, 1]"),
         ({"quiet_articles": -1}, "config key stories.quiet_articles: must be >= 0 (0: off)"),
         ({"name_weight": 0}, "config key stories.name_weight: must be > 0"),

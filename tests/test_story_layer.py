@@ -4,7 +4,9 @@ and the commands. What was stored is read back with the engine's own client."""
 
 from __future__ import annotations
 
+import itertools
 import json
+import random
 import shutil
 import sqlite3
 from dataclasses import replace
@@ -23,6 +25,34 @@ from tests.conftest import SEEDS, raw_rows, read_all
 pytestmark = pytest.mark.both_stores
 
 SEED_FILES = sorted(SEEDS.glob("*.txt"))
+# The seeds as read (file order): 003 names no date, and its words are as near the
+# November story as the October one, so it stands alone (README, "Event stories").
+SEED_STORIES = [["000"], ["001", "004"], ["002"], ["003"]]
+DATED_STORIES = [["000"], ["001", "004"], ["002", "003"]]
+
+
+# The day each seed was published, as its text tells: 000 the day after the
+# submarine launch of 8 December 2015, 001 and 004 the week after the Paris
+# attacks, 002 and 003 the day after the Caspian launch of 7 October.
+PUBLISHED = {"000": "2015-12-09", "001": "2015-11-18", "002": "2015-10-08", "003": "2015-10-08"}
+PUBLISHED["004"] = "2015-11-20"
+
+
+@pytest.fixture
+def dated_seeds(tmp_path: Path) -> list[Path]:
+    """The seeds as Markdown files dated in front matter (PUBLISHED): 003's "on
+    Wednesday" is then 7 October, the day 002 reports on."""
+    folder = tmp_path / "dated"
+    folder.mkdir()
+    paths = []
+    for path in SEED_FILES:
+        title, *body = [line for line in path.read_text(encoding="utf-8").splitlines() if line]
+        copy = folder / f"{path.stem}.md"
+        text = "\n\n".join(body)
+        front = f"---\ndate: {PUBLISHED[path.name[:3]]}\n---\n"
+        copy.write_text(f"{front}# {title}\n\n{text}\n", encoding="utf-8")
+        paths.append(copy)
+    return paths
 
 
 def _ingest(config: Config, paths: list[Path]) -> None:
@@ -47,11 +77,12 @@ def _groups(config: Config) -> list[list[str]]:
     return sorted(sorted(g) for g in stories.values())
 
 
-def test_seeds_make_three_event_stories(config: Config) -> None:
-    """002 and 003 report the October cruise-missile launch, 001 and 004 the days after
-    the Paris attacks (and share a passage), 000 the December submarine launch."""
+def test_seeds_make_their_event_stories(config: Config) -> None:
+    """001 and 004 report the days after the Paris attacks (and share a passage), 000
+    the December submarine launch, 002 the October cruise-missile launch; 003, an
+    undated round-up of that October week, has no date to agree on and stands alone."""
     _ingest(config, SEED_FILES)
-    assert _groups(config) == [["000"], ["001", "004"], ["002", "003"]]
+    assert _groups(config) == SEED_STORIES
     # The passage cluster is as before: 001 and 004, and no one else.
     clusters = raw_rows(
         config.database,
@@ -68,7 +99,7 @@ def test_seeds_make_three_event_stories(config: Config) -> None:
             "JOIN articles a ON a.id = e.article_id",
         )
     }
-    assert reasons == {"000": "new", "001": "new", "002": "new", "003": "similar", "004": "passage"}
+    assert reasons == {"000": "new", "001": "new", "002": "new", "003": "new", "004": "passage"}
     # Each story row counts its members, and its centroid is readable JSON.
     for count, members, centroid in raw_rows(
         config.database,
@@ -84,7 +115,26 @@ def test_a_restart_gives_the_stories_of_one_run(config: Config, new_database: ob
     documents = raw_rows(config.database, "SELECT value FROM meta WHERE key = 'events.documents'")
     assert documents == [("3",)]  # saved when the first ingest ended
     _ingest(config, SEED_FILES[3:])
-    assert _groups(config) == [["000"], ["001", "004"], ["002", "003"]]
+    assert _groups(config) == SEED_STORIES
+
+
+@pytest.mark.sqlite_only
+def test_the_seeds_give_the_same_stories_in_any_arrival_order(
+    config: Config, dated_seeds: list[Path], tmp_path: Path
+) -> None:
+    """A group's articles are learnt before any is placed and placed in publication
+    order, so the order a folder lists them in does not matter: as files with no
+    dates, and with 002 and 003 dated (then they are one story)."""
+    rng = random.Random(3)
+    orders = [list(p) for p in itertools.permutations(range(5))]
+    for run, order in enumerate([[4, 3, 2, 1, 0], *rng.sample(orders, 7)]):
+        for name, files, expected in (
+            ("plain", SEED_FILES, SEED_STORIES),
+            ("dated", dated_seeds, DATED_STORIES),
+        ):
+            each = replace(config, database=tmp_path / f"{name}-{run}.db")
+            _ingest(each, [files[i] for i in order])
+            assert _groups(each) == expected, (name, order)
 
 
 def test_disabled_stores_no_story(config: Config) -> None:
@@ -94,7 +144,7 @@ def test_disabled_stores_no_story(config: Config) -> None:
 
 
 @pytest.mark.sqlite_only
-def test_another_process_s_stories_are_caught_up(config: Config) -> None:
+def test_another_process_s_stories_are_caught_up(config: Config, dated_seeds: list[Path]) -> None:
     """Two ingesters on one database, the second built before the first stored
     anything: it must still join the first one's story."""
     with (
@@ -103,8 +153,8 @@ def test_another_process_s_stories_are_caught_up(config: Config) -> None:
     ):
         one, other = Ingester(first, config, workers=0), Ingester(second, config, workers=0)
         try:
-            list(one.ingest(read_all([SEED_FILES[2]], config)))
-            list(other.ingest(read_all([SEED_FILES[3]], config)))
+            list(one.ingest(read_all([dated_seeds[2]], config)))
+            list(other.ingest(read_all([dated_seeds[3]], config)))
         finally:
             one.close()
             other.close()
@@ -112,12 +162,14 @@ def test_another_process_s_stories_are_caught_up(config: Config) -> None:
 
 
 @pytest.mark.sqlite_only
-def test_a_rolled_back_group_leaves_no_story_behind(config: Config, tmp_path: Path) -> None:
+def test_a_rolled_back_group_leaves_no_story_behind(
+    config: Config, dated_seeds: list[Path], tmp_path: Path
+) -> None:
     """One article of a group is refused: the group is rolled back and stored one by
     one. No story may keep a join that the rollback undid."""
     folder = tmp_path / "in"
     folder.mkdir()
-    for path in SEED_FILES:
+    for path in dated_seeds:
         shutil.copy(path, folder / path.name)
     (folder / "002b_refused.txt").write_text("word " * 9000, encoding="utf-8")
     with Store(config.database, config.dedup.minhash) as store:
@@ -128,7 +180,7 @@ def test_a_rolled_back_group_leaves_no_story_behind(config: Config, tmp_path: Pa
         finally:
             ingester.close()
     assert sorted(o.status for o in outcomes) == ["failed", "new", "new", "new", "new", "new"]
-    assert _groups(config) == [["000"], ["001", "004"], ["002", "003"]]
+    assert _groups(config) == DATED_STORIES
     for count, members in raw_rows(
         config.database,
         "SELECT s.articles, (SELECT count(*) FROM event_members e WHERE e.story_id = s.id) "
@@ -137,8 +189,40 @@ def test_a_rolled_back_group_leaves_no_story_behind(config: Config, tmp_path: Pa
         assert count == members
 
 
-def test_the_commands_show_stories_and_why(config: Config) -> None:
-    _ingest(config, SEED_FILES)
+@pytest.mark.sqlite_only
+def test_a_group_rolled_back_while_placed_leaves_the_index_as_stored(
+    config: Config, dated_seeds: list[Path]
+) -> None:
+    """002 is stored first. In the next group 003 joins 002's story, then the
+    database refuses 000's story row (placed last, the latest published): the group
+    is rolled back and stored one by one, so the index must put 002's story back as
+    stored first, or 003 would count in it twice."""
+    _ingest(config, [dated_seeds[2]])
+    with Store(config.database, config.dedup.minhash) as store:
+        store.conn.execute(
+            "CREATE TRIGGER refuse_000 BEFORE INSERT ON event_members "
+            "WHEN (SELECT location FROM articles WHERE id = NEW.article_id) LIKE '%/000_%' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+        ingester = Ingester(store, config, workers=0)
+        try:
+            later = [dated_seeds[i] for i in (3, 1, 4, 0)]
+            outcomes = list(ingester.ingest(read_all(later, config)))
+        finally:
+            ingester.close()
+    failed = [Path(o.location).name[:3] for o in outcomes if o.status == "failed"]
+    assert failed == ["000"]
+    assert _groups(config) == [["001", "004"], ["002", "003"]]
+    for count, members in raw_rows(
+        config.database,
+        "SELECT s.articles, (SELECT count(*) FROM event_members e WHERE e.story_id = s.id) "
+        "FROM event_stories s",
+    ):
+        assert count == members
+
+
+def test_the_commands_show_stories_and_why(config: Config, dated_seeds: list[Path]) -> None:
+    _ingest(config, dated_seeds)
     db = str(config.database.url if hasattr(config.database, "url") else config.database)
     runner = CliRunner()
     listed = runner.invoke(cli, ["--db", db, "stories", "--json"])

@@ -307,8 +307,9 @@ class Ingester:
         if count > 1:
             try:
                 with self.store.write():
-                    self._catch_up()
+                    self._catch_up(prepared)
                     outcomes = [store(i)[0] for i in range(count)]
+                    self._settle()
             except (StoreError, UnicodeEncodeError, OverflowError) as e:
                 row_ids[:] = -1
                 self.index.max_unit_id = mark
@@ -320,20 +321,29 @@ class Ingester:
         for i in range(count):
             try:
                 with self.store.write():
-                    self._catch_up()
+                    self._catch_up(prepared[i : i + 1])
                     outcome, _ = store(i)
+                    self._settle()
             except (StoreError, UnicodeEncodeError, OverflowError) as e:
                 # Rolled back; raised again unless it is about this article alone.
                 self._rolled_back()
                 outcome = _refused(prepared[i].doc, e)
             yield outcome
 
-    def _catch_up(self) -> None:
+    def _catch_up(self, prepared: list[ReadyArticle]) -> None:
         """Units and stories other processes stored since the indexes last looked
-        (writers are serialised, so after this every unit id below ours is known)."""
+        (writers are serialised, so after this every unit id below ours is known);
+        the story layer learns the terms of the transaction's articles."""
         self.index.add_chunks(self.store.articles.units_since(self.index.max_unit_id))
+        stories = self.recorder.stories
+        if stories is not None:
+            stories.begin()
+            stories.learn([p.reading for p in prepared if p.reading is not None])
+
+    def _settle(self) -> None:
+        """The transaction's articles are stored: the story layer places them."""
         if self.recorder.stories is not None:
-            self.recorder.stories.begin()
+            self.recorder.stories.settle()
 
     def _rolled_back(self) -> None:
         """The story index took joins the rollback undid: put it back as stored."""

@@ -78,6 +78,8 @@ class Recorder:
         published = format_time(article.published_at)
         existing = self.store.articles.find_article(doc.source_location, doc.identity)
         if existing is not None and existing.content_hash == item.content_hash:
+            if self.stories is not None and item.reading is not None:
+                self.stories.skip(item.reading)  # another process stored it meanwhile
             return Outcome(doc.location, "unchanged", article_id=existing.id), []
         source_id = self.store.articles.ensure_source(
             doc.source_kind, doc.source_location, doc.source_name
@@ -117,8 +119,11 @@ class Recorder:
             unit_ids,
         )
         passages, linked, cluster_id = self._match(host, spans, sig, hits)
-        if self.stories is not None and existing is None and item.reading is not None:
-            self.stories.place(article_id, item.reading, cluster_id)
+        if self.stories is not None and item.reading is not None:
+            if existing is None:
+                self.stories.place(article_id, item.reading, doc.location)
+            else:
+                self.stories.skip(item.reading)  # a new version keeps its story
         # Writers are serialised, so every unit id below ours is already known;
         # ours enter the index when the batch ends.
         if unit_ids:

@@ -151,13 +151,14 @@ class SQLEvents:
         )
         return seq
 
-    def story_of_cluster(self, cluster_id: int) -> int | None:
-        """The story of the earliest placed member of a passage cluster, if any."""
+    def story_of_article_cluster(self, article_id: int) -> int | None:
+        """The story of the earliest placed member of the article's passage cluster."""
         row = self._store.execute(
-            "SELECT e.story_id FROM cluster_members m "
+            "SELECT e.story_id FROM cluster_members own "
+            "JOIN cluster_members m ON m.cluster_id = own.cluster_id "
             "JOIN event_members e ON e.article_id = m.article_id "
-            "WHERE m.cluster_id = ? ORDER BY e.article_id LIMIT 1",
-            (cluster_id,),
+            "WHERE own.article_id = ? ORDER BY e.article_id LIMIT 1",
+            (article_id,),
         ).fetchone()
         return None if row is None else int(row[0])
 
@@ -175,6 +176,25 @@ class SQLEvents:
             f"SELECT {_STORY_COLUMNS} FROM event_stories WHERE seq > ? ORDER BY seq", (seq,)
         ).fetchall()
         return [_story(r) for r in rows]
+
+    def stories(self, ids: Iterable[int]) -> list[StoredStory]:
+        """These stories as stored (those that exist), by id."""
+        wanted = sorted(set(ids))
+        rows = (
+            []
+            if not wanted
+            else self._store.execute(
+                f"SELECT {_STORY_COLUMNS} FROM event_stories WHERE id IN "
+                f"({', '.join('?' * len(wanted))}) AND articles > 0 ORDER BY id",
+                tuple(wanted),
+            ).fetchall()
+        )
+        return [_story(r) for r in rows]
+
+    def latest_at(self) -> str | None:
+        """The latest member's time over all stories: the stream's own clock."""
+        row = self._store.execute("SELECT max(last_at) FROM event_stories").fetchone()
+        return None if row is None or row[0] is None else str(row[0])
 
     def last_seq(self) -> int:
         row = self._store.execute("SELECT coalesce(max(seq), 0) FROM event_stories").fetchone()

@@ -25,7 +25,12 @@ revisited, so a story's members do not move under a reader's feet):
    stories open for as long in articles as one with many.
 5. **Join** the best story scoring at least `threshold`, or start a new one. A
    passage link (the article shares a passage with a member of an active
-   story) is a must-link and wins over the score.
+   story) is a must-link and wins over the score. Where there is no day to
+   compare (an undated file that names no calendar date, or a story of such
+   files), the words alone must score at least `undated_threshold`: nothing
+   then tells a sibling event from the same one, and at the low dated
+   threshold an undated round-up joins whichever story it met first (the
+   seeds: README, "Event stories").
 
 A centroid is the sum of its members' vectors, cut to its `centroid_terms`
 strongest terms, so a story costs the same memory however large it grows.
@@ -55,6 +60,7 @@ class StoryParams:
     defaults these are; the centroid and candidate sizes are not configurable)."""
 
     threshold: float = _DEFAULTS.threshold
+    undated_threshold: float = _DEFAULTS.undated_threshold
     window_days: float = _DEFAULTS.window_days
     date_tolerance_days: int = _DEFAULTS.date_tolerance_days
     date_penalty: float = _DEFAULTS.date_penalty
@@ -75,6 +81,7 @@ class StoryParams:
         )
         return cls(
             threshold=config.threshold,
+            undated_threshold=config.undated_threshold,
             window_days=config.window_days,
             date_tolerance_days=config.date_tolerance_days,
             date_penalty=config.date_penalty,
@@ -152,14 +159,17 @@ class StoryIndex:
         day: int | None,
         linked: int | None = None,
         new_id: Callable[[], int] | None = None,
+        learned: bool = False,
     ) -> Decision:
         """Place one article (`when`: its time; `day`: the day it reports on, a date
         ordinal, if known; `linked`: a story it shares a passage with; `new_id`:
-        gives a new story its id, by default the next of this index's own)."""
+        gives a new story its id, by default the next of this index's own;
+        `learned`: its terms are already in the frequencies, see `learn`)."""
         days = {day} if day is not None and self.params.use_dates else set()
         params = self.params
         self.arrivals += 1
-        self.frequencies.add(terms.weights.keys())
+        if not learned:
+            self.learn(terms)
         vector = self.vector(terms)
         self._expire(when)
         if linked is not None and linked in self.stories:
@@ -173,6 +183,8 @@ class StoryIndex:
             if story.first - when > params.window_days * DAY:
                 continue  # an article far older than the story (a late arrival)
             score, apart = self._score(vector, days, story)
+            if apart is None and params.use_dates and score < params.undated_threshold:
+                continue  # no day to compare, and the words alone do not agree enough
             if params.quiet_articles:
                 score *= 0.5 ** ((self.arrivals - story.arrived) / params.quiet_articles)
             if best is None or score > best[0]:
@@ -190,6 +202,13 @@ class StoryIndex:
         self.stories[story.id] = story
         self._join(story, vector, terms, when, days)
         return Decision(story.id, "new")
+
+    def learn(self, terms: Terms) -> None:
+        """Count an article's terms in the document frequencies. `add` does it, unless
+        told the caller did first: articles that arrive together (a folder scan's
+        group, a feed's entries) are all learnt before any is placed, so each is
+        weighed by the same frequencies whatever their order."""
+        self.frequencies.add(terms.weights.keys())
 
     def load(
         self,

@@ -41,6 +41,16 @@ class Frequencies:
         if len(self.counts) > self.capacity:
             self._prune()
 
+    def remove(self, keys: Iterable[int]) -> None:
+        """Take back one document `add` counted (a rolled-back or updated article)."""
+        keys = list(keys)
+        self.counts.subtract(keys)
+        for key in keys:
+            if self.counts[key] <= 0:
+                del self.counts[key]
+        self.changed.update(keys)
+        self.documents -= 1
+
     def idf(self, key: int) -> float:
         return math.log((1 + self.documents) / (1 + self.counts.get(key, 0))) + 1.0
 

@@ -1,8 +1,10 @@
 """Layer: the story index kept in step with the store, one article at a time.
 
-Called by the ingest recorder for every new article, inside the transaction
-that stores it (so an article is never stored without its story, nor the
-other way round), after its passages and passage cluster are decided:
+Every new article is handed over by the ingest recorder as it is stored
+(`place`), and placed when all the articles of its transaction are stored
+and their passages and passage clusters decided (`settle`), still inside
+that transaction, so an article is never stored without its story, nor the
+other way round:
 
 * **What it reads of the article**: its title and paragraphs (terms.py), its
   publication time, and the days its text states (dates.py), read against
@@ -12,17 +14,26 @@ other way round), after its passages and passage cluster are decided:
   member in a story joins that story (the must-link); passage clusters and
   their ids are not touched.
 * **Restart and other processes**: the open stories (a member inside
-  `window_days` of now) are loaded at start; before each transaction's first
+  `window_days` of the latest member of any story: the stream's clock, as
+  in assign.py, not the wall's, so an archive of dated files restarts as it
+  ran) are loaded at start; before each transaction's first
   article, stories another process changed since are loaded again
   (`begin`, by the stories' `seq`). Document frequencies are saved every
   `SAVE_EVERY` articles and when ingest ends.
+* **A group's arrival order does not matter**: the pipeline hands the
+  layer the articles of each transaction (`learn`) before it stores the
+  first, so every article of a folder scan's group or a feed's poll is
+  weighed by the same document frequencies; and `settle` places them in
+  the order they were published (their location breaks ties), so a folder's
+  files give the same stories whatever order the disk lists them in.
 * **Rollback**: the pipeline rolls a group back when one article of it is
   refused; the index then holds joins that never happened. `rolled_back`
   takes the transaction's articles out of the document frequencies again
-  (the layer keeps their terms from `begin` on) and loads the stories back
+  (the layer keeps their terms from `learn` on) and loads the stories back
   from the store.
 
-An updated article (a new version) keeps the story it joined first.
+An updated article (a new version) keeps the story it joined first, and its
+terms are not counted again (`skip`).
 """
 
 from __future__ import annotations
@@ -31,6 +42,7 @@ import logging
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 
 from aggregator.config import StoriesConfig
 from aggregator.model import Article, as_utc, format_time, parse_time
@@ -44,6 +56,7 @@ from aggregator.stories.terms import Terms, TermWeights, article_terms
 log = logging.getLogger(__name__)
 
 SAVE_EVERY = 2000  # articles between two saves of the document frequencies
+_ORDER = itemgetter(0, 1)  # a pending article's (publication time, location)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,40 +89,66 @@ class StoryLayer:
         frequencies = Frequencies()
         frequencies.counts, frequencies.documents = Counter(counts), documents
         self.unsaved = 0
-        self.journal: list[tuple[int, ...]] = []  # terms of this transaction's articles
-        self._load_stories(frequencies, arrivals=0)
-
-    def _load_stories(self, frequencies: Frequencies, arrivals: int) -> None:
-        """A new index over `frequencies`, holding the open stories as stored."""
+        # This transaction's articles counted in the frequencies: id(reading) -> reading.
+        self.journal: dict[int, Reading] = {}
+        self.placed = 0  # ...of which placed
+        self.pending: list[tuple[float, str, int, Reading]] = []  # (when, location, id, reading)
+        self.touched: set[int] = set()  # stories this transaction's articles joined or started
         self.index = StoryIndex(self.params, frequencies)
-        self.index.arrivals = arrivals
-        since = datetime.now(UTC) - timedelta(days=self.params.window_days)
-        for story in self.store.events.open_stories(format_time(since)):
-            self._load(story)
+        latest = self.store.events.latest_at()
+        if latest is not None:  # the open stories, as stored
+            since = parse_time(latest) - timedelta(days=self.params.window_days)
+            for story in self.store.events.open_stories(format_time(since)):
+                self._load(story)
         self.seq = self.store.events.last_seq()
 
     def begin(self) -> None:
         """A write transaction starts: catch up the stories other processes changed."""
-        self.journal = []
+        self.journal, self.placed, self.pending, self.touched = {}, 0, [], set()
         for story in self.store.events.changed_since(self.seq):
             self._load(story)
             self.seq = max(self.seq, story.seq)
 
     def rolled_back(self) -> None:
-        """Undo in memory what the rolled-back transaction's articles did."""
-        frequencies = self.index.frequencies
-        for keys in self.journal:
-            frequencies.counts.subtract(keys)
-        frequencies.counts = +frequencies.counts  # drops the terms left at zero
-        frequencies.documents -= len(self.journal)
-        self._load_stories(frequencies, self.index.arrivals - len(self.journal))
-        self.journal = []
+        """Undo in memory what the rolled-back transaction's articles did: their
+        terms leave the frequencies, and the stories they joined or started are
+        put back as stored (gone, if they started them)."""
+        for reading in self.journal.values():
+            self.index.frequencies.remove(reading.terms.weights)
+        self.index.arrivals -= self.placed
+        for story_id in self.touched:
+            self.index.forget(story_id)
+        for story in self.store.events.stories(self.touched):
+            self._load(story)
+        self.journal, self.placed, self.pending, self.touched = {}, 0, [], set()
 
-    def place(self, article_id: int, reading: Reading, cluster_id: int | None) -> Decision:
-        """Put a newly stored article in its story, and store that (the caller's
-        transaction)."""
+    def learn(self, readings: list[Reading]) -> None:
+        """Count the terms of the transaction's articles before any is placed."""
+        for reading in readings:
+            if id(reading) not in self.journal:
+                self.index.learn(reading.terms)
+                self.journal[id(reading)] = reading
+
+    def skip(self, reading: Reading) -> None:
+        """An article learnt but not placed (a new version of a stored one): uncount it."""
+        if self.journal.pop(id(reading), None) is not None:
+            self.index.frequencies.remove(reading.terms.weights)
+
+    def place(self, article_id: int, reading: Reading, location: str) -> None:
+        """A newly stored article, to be placed by `settle`."""
+        self.learn([reading])
+        self.pending.append((reading.when, location, article_id, reading))
+
+    def settle(self) -> None:
+        """Place the transaction's new articles, in publication order, and store their
+        stories (the caller's transaction)."""
+        pending, self.pending = sorted(self.pending, key=_ORDER), []
+        for _, _, article_id, reading in pending:
+            self._place(article_id, reading)
+
+    def _place(self, article_id: int, reading: Reading) -> Decision:
         terms, day = reading.terms, reading.day
-        linked = None if cluster_id is None else self.store.events.story_of_cluster(cluster_id)
+        linked = self.store.events.story_of_article_cluster(article_id)
         now = format_time(datetime.now(UTC))
         decision = self.index.add(
             terms,
@@ -117,8 +156,10 @@ class StoryLayer:
             day,
             linked,
             new_id=lambda: self.store.events.new_story(now),
+            learned=True,
         )
-        self.journal.append(tuple(terms.weights))
+        self.placed += 1
+        self.touched.add(decision.story_id)
         story = self.index.stories[decision.story_id]
         self.seq = self.store.events.save(
             StoryWrite(
