@@ -28,12 +28,12 @@ import xml.etree.ElementTree as ET
 
 import nh3
 
-from aggregator.digest.select import Digest, Story
+from aggregator.digest.select import Digest, Event, Single, Story
 from aggregator.model import DigestArticle
 from aggregator.plural import counted
 
 ATOM = "http://www.w3.org/2005/Atom"
-_TAGS = {"h1", "h2", "h3", "p", "a", "ul", "li", "section", "small", "em", "strong", "div"}
+_TAGS = {"h1", "h2", "h3", "h4", "p", "a", "ul", "li", "section", "small", "em", "strong", "div"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 CSS = """
@@ -42,6 +42,7 @@ overflow-wrap:anywhere}
 h1{font-size:1.4rem}h2{font-size:1.15rem;margin:2rem 0 .25rem}h3{font-size:1rem;margin:1rem 0 0}
 small{color:#666}.sources{margin:.25rem 0;padding-left:1.2rem;font-size:.9rem}
 .new{border-left:3px solid #3a7;padding-left:.75rem}.single p{margin:.25rem 0}
+.event{border-top:1px solid #ccc;margin-top:1.5rem}
 a{color:#0645ad}@media (prefers-color-scheme:dark){body{background:#111;color:#ddd}a{color:#8ab4f8}}
 """
 
@@ -79,10 +80,18 @@ def _html_link(entry: DigestArticle, text: str) -> str:
     return f'<a href="{_e(entry.link)}">{_e(text)}</a>' if entry.link else _e(text)
 
 
-def _html_story(story: Story) -> str:
+def _event_line(event: Event) -> str:
+    """What an event heading says under the title: how much reported it."""
+    return (
+        f"event story {event.story_id}: " if event.story_id is not None else ""
+    ) + f"{counted(event.reports, 'report')} from {counted(event.sources, 'source')}"
+
+
+def _html_story(story: Story, level: int = 2) -> str:
+    """A passage story: an h2 of its own, or an h3 inside its event's section."""
     c = story.canonical
     parts = [
-        f"<h2>{_html_link(c, _title(c))}</h2>",
+        f"<h{level}>{_html_link(c, _title(c))}</h{level}>",
         f"<small>{_e(c.source)}, {_e(when(c.published_at))}"
         + (" (update)" if story.is_update else "")
         + f"; {counted(story.sources, 'source')}</small>",
@@ -101,8 +110,9 @@ def _html_story(story: Story) -> str:
         if not addition.paragraphs:
             continue
         parts.append(
-            f'<div class="new"><h3>New in {_html_link(addition.entry, addition.entry.source)}: '
-            f"{_e(_title(addition.entry))}</h3>"
+            f'<div class="new"><h{level + 1}>New in '
+            f"{_html_link(addition.entry, addition.entry.source)}: "
+            f"{_e(_title(addition.entry))}</h{level + 1}>"
             + "".join(f"<p>{_e(p)}</p>" for p in addition.paragraphs)
             + "</div>"
         )
@@ -116,9 +126,35 @@ def _sanitise(fragment: str) -> str:
     return nh3.clean(
         fragment,
         tags=_TAGS,
-        attributes={"a": {"href"}, "div": {"class"}, "ul": {"class"}},
+        attributes={"a": {"href"}, "div": {"class"}, "ul": {"class"}, "section": {"class"}},
         url_schemes={"http", "https", "mailto"},
         link_rel="noopener noreferrer",
+    )
+
+
+def _html_single(single: Single) -> str:
+    e = single.entry
+    return (
+        f'<div class="single"><p>{_html_link(e, _title(e))} '
+        f"<small>{_e(e.source)}, {_e(when(e.published_at))}</small></p>"
+        f"<p>{_e(single.lead)}</p></div>"
+    )
+
+
+def _html_event(event: Event) -> str:
+    """An event of several passage stories or articles under one heading."""
+    lead = event.lead
+    return (
+        f'<section class="event"><h2>{_html_link(lead, _title(lead))}</h2>'
+        f"<small>{_e(_event_line(event))}</small>"
+        + "".join(_html_story(s, level=3) for s in event.stories)
+        + (
+            f"<h3>{'Also on this story' if event.stories else 'Reports'}</h3>"
+            + "".join(_html_single(s) for s in event.singles)
+            if event.singles
+            else ""
+        )
+        + "</section>"
     )
 
 
@@ -126,15 +162,14 @@ def _html_body(digest: Digest) -> str:
     parts = [f"<h1>{_e(heading(digest))}</h1>"]
     if digest.empty:
         parts.append("<p>Nothing new in this period.</p>")
-    parts += [_html_story(s) for s in digest.stories]
-    if digest.singles:
+    for event in digest.events:
+        if event.grouped:
+            parts.append(_html_event(event))
+        elif event.stories:
+            parts.append(_html_story(event.stories[0]))
+    if digest.also_reported:
         parts.append("<h2>Also reported</h2>")
-        parts += [
-            f'<div class="single"><p>{_html_link(s.entry, _title(s.entry))} '
-            f"<small>{_e(s.entry.source)}, {_e(when(s.entry.published_at))}</small></p>"
-            f"<p>{_e(s.lead)}</p></div>"
-            for s in digest.singles
-        ]
+        parts += [_html_single(s) for s in digest.also_reported]
     return _sanitise("".join(parts))
 
 
@@ -176,38 +211,53 @@ def _md_link(entry: DigestArticle, text: str) -> str:
     return f"[{_md(text)}]({target})"
 
 
+def _md_single(single: Single) -> str:
+    e = single.entry
+    return f"- {_md_link(e, _title(e))} ({_md(e.source)}): {_md(single.lead)}"
+
+
 def to_markdown(digest: Digest) -> str:
     lines = [f"# {_md(heading(digest))}", ""]
     if digest.empty:
         lines += ["Nothing new in this period.", ""]
-    for story in digest.stories:
-        c = story.canonical
-        update = " (update)" if story.is_update else ""
-        lines += [
-            f"## {_md_link(c, _title(c))}",
-            "",
-            f"*{_md(c.source)}, {when(c.published_at)}*{update}",
-        ]
-        lines += [""] + [
-            f"- {_md_link(e, e.source)} {when(e.published_at)}" for e in story.articles
-        ]
-        lines += [""] + [line for p in story.opening for line in (_md(p), "")]
-        if story.more:
-            lines += [f"*{counted(story.more, 'more paragraph')} in the original.*", ""]
-        for addition in (a for a in story.additions if a.paragraphs):
-            source = _md_link(addition.entry, addition.entry.source)
-            lines += [f"### New in {source}: {_md(_title(addition.entry))}", ""]
-            lines += [line for p in addition.paragraphs for line in (f"> {_md(p)}", ">")][:-1]
-            lines.append("")
-        if story.collapsed:
-            lines += [f"*{counted(story.collapsed, 'repeated paragraph')} collapsed.*", ""]
-    if digest.singles:
-        lines += ["## Also reported", ""]
-        for single in digest.singles:
-            e = single.entry
-            lines += [f"- {_md_link(e, _title(e))} ({_md(e.source)}): {_md(single.lead)}"]
+    for event in digest.events:
+        if event.grouped:
+            lines += [f"## {_md_link(event.lead, _title(event.lead))}", ""]
+            lines += [f"*{_md(_event_line(event))}*", ""]
+            for story in event.stories:
+                lines += _md_story(story, "###")
+            if event.singles:
+                also = "Also on this story" if event.stories else "Reports"
+                lines += [f"### {also}", ""] + [_md_single(s) for s in event.singles] + [""]
+        elif event.stories:
+            lines += _md_story(event.stories[0], "##")
+    if digest.also_reported:
+        lines += ["## Also reported", ""] + [_md_single(s) for s in digest.also_reported]
         lines.append("")
     return "\n".join(lines)
+
+
+def _md_story(story: Story, level: str) -> list[str]:
+    """A passage story under a heading of `level` ("##"), its additions one deeper."""
+    c = story.canonical
+    update = " (update)" if story.is_update else ""
+    lines = [
+        f"{level} {_md_link(c, _title(c))}",
+        "",
+        f"*{_md(c.source)}, {when(c.published_at)}*{update}",
+    ]
+    lines += [""] + [f"- {_md_link(e, e.source)} {when(e.published_at)}" for e in story.articles]
+    lines += [""] + [line for p in story.opening for line in (_md(p), "")]
+    if story.more:
+        lines += [f"*{counted(story.more, 'more paragraph')} in the original.*", ""]
+    for addition in (a for a in story.additions if a.paragraphs):
+        source = _md_link(addition.entry, addition.entry.source)
+        lines += [f"{level}# New in {source}: {_md(_title(addition.entry))}", ""]
+        lines += [line for p in addition.paragraphs for line in (f"> {_md(p)}", ">")][:-1]
+        lines.append("")
+    if story.collapsed:
+        lines += [f"*{counted(story.collapsed, 'repeated paragraph')} collapsed.*", ""]
+    return lines
 
 
 def _wrap(text: str, indent: str = "") -> list[str]:
@@ -228,29 +278,50 @@ def to_text(digest: Digest) -> str:
     lines = [title, "=" * len(title), ""]
     if digest.empty:
         lines += ["Nothing new in this period.", ""]
-    for n, story in enumerate(digest.stories, start=1):
-        c = story.canonical
-        lines += [*_wrap(f"{n}. {_title(c)}"), f"   {_one_line(c.source)}, {when(c.published_at)}"]
-        for e in story.articles:
-            lines += _wrap(f"- {e.source} {when(e.published_at)} {e.link or ''}", "   ")
-        lines.append("")
-        for paragraph in story.opening:
-            lines += [*_wrap(paragraph, "   "), ""]
-        if story.more:
-            lines += [f"   ({counted(story.more, 'more paragraph')} in the original)", ""]
-        for addition in (a for a in story.additions if a.paragraphs):
-            new_in = f"New in {addition.entry.source}: {_title(addition.entry)}"
-            lines += [*_wrap(new_in, "   "), ""]
-            for paragraph in addition.paragraphs:
-                lines += [*_wrap(paragraph, "   | "), ""]
-        if story.collapsed:
-            lines += [f"   ({counted(story.collapsed, 'repeated paragraph')} collapsed)", ""]
-    if digest.singles:
+    shown = [e for e in digest.events if e.grouped or e.stories]
+    for n, event in enumerate(shown, start=1):
+        if not event.grouped:
+            lines += _text_story(event.stories[0], f"{n}.", "")
+            continue
+        lines += [*_wrap(f"{n}. {_title(event.lead)}"), f"   {_event_line(event)}", ""]
+        for k, story in enumerate(event.stories, start=1):
+            lines += _text_story(story, f"{n}.{k}", "   ")
+        if event.singles:
+            lines += ["   Also on this story:" if event.stories else "   Reports:", ""]
+            lines += [line for s in event.singles for line in _text_single(s, "   ")]
+    if digest.also_reported:
         lines += ["Also reported", "-------------", ""]
-        for single in digest.singles:
-            e = single.entry
-            lines += [*_wrap(f"* {_title(e)} ({e.source}) {e.link or ''}"), ""]
+        lines += [line for s in digest.also_reported for line in _text_single(s, "")]
     return "\n".join(lines)
+
+
+def _text_single(single: Single, indent: str) -> list[str]:
+    e = single.entry
+    return [*_wrap(f"* {_title(e)} ({e.source}) {e.link or ''}", indent), ""]
+
+
+def _text_story(story: Story, label: str, indent: str) -> list[str]:
+    """A passage story numbered `label`, its lines indented by `indent` more."""
+    c, inner = story.canonical, indent + "   "
+    lines = [
+        *_wrap(f"{label} {_title(c)}", indent),
+        f"{inner}{_one_line(c.source)}, {when(c.published_at)}",
+    ]
+    for e in story.articles:
+        lines += _wrap(f"- {e.source} {when(e.published_at)} {e.link or ''}", inner)
+    lines.append("")
+    for paragraph in story.opening:
+        lines += [*_wrap(paragraph, inner), ""]
+    if story.more:
+        lines += [f"{inner}({counted(story.more, 'more paragraph')} in the original)", ""]
+    for addition in (a for a in story.additions if a.paragraphs):
+        new_in = f"New in {addition.entry.source}: {_title(addition.entry)}"
+        lines += [*_wrap(new_in, inner), ""]
+        for paragraph in addition.paragraphs:
+            lines += [*_wrap(paragraph, inner + "| "), ""]
+    if story.collapsed:
+        lines += [f"{inner}({counted(story.collapsed, 'repeated paragraph')} collapsed)", ""]
+    return lines
 
 
 # -- Atom -------------------------------------------------------------------------------------

@@ -10,6 +10,12 @@ The rules (also in the README):
 * **Stories** are the clusters with an article that arrived in the period,
   ranked by how many distinct sources carry them, then by their latest
   arrival. Articles with no cluster partner come after them, compactly.
+* **Events** group them: the passage stories and single articles whose
+  articles are in one event story (stories/assign.py: the same event told in
+  other words) are shown together, the event ranked by the distinct sources
+  of all its articles, then by its latest arrival; inside it, its passage
+  stories first (ranked as above), then its single articles, newest first.
+  A single article alone in its event is "also reported".
 * **A story** shows its canonical article's title, source and time, every
   source that carried it, then the canonical article's opening paragraphs
   and every further paragraph of it that later articles repeat (so each
@@ -80,11 +86,42 @@ class Single:
 
 
 @dataclass(frozen=True, slots=True)
+class Event:
+    """The passage stories and single articles of one event story in a digest."""
+
+    story_id: int | None  # the event story (None: an article the story layer never placed)
+    stories: tuple[Story, ...]
+    singles: tuple[Single, ...]
+    sources: int
+    latest: str
+
+    @property
+    def reports(self) -> int:
+        return sum(len(s.articles) for s in self.stories) + len(self.singles)
+
+    @property
+    def lead(self) -> DigestArticle:
+        """The article whose title names the event: its top story's canonical copy."""
+        return self.stories[0].canonical if self.stories else self.singles[0].entry
+
+    @property
+    def grouped(self) -> bool:
+        """More than one thing to show: a heading of its own groups them."""
+        return len(self.stories) + len(self.singles) > 1
+
+
+@dataclass(frozen=True, slots=True)
 class Digest:
     start: str
     end: str
     stories: tuple[Story, ...]
     singles: tuple[Single, ...]
+    events: tuple[Event, ...] = ()  # stories and singles grouped by event, ranked
+
+    @property
+    def also_reported(self) -> tuple[Single, ...]:
+        """The single articles alone in their event, newest first."""
+        return tuple(s for e in self.events if not e.stories and not e.grouped for s in e.singles)
 
     @property
     def empty(self) -> bool:
@@ -113,7 +150,37 @@ def build_digest(store: Store, start: datetime, end: datetime) -> Digest:
         )
         if entry.article_id not in clustered
     ]
-    return Digest(format_time(start), format_time(end), tuple(stories), tuple(singles))
+    events = _events(store.digests.arrived_events(start, end), clusters, stories, singles)
+    return Digest(format_time(start), format_time(end), tuple(stories), tuple(singles), events)
+
+
+def _events(
+    event_of: dict[int, int],
+    clusters: dict[int, list[int]],
+    stories: list[Story],
+    singles: list[Single],
+) -> tuple[Event, ...]:
+    """Stories and singles grouped by the event story of their articles (a passage
+    story: of its first arrived member that has one), ranked (module docstring)."""
+    groups: dict[object, tuple[list[Story], list[Single]]] = {}
+    for story in stories:
+        placed = [event_of[a] for a in sorted(clusters[story.cluster_id]) if a in event_of]
+        key: object = placed[0] if placed else ("cluster", story.cluster_id)
+        groups.setdefault(key, ([], []))[0].append(story)
+    for single in singles:
+        article_id = single.entry.article_id
+        key = event_of.get(article_id, ("article", article_id))
+        groups.setdefault(key, ([], []))[1].append(single)
+    events = []
+    for key, (in_stories, in_singles) in groups.items():
+        entries = [e for s in in_stories for e in s.articles] + [s.entry for s in in_singles]
+        latest = max([s.latest for s in in_stories] + [s.entry.first_seen_at for s in in_singles])
+        story_id = key if isinstance(key, int) else None
+        sources = len({e.source for e in entries})
+        events.append(Event(story_id, tuple(in_stories), tuple(in_singles), sources, latest))
+    events.sort(key=lambda e: e.latest, reverse=True)
+    events.sort(key=lambda e: e.sources, reverse=True)  # stable: recency breaks ties
+    return tuple(events)
 
 
 def _story(

@@ -18,6 +18,10 @@ answers its questions:
 * **Paragraphs** are those of an article's current version; the spans shared
   with earlier articles come from `passage_carriers` (a passage that both the
   article and one of the earlier ones carry).
+* **Event stories** (`event_members`) of the period's arrivals group the
+  digest's passage stories and single articles by event.
+* **An article's source** is its outlet where the article names one (a
+  folder of saved pages from many outlets), else its source's name.
 * **The stories feed's id** is kept in `meta` (`digest.feed_id`); the caller
   says how to make one, this module only makes sure the first one stays.
 """
@@ -41,7 +45,8 @@ if TYPE_CHECKING:
     from aggregator.storage.store import Store
 
 _ARTICLE_SQL = (
-    "SELECT a.id, a.title, s.name, a.location, a.published_at, a.first_seen_at "
+    "SELECT a.id, a.title, coalesce(a.outlet, s.name), a.location, a.published_at, "
+    "a.first_seen_at "
     "FROM articles a JOIN sources s ON s.id = a.source_id"
 )
 
@@ -50,6 +55,13 @@ ARRIVED_SQL = f"{_ARTICLE_SQL} WHERE a.first_seen_at >= ? AND a.first_seen_at < 
 ARRIVED_CLUSTERS_SQL = (
     "SELECT m.article_id, m.cluster_id FROM cluster_members m "
     "JOIN articles a ON a.id = m.article_id "
+    "WHERE a.first_seen_at >= ? AND a.first_seen_at < ?"
+)
+
+# The event story of each article that arrived in [since, until).
+ARRIVED_EVENTS_SQL = (
+    "SELECT e.article_id, e.story_id FROM event_members e "
+    "JOIN articles a ON a.id = e.article_id "
     "WHERE a.first_seen_at >= ? AND a.first_seen_at < ?"
 )
 
@@ -71,6 +83,11 @@ class SQLDigests:
         """The story of each article that arrived in [start, end) and has one."""
         rows = self._store.execute(ARRIVED_CLUSTERS_SQL, (format_time(start), format_time(end)))
         return [StoryMember(article_id, cluster_id) for article_id, cluster_id in rows]
+
+    def arrived_events(self, start: datetime, end: datetime) -> dict[int, int]:
+        """The event story of each article that arrived in [start, end) and has one."""
+        rows = self._store.execute(ARRIVED_EVENTS_SQL, (format_time(start), format_time(end)))
+        return {int(article_id): int(story_id) for article_id, story_id in rows}
 
     def canonical_article(self, cluster_id: int) -> int:
         """The id of the article a story is told by (its canonical article)."""
