@@ -335,6 +335,9 @@ def work_restart(db: str | Path) -> dict[str, Any]:
         "rss_before_mb": rss_before,
         "peak_rss_mb": _peak_rss_mb(),
         "index_size": ingester.index.size,
+        "open_stories": (
+            0 if ingester.recorder.stories is None else len(ingester.recorder.stories.index.stories)
+        ),
     }
     store.close()
     return result
@@ -528,8 +531,8 @@ def render(results: dict[int, dict[str, Any]], command: str, info: dict[str, str
         "",
         "| Articles | Ingest s | Articles/s | ms/article | Peak RSS MB | DB MB | DB KB/article "
         "| Passage matches | Clusters | Planted recall (own para/spliced) | Restart s "
-        "| Restart peak RSS MB |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+        "| Restart peak RSS MB | Open stories loaded |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|---:|",
     ]
     for size, r in results.items():
         ing, rs = r["ingest"], r["restart"]
@@ -539,7 +542,7 @@ def render(results: dict[int, dict[str, Any]], command: str, info: dict[str, str
             f"{1000 * ing['seconds'] / size:.2f} | {ing['peak_rss_mb']:,.0f} | {db_mb:,.1f} | "
             f"{ing['db_bytes'] / 1024 / size:.1f} | {ing['counts']['passage_matches']:,} | "
             f"{ing['counts']['clusters']:,} | {_recall(ing)} | {rs['seconds']:.2f} | "
-            f"{rs['peak_rss_mb']:,.0f} |"
+            f"{rs['peak_rss_mb']:,.0f} | {rs.get('open_stories', 0):,} |"
         )
     with_baseline = {s: r for s, r in results.items() if "baseline" in r}
     if with_baseline:

@@ -16,6 +16,13 @@ Two contenders in the same run, on the same stream:
   weight 1, no dates and no quiet-story decay: what the issue measured
   joining all five seeds.
 
+`--articles tests/fixtures/events` reads the labelled full-article set
+instead (as published, with a 60-day window, and undated), after the table
+behind `undated_threshold`: for each value, in how many of the seeds' 120
+arrival orders they give the reading the README argues ({000}, {001, 004},
+{002}, {003}), arriving in one scan and one at a time, and the labelled set's
+F1 read undated.
+
 For each threshold, B-cubed precision (of each article: the share of its
 predicted story that is in its gold story), recall (the share of its gold
 story that is in its predicted story) and F1, averaged over articles, and
@@ -26,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 import os
 import statistics
@@ -33,7 +41,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 from aggregator.stories.assign import StoryIndex, StoryParams
@@ -182,6 +190,58 @@ def run(headlines: list[Headline], params: StoryParams) -> Score:
     return Score(p, r, f1, len(headlines) / seconds, len(set(predicted)))
 
 
+SEEDS = Path(__file__).resolve().parent.parent / "seeds"
+SEED_REFERENCE = date(2026, 12, 3)  # the undated seeds' calendar dates read against this
+Partition = tuple[tuple[str, ...], ...]
+
+
+def seed_orders(params: StoryParams, together: bool) -> Counter[Partition]:
+    """The stories of the five seeds in each of their 120 arrival orders, read as the
+    layer reads undated files (calendar dates only), 004 linked to 001 by their
+    passage: how many orders gave each partition. `together`: the frequencies learnt
+    from all five first (one folder scan), else one article at a time."""
+    seeds = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        lines = [line.strip() for line in path.read_text(encoding="utf-8").splitlines()]
+        lines = [line for line in lines if line]
+        day = event_day(stated_days("\n".join(lines), SEED_REFERENCE, relative=False), None)
+        seeds.append((path.name[:3], article_terms(lines[0], lines[1:], params.weights), day))
+    partner = {"001": "004", "004": "001"}
+    outcomes: Counter[Partition] = Counter()
+    for order in itertools.permutations(seeds):
+        index, story = StoryIndex(params), {}
+        if together:
+            for _, terms, _ in order:
+                index.learn(terms)
+        for name, terms, day in order:
+            linked = story.get(partner.get(name, ""))
+            story[name] = index.add(terms, 0.0, day, linked, learned=together).story_id
+        groups = {tuple(sorted(n for n in story if story[n] == s)) for s in story.values()}
+        outcomes[tuple(sorted(groups))] += 1
+    return outcomes
+
+
+def undated_curve(articles: list[Article], siblings: list[tuple[str, str]]) -> None:
+    """The table behind `undated_threshold`: the seeds' stories over all arrival orders,
+    and the labelled set read undated, at each value."""
+    reading: Partition = (("000",), ("001", "004"), ("002",), ("003",))
+    print(
+        "| undated_threshold | Seeds, one scan: orders giving the reading | one at a time "
+        "| Labelled set undated: B³ F1 | Siblings merged |"
+    )
+    print("|---:|---:|---:|---:|---:|")
+    for value in (0.08, 0.2, 0.3, 0.35, 0.4, 0.45, 0.5):
+        params = replace(StoryParams(), undated_threshold=value)
+        together, alone = seed_orders(params, True), seed_orders(params, False)
+        predicted = place_articles(articles, params, "undated")
+        f1 = bcubed(predicted, [a.story for a in articles])[2]
+        merged = len(merged_siblings(articles, predicted, siblings))
+        print(
+            f"| {value:.2f} | {together[reading]}/120 | {alone[reading]}/120 | {f1:.3f} "
+            f"| {merged} of {len(siblings)} |"
+        )
+
+
 def ingest_cost(size: int, rounds: int) -> list[tuple[str, float]]:
     """CPU ms per article of `Ingester.ingest` over the ingest benchmark's corpus,
     stories off and on alternately, each in a new database, all in this thread
@@ -242,6 +302,8 @@ def main(argv: list[str] | None = None) -> int:
         articles, siblings = load_articles(args.articles)
         gold = [a.story for a in articles]
         print(f"{len(articles)} articles, {len(set(gold))} events, {len(siblings)} sibling pairs\n")
+        undated_curve(articles, siblings)
+        print()
         print("| Read | Contender | Threshold | B³ P | B³ R | B³ F1 | Siblings merged |")
         print("|---|---|---:|---:|---:|---:|---|")
         for mode in MODES:

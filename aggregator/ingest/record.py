@@ -121,7 +121,7 @@ class Recorder:
         passages, linked, cluster_id = self._match(host, spans, sig, hits)
         if self.stories is not None and item.reading is not None:
             if existing is None:
-                self.stories.place(article_id, item.reading, doc.location)
+                self.stories.place(article_id, item.reading, doc.location, cluster_id is not None)
             else:
                 self.stories.skip(item.reading)  # a new version keeps its story
         # Writers are serialised, so every unit id below ours is already known;

@@ -93,6 +93,7 @@ class StoryLayer:
         self.journal: dict[int, Reading] = {}
         self.placed = 0  # ...of which placed
         self.pending: list[tuple[float, str, int, Reading]] = []  # (when, location, id, reading)
+        self.clustered = False  # a pending article is in a passage cluster
         self.touched: set[int] = set()  # stories this transaction's articles joined or started
         self.index = StoryIndex(self.params, frequencies)
         latest = self.store.events.latest_at()
@@ -105,6 +106,7 @@ class StoryLayer:
     def begin(self) -> None:
         """A write transaction starts: catch up the stories other processes changed."""
         self.journal, self.placed, self.pending, self.touched = {}, 0, [], set()
+        self.clustered = False
         for story in self.store.events.changed_since(self.seq):
             self._load(story)
             self.seq = max(self.seq, story.seq)
@@ -121,6 +123,7 @@ class StoryLayer:
         for story in self.store.events.stories(self.touched):
             self._load(story)
         self.journal, self.placed, self.pending, self.touched = {}, 0, [], set()
+        self.clustered = False
 
     def learn(self, readings: list[Reading]) -> None:
         """Count the terms of the transaction's articles before any is placed."""
@@ -134,21 +137,26 @@ class StoryLayer:
         if self.journal.pop(id(reading), None) is not None:
             self.index.frequencies.remove(reading.terms.weights)
 
-    def place(self, article_id: int, reading: Reading, location: str) -> None:
-        """A newly stored article, to be placed by `settle`."""
+    def place(self, article_id: int, reading: Reading, location: str, clustered: bool) -> None:
+        """A newly stored article, to be placed by `settle` (`clustered`: it is in a
+        passage cluster)."""
         self.learn([reading])
         self.pending.append((reading.when, location, article_id, reading))
+        self.clustered = self.clustered or clustered
 
     def settle(self) -> None:
         """Place the transaction's new articles, in publication order, and store their
         stories (the caller's transaction)."""
         pending, self.pending = sorted(self.pending, key=_ORDER), []
+        # A passage cluster's story is looked up only in a transaction that has one
+        # (an earlier article may have joined a cluster that a later one made).
+        clustered, self.clustered = self.clustered, False
         for _, _, article_id, reading in pending:
-            self._place(article_id, reading)
+            self._place(article_id, reading, clustered)
 
-    def _place(self, article_id: int, reading: Reading) -> Decision:
+    def _place(self, article_id: int, reading: Reading, clustered: bool) -> Decision:
         terms, day = reading.terms, reading.day
-        linked = self.store.events.story_of_article_cluster(article_id)
+        linked = self.store.events.story_of_article_cluster(article_id) if clustered else None
         now = format_time(datetime.now(UTC))
         decision = self.index.add(
             terms,
