@@ -205,9 +205,19 @@ class DaemonConfig:
     timezone: str = "UTC"
     stop_grace_seconds: float = 10.0
     job_timeout_seconds: float = 900.0
+    # Several nodes (`run --role`, PostgreSQL): how long a fetch node's claim on a
+    # feed outlives its last heartbeat, and how often nodes beat.
+    lease_seconds: float = 60.0
+    heartbeat_seconds: float = 5.0
 
     def validate(self) -> None:
         _require(self.tick_seconds >= 0.1, "daemon.tick_seconds", "must be >= 0.1")
+        _require(self.heartbeat_seconds >= 0.1, "daemon.heartbeat_seconds", "must be >= 0.1")
+        _require(
+            self.lease_seconds >= 3 * self.heartbeat_seconds,
+            "daemon.lease_seconds",
+            "must be at least 3 x heartbeat_seconds",
+        )
         _require(self.batch_size >= 1, "daemon.batch_size", "must be >= 1")
         _require(self.tick_budget_seconds > 0, "daemon.tick_budget_seconds", "must be > 0")
         _require(self.scan_minutes > 0, "daemon.scan_minutes", "must be > 0")

@@ -281,7 +281,7 @@ def test_cuts_fall_on_word_and_paragraph_boundaries() -> None:
 
 
 def test_refusals_are_told_from_faults_of_the_store(tmp_path: Path) -> None:
-    from aggregator.ingest.pipeline import refusal as told
+    from aggregator.ingest.batches import refusal as told
     from aggregator.storage.sqlite import translate
 
     def refusal(error: BaseException) -> str | None:

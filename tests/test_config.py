@@ -406,6 +406,8 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "timezone": "UTC",
             "stop_grace_seconds": 10.0,
             "job_timeout_seconds": 900.0,
+            "lease_seconds": 60.0,
+            "heartbeat_seconds": 5.0,
         },
         "digest": {
             "directory": str(base / "digests"),

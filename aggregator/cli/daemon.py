@@ -23,26 +23,41 @@ from aggregator.service.system import configure_logging
 
 
 @click.command()
+@click.option(
+    "--role",
+    type=click.Choice(["all", "fetch", "dedup"]),
+    default="all",
+    show_default=True,
+    help="all: the whole service in this process. On PostgreSQL, one part of it: "
+    "fetch (any number of nodes) or dedup (one writer, others stand by).",
+)
 @pass_context
-def run(obj: Context) -> None:
+def run(obj: Context, role: str) -> None:
     """Run the aggregator as a foreground service until SIGTERM or Ctrl-C.
 
     Polls due feeds every tick, re-scans the configured folders, and keeps
     going through bad feeds and files. SIGHUP reloads the configuration.
     Under systemd it speaks the notify protocol (Type=notify, WatchdogSec);
-    one daemon per database.
+    one daemon per database. With --role, on a PostgreSQL database, the work
+    is split over nodes on any number of machines (docs/architecture.md).
 
     \b
     Examples:
       aggregator run
       aggregator --config /etc/aggregator/aggregator.toml -v run
+      aggregator --db postgresql://agg@db.lan/news run --role fetch
+      aggregator --db postgresql://agg@db.lan/news run --role dedup
     """
-    from aggregator.service.daemon import Daemon  # APScheduler is imported only to run
-
     level = logging.getLogger().getEffectiveLevel()
     configure_logging(min(level, logging.INFO))
-    daemon = Daemon(obj.config_path, obj.db)
-    code = daemon.run()
+    if role != "all":
+        from aggregator.service.roles import run_role
+
+        code = run_role(obj.config_path, obj.db, role)
+    else:
+        from aggregator.service.daemon import Daemon  # APScheduler is imported only to run
+
+        code = Daemon(obj.config_path, obj.db).run()
     # Everything is committed and closed. Leave without the interpreter's exit
     # handlers: they join worker threads and pools, and a fetch abandoned on
     # shutdown (or a killed parse pool) could hold the exit past the grace.

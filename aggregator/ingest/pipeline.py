@@ -46,12 +46,8 @@ What it decides about oversized and unstorable articles (issue 12):
 
 from __future__ import annotations
 
-import hashlib
 import logging
-from collections import deque
-from collections.abc import Callable, Generator, Iterable, Iterator
-from concurrent.futures import Future
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import numpy.typing as npt
@@ -61,16 +57,10 @@ from aggregator.dedup.decide import Matcher
 from aggregator.dedup.index import BandIndex
 from aggregator.dedup.pairs import by_row, concat_pairs, rows_between, self_join
 from aggregator.dedup.signature import Signatures
-from aggregator.errors import AggregatorError, RefusedError, SourceError, StoreError
-from aggregator.ingest.prepare import (
-    Failed,
-    PreparedBatch,
-    Preparer,
-    workers_for,
-)
+from aggregator.errors import StoreError
+from aggregator.ingest.batches import Batches, refused_outcome
 from aggregator.ingest.record import Outcome, ReadyArticle, Recorder
 from aggregator.ingest.rematch import rematch, rematch_pending
-from aggregator.model import RawDocument
 from aggregator.sources.caps import cap_article as cap_article  # re-exported: its old home
 from aggregator.storage.protocol import Store
 from aggregator.stories.layer import StoryLayer
@@ -78,31 +68,9 @@ from aggregator.stories.layer import StoryLayer
 log = logging.getLogger(__name__)
 
 I64 = npt.NDArray[np.int64]
-# A batch also ends at this much content: 64 articles are about 200 KB, while a file
-# can be 10 MiB, and a batch holds every document's bytes, units and signatures until
-# it is stored (about 70 MB for each file the caps cut to 1 MiB; issue 13, item 5).
-BATCH_BYTES = 1024 * 1024
 
 
-def _content_hash(doc: RawDocument) -> str:
-    """What decides whether a document changed: its bytes, and a title the source gave."""
-    digest = hashlib.sha256(doc.content)
-    if doc.title is not None:
-        digest.update(b"\0" + doc.title.encode("utf-8"))
-    return digest.hexdigest()
-
-
-@dataclass(slots=True)
-class PendingBatch:
-    """Documents on their way: checked against the store, being prepared."""
-
-    docs: list[RawDocument]
-    early: list[Outcome | None]  # per document: its outcome if known before preparing
-    hashes: list[str]
-    future: Future[PreparedBatch] | None  # None: prepared in the writer's thread
-
-
-class Ingester:
+class Ingester(Batches):
     """Runs documents through extract, segment, sign, match, cluster and store."""
 
     def __init__(
@@ -120,13 +88,10 @@ class Ingester:
         A database upgraded to passage groups has its passages decided again
         here first (rematch.py), since this is where the configuration is known.
         """
-        self.store = store
-        self.config = config
-        self.batch_size = batch_size
+        super().__init__(store, config, batch_size, workers)
         if rematch_pending(store):
             log.warning("database %s: deciding passages again after an upgrade", store.location)
             rematch(store, config)
-        self.preparer = Preparer(config, workers_for(config) if workers is None else workers)
         limit = config.dedup.index_max_units
         if index is None:
             index = BandIndex(config.dedup.minhash.bands, max_units=limit)
@@ -137,47 +102,6 @@ class Ingester:
         self.index = index
         stories = StoryLayer(store, config.stories) if config.stories.enabled else None
         self.recorder = Recorder(store, index, Matcher(store, config), stories)
-
-    def ingest(
-        self, items: Iterable[RawDocument | AggregatorError]
-    ) -> Generator[Outcome, None, None]:
-        """Ingest documents (errors from the source pass through as failures).
-
-        Batches are prepared one ahead of the one being stored, in the pool,
-        once there is a second batch (prepare.py); outcomes keep batch order.
-        """
-        waiting: deque[PendingBatch] = deque()
-        batch: list[RawDocument] = []
-        size = 0
-        for item in items:
-            if isinstance(item, AggregatorError):
-                yield _failed(item)
-                continue
-            batch.append(item)
-            size += len(item.content)
-            if len(batch) >= self.batch_size or size >= BATCH_BYTES:
-                waiting.append(self._check(batch, ahead=bool(waiting)))
-                batch, size = [], 0
-                if len(waiting) > 1:
-                    yield from self._ingest_batch(waiting.popleft())
-        if batch:
-            waiting.append(self._check(batch, ahead=bool(waiting)))
-        while waiting:
-            yield from self._ingest_batch(waiting.popleft())
-
-    def begin(self, docs: list[RawDocument]) -> list[PendingBatch]:
-        """Check `docs` against the store now and start preparing the rest in the pool;
-        `finish` stores them. For a caller with other work meanwhile (the poller
-        parses other feeds while a feed's entries are prepared)."""
-        return [
-            self._check(docs[i : i + self.batch_size], ahead=True)
-            for i in range(0, len(docs), self.batch_size)
-        ]
-
-    def finish(self, batches: list[PendingBatch]) -> Iterator[Outcome]:
-        """Store batches `begin` started, in order."""
-        for batch in batches:
-            yield from self._ingest_batch(batch)
 
     def close(self) -> None:
         """Save the story layer's document frequencies; stop the preparing processes.
@@ -193,53 +117,13 @@ class Ingester:
         except StoreError as e:
             log.warning("story term frequencies not saved: %s", e)
         finally:
-            self.preparer.close()
+            super().close()
 
-    def _check(self, docs: list[RawDocument], ahead: bool) -> PendingBatch:
-        """Outcomes known from the store alone (unchanged, unreadable); the rest is
-        handed to the pool when `ahead` (another batch is stored meanwhile)."""
-        early: list[Outcome | None] = []
-        hashes: list[str] = []
-        todo: list[RawDocument] = []
-        for doc in docs:
-            content_hash = _content_hash(doc)
-            hashes.append(content_hash)
-            try:
-                existing = self.store.articles.find_article(doc.source_location, doc.identity)
-            except (StoreError, UnicodeEncodeError, OverflowError) as e:
-                early.append(_refused(doc, e))
-                continue
-            if existing is not None and existing.content_hash == content_hash:
-                early.append(Outcome(doc.location, "unchanged", article_id=existing.id))
-                continue
-            early.append(None)
-            todo.append(doc)
-        pooled = ahead and self.preparer.workers > 0 and bool(todo)
-        return PendingBatch(docs, early, hashes, self.preparer.submit(todo) if pooled else None)
-
-    def _ingest_batch(self, batch: PendingBatch) -> Iterator[Outcome]:
-        todo = [doc for doc, early in zip(batch.docs, batch.early, strict=True) if early is None]
-        result = self.preparer.result(todo, batch.future)
-        ready = iter(result.items)
-        prepared: list[ReadyArticle] = []
-        for doc, early, content_hash in zip(batch.docs, batch.early, batch.hashes, strict=True):
-            if early is not None:
-                yield early
-                continue
-            item = next(ready)
-            if isinstance(item, Failed):
-                if item.traceback:
-                    log.error("extracting %s failed\n%s", item.location, item.traceback)
-                yield Outcome(item.location, "failed", error=item.error)
-                continue
-            if item.warning:
-                log.warning("article cut to the caps: %s: %s", _shown(doc.location), item.warning)
-            prepared.append(
-                ReadyArticle(
-                    doc, content_hash, item.article, item.spans, item.warning, item.reading
-                )
-            )
-        yield from self._store_batch(prepared, result.signatures)
+    def store_prepared(
+        self, prepared: list[ReadyArticle], signatures: Signatures
+    ) -> Iterator[Outcome]:
+        """Store a batch another process prepared (a fetch node's, handoff.py)."""
+        return self._store_batch(prepared, signatures)
 
     def _store_batch(
         self, prepared: list[ReadyArticle], signatures: Signatures
@@ -327,7 +211,7 @@ class Ingester:
             except (StoreError, UnicodeEncodeError, OverflowError) as e:
                 # Rolled back; raised again unless it is about this article alone.
                 self._rolled_back()
-                outcome = _refused(prepared[i].doc, e)
+                outcome = refused_outcome(prepared[i].doc, e)
             yield outcome
 
     def _catch_up(self, prepared: list[ReadyArticle]) -> None:
@@ -349,40 +233,3 @@ class Ingester:
         """The story index took joins the rollback undid: put it back as stored."""
         if self.recorder.stories is not None:
             self.recorder.stories.rolled_back()
-
-
-def _failed(error: AggregatorError) -> Outcome:
-    location = error.location if isinstance(error, SourceError) else ""
-    reason = error.reason if isinstance(error, SourceError) else str(error)
-    return Outcome(location, "failed", error=reason)
-
-
-def refusal(error: BaseException) -> str | None:
-    """Why the database refused one article's values, or None for a fault of the store.
-
-    `error` is what a write raised: the store's `RefusedError` (its engine's
-    verdict on the values of one statement), or the UnicodeEncodeError (a lone
-    surrogate) or OverflowError (an integer over 64 bits) of a value no engine
-    can take. Anything else is the store's: stopping is the safe answer to an
-    unknown fault, since every later write would meet it.
-    """
-    if isinstance(error, UnicodeEncodeError | OverflowError):
-        return f"{type(error).__name__}: {error}"
-    if isinstance(error, RefusedError):
-        return error.why
-    return None
-
-
-def _refused(doc: RawDocument, error: Exception) -> Outcome:
-    """The failed outcome of an article the database refused; raises `error` instead
-    when it is a fault of the store."""
-    why = refusal(error)
-    if why is None:
-        raise error
-    log.warning("database refused the article %s: %s", _shown(doc.location), why)
-    return Outcome(doc.location, "failed", error=f"database refused it: {why}", refused=True)
-
-
-def _shown(location: str, limit: int = 300) -> str:
-    """A location short enough for a log line (a feed's link can be any length)."""
-    return location if len(location) <= limit else location[: limit - 1] + "…"

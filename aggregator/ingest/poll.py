@@ -43,9 +43,10 @@ from typing import Any, Literal
 
 from aggregator.config import Config
 from aggregator.errors import FetchError, ParseError, StoreError
+from aggregator.ingest.batches import Batches, PendingBatch
 from aggregator.ingest.entries import entry_documents, poll_warnings
 from aggregator.ingest.feeds import GONE, update_after_answer, update_after_error, update_after_gone
-from aggregator.ingest.pipeline import Ingester, PendingBatch
+from aggregator.ingest.pipeline import Ingester
 from aggregator.model import FeedSource, FeedUpdate, RawDocument, format_time
 from aggregator.sources.fetch import Clients, FetchPolicy, FetchResult, fetch
 from aggregator.sources.fulltext import FullTextFetcher, needs_full_text
@@ -103,7 +104,7 @@ class Poller:
         self,
         store: Store,
         config: Config,
-        ingester: Ingester | None = None,
+        ingester: Batches | None = None,
         stop: threading.Event | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
@@ -133,7 +134,7 @@ class Poller:
         self._many = False  # this poll has other feeds to go on with while one is prepared
 
     @property
-    def ingester(self) -> Ingester:
+    def ingester(self) -> Batches:
         if self._ingester is None:
             self._ingester = Ingester(self.store, self.config)
         return self._ingester

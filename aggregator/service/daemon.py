@@ -298,7 +298,9 @@ class Daemon:
 
     def _index_reach(self) -> str:
         """The index as `status` shows it; logged when it misses part of the window."""
-        index = self.poller.ingester.index
+        ingester = self.poller.ingester
+        assert isinstance(ingester, Ingester)  # the daemon's poller stores what it polls
+        index = ingester.index
         since = (self.store.articles.unit_seen_at(index.floor) or "") if index.floor else ""
         window = self.config.clusters.window_days
         if since != self._short_since and (short := short_reach(since, window, self.clock())):
@@ -311,9 +313,11 @@ class Daemon:
         if config is None:
             return
         self.config = config
+        old = self.poller.ingester
+        assert isinstance(old, Ingester)
         self.poller.close()
         # The index in memory is kept: it depends on the database, not the config.
-        ingester = Ingester(self.store, config, index=self.poller.ingester.index)
+        ingester = Ingester(self.store, config, index=old.index)
         self.poller = Poller(self.store, config, ingester, self.stopping, self.clock)
         _make_owned_folders(config)
         self.watcher.configure(

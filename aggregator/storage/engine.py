@@ -67,8 +67,9 @@ class Engine(Protocol):
 
     def execute(self, sql: str, args: Args = ()) -> Rows: ...
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
-    def write(self) -> AbstractContextManager[None]:
-        """One write transaction, writers serialised: committed whole or rolled back."""
+    def write(self, serialised: bool = True) -> AbstractContextManager[None]:
+        """One write transaction, writers serialised (unless told not to, where the
+        engine can): committed whole or rolled back."""
         ...
 
     def check(self) -> None:

@@ -49,6 +49,19 @@ _SELECT = f"SELECT {', '.join(_READ.values())} FROM sources WHERE kind = 'feed'"
 _ENABLED = "kind = 'feed' AND enabled = 1"
 
 
+def feed_columns(alias: str) -> str:
+    """A FeedSource's columns in order, read from the sources table as `alias`."""
+    return ", ".join(
+        f"coalesce({alias}.url, {alias}.location)" if name == "url" else f"{alias}.{name}"
+        for name in _READ
+    )
+
+
+def feed_from_row(row: tuple[Any, ...]) -> FeedSource:
+    """The FeedSource of a row read with `feed_columns`."""
+    return _feed(row)
+
+
 def _feed(row: tuple[Any, ...]) -> FeedSource:
     values = dict(zip(_READ, row, strict=True))
     values["enabled"] = bool(values["enabled"])
@@ -219,28 +232,35 @@ class SQLFeeds:
         return count
 
     def apply(self, feed_id: int, update: FeedUpdate) -> None:
-        """Record a poll's outcome on the feed, as decided (see `FeedUpdate`)."""
+        """Record a poll's outcome on the feed, as decided (see `FeedUpdate`): in the
+        caller's transaction if there is one (a fetch node's, storage/nodes.py)."""
+        if self._store.writing:
+            self._apply(feed_id, update)
+            return
         with self._store.write():
-            self._store.execute(
-                "UPDATE sources SET last_checked_at = :checked, next_check_at = :next, "
-                "last_error = :error, error_count = :errors, etag = :etag, "
-                "last_modified = :last_modified, body_hash = :body_hash, "
-                "last_warning = :warning, url = coalesce(:moved_to, url), "
-                "last_success_at = CASE :status WHEN 'ok' THEN :checked "
-                "ELSE last_success_at END, "
-                "enabled = CASE :status WHEN 'ok' THEN 1 WHEN 'gone' THEN 0 ELSE enabled END "
-                "WHERE id = :id",
-                {
-                    "id": feed_id,
-                    "status": update.status,
-                    "checked": format_time(update.checked_at),
-                    "next": _stamp(update.next_check_at),
-                    "error": update.last_error,
-                    "errors": update.error_count,
-                    "etag": update.etag,
-                    "last_modified": update.last_modified,
-                    "body_hash": update.body_hash,
-                    "warning": update.last_warning,
-                    "moved_to": update.moved_to,
-                },
-            )
+            self._apply(feed_id, update)
+
+    def _apply(self, feed_id: int, update: FeedUpdate) -> None:
+        self._store.execute(
+            "UPDATE sources SET last_checked_at = :checked, next_check_at = :next, "
+            "last_error = :error, error_count = :errors, etag = :etag, "
+            "last_modified = :last_modified, body_hash = :body_hash, "
+            "last_warning = :warning, url = coalesce(:moved_to, url), "
+            "last_success_at = CASE :status WHEN 'ok' THEN :checked "
+            "ELSE last_success_at END, "
+            "enabled = CASE :status WHEN 'ok' THEN 1 WHEN 'gone' THEN 0 ELSE enabled END "
+            "WHERE id = :id",
+            {
+                "id": feed_id,
+                "status": update.status,
+                "checked": format_time(update.checked_at),
+                "next": _stamp(update.next_check_at),
+                "error": update.last_error,
+                "errors": update.error_count,
+                "etag": update.etag,
+                "last_modified": update.last_modified,
+                "body_hash": update.body_hash,
+                "warning": update.last_warning,
+                "moved_to": update.moved_to,
+            },
+        )

@@ -280,7 +280,46 @@ CREATE TABLE event_terms (
 );
 """
 
-PG_MIGRATIONS: tuple[str, ...] = (PG_SCHEMA_V1, PG_SCHEMA_V2)
+# Version 3: several nodes on one database (issue 17; storage/nodes.py, which is
+# the only reader and writer of these tables). PostgreSQL only: a SQLite database
+# is one process's. Leases and heartbeats are `timestamptz` set by the server's
+# clock (`now()`), never a node's: nodes on several machines must agree on when a
+# lease ran out, whatever their clocks say.
+PG_SCHEMA_V3 = """
+CREATE TABLE nodes (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    host text NOT NULL,
+    pid integer NOT NULL,
+    role text NOT NULL CHECK (role IN ('all', 'fetch', 'dedup', 'scheduler')),
+    started_at timestamptz NOT NULL DEFAULT now(),
+    heartbeat_at timestamptz NOT NULL DEFAULT now(),
+    state text NOT NULL DEFAULT 'starting',
+    stopped_at timestamptz
+);
+CREATE INDEX nodes_live ON nodes(heartbeat_at) WHERE stopped_at IS NULL;
+
+CREATE SEQUENCE lease_tokens;
+CREATE TABLE feed_leases (
+    source_id bigint PRIMARY KEY REFERENCES sources(id) ON DELETE CASCADE,
+    node_id bigint NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+    token bigint NOT NULL,
+    until timestamptz NOT NULL
+);
+CREATE INDEX feed_leases_node ON feed_leases(node_id);
+
+CREATE TABLE staged (
+    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    source_id bigint REFERENCES sources(id) ON DELETE SET NULL,
+    node_id bigint,
+    staged_at timestamptz NOT NULL DEFAULT now(),
+    articles integer NOT NULL,
+    payload bytea NOT NULL,
+    set_aside text
+);
+CREATE INDEX staged_waiting ON staged(id) WHERE set_aside IS NULL;
+"""
+
+PG_MIGRATIONS: tuple[str, ...] = (PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_V3)
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 
 # Any constant of our own: it only has to differ from other users' advisory locks.

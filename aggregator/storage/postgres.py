@@ -130,13 +130,16 @@ class PostgresEngine:
             raise self._translate(e) from e
 
     @contextmanager
-    def write(self) -> Iterator[None]:
-        """One write transaction, after the advisory write lock; rolled back on any error."""
+    def write(self, serialised: bool = True) -> Iterator[None]:
+        """One write transaction, after the advisory write lock; rolled back on any error.
+        `serialised=False`: without that lock, for writes no other writer's depend on
+        (a fetch node's leases and staged entries, storage/nodes.py)."""
         self._revive()
         try:
             with self.conn.transaction():
                 self._writing = True
-                self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                if serialised:
+                    self.conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
                 yield
         except self._pg.Error as e:
             raise self._translate(e) from e
@@ -255,3 +258,40 @@ class PostgresDaemonLock:
             (DAEMON_LOCK >> 32, DAEMON_LOCK & 0xFFFFFFFF),
         ).fetchone()
         return None if row is None else str(row[0])
+
+
+# One active process per role that must run once in a deployment (service/roles.py).
+ROLE_LOCKS = {"dedup": 0x616767_6465_6475, "scheduler": 0x616767_7363_6864}  # aggdedu, aggschd
+
+
+class PostgresRoleLock:
+    """The one active node of a role: a session advisory lock on a connection of its
+    own. A standby asks again (`try_acquire`) until the holder's connection ends, which
+    the server notices at once when the holder is killed (`kill -9` included)."""
+
+    def __init__(self, url: PostgresURL, role: str) -> None:
+        self.url = url
+        self.key = ROLE_LOCKS[role]
+        self.name = f"aggregator {role} pid {os.getpid()} on {socket.gethostname()}"[:63]
+        self._conn: psycopg.Connection[Any] | None = None
+
+    def try_acquire(self) -> bool:
+        if self._conn is None:
+            self._conn = connect(self.url, self.name)
+        row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
+        return bool(row and row[0])
+
+    def alive(self) -> bool:
+        """Still held: the lock's connection answers (a server restart ends it)."""
+        if self._conn is None or self._conn.closed:
+            return False
+        try:
+            self._conn.execute("SELECT 1")
+        except _psycopg().Error:
+            return False
+        return True
+
+    def release(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

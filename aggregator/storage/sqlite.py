@@ -118,8 +118,9 @@ class SQLiteEngine:
             raise translate(e, self.path) from e
 
     @contextmanager
-    def write(self) -> Iterator[None]:
+    def write(self, serialised: bool = True) -> Iterator[None]:
         """One write transaction: committed whole on success, rolled back on any error.
+        SQLite's writers are always serialised (`serialised` is for PostgreSQL).
 
         SQLite's errors (disk full, read-only, corruption) leave as StoreError.
         """

@@ -167,13 +167,15 @@ class Store:
     # -- statements and transactions (the parts' and the tests' way in) -----------------
 
     @contextmanager
-    def write(self) -> Iterator[None]:
+    def write(self, serialised: bool = True) -> Iterator[None]:
         """One write transaction: committed whole on success, rolled back on any error.
 
         The engine's errors (disk full, read-only, corruption) leave as StoreError.
         The transaction's new articles get their search rows just before it commits.
+        `serialised=False` (PostgreSQL): not after other writers, for writes that
+        touch no article (storage/nodes.py).
         """
-        with self.engine.write():
+        with self.engine.write(serialised):
             self.writing = True
             try:
                 yield

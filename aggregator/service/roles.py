@@ -1,0 +1,208 @@
+"""Roles: one deployment's work split over processes and machines (`run --role`).
+
+`aggregator run` is one process doing everything (`--role all`, the
+default, on SQLite or PostgreSQL). On PostgreSQL the same work can be split
+(docs/architecture.md has the picture):
+
+* **fetch** (any number, on any machines): claims due feeds under a lease,
+  polls them and prepares their entries (ingest/fetchnode.py), and stages
+  them in the database. It never loads the LSH index.
+* **dedup** (one active, any number standing by): the only writer of
+  articles. It holds the dedup advisory lock; a standby asks for it every
+  `STANDBY_SECONDS` and takes over when the holder's connection ends (the
+  server ends it the moment the process dies, `kill -9` included). The new
+  writer loads the index from what is committed and goes on with the oldest
+  staged batch: a batch stored and not yet deleted when the last writer
+  died is found stored, unchanged, so nothing is stored twice.
+
+Every node has a row in `nodes` and beats every `daemon.heartbeat_seconds`
+on a thread with its own connection, which also moves its leases on; a
+node that stops cleanly gives its leases back. A role refuses to start
+beside a single-process daemon (`--role all`) on the same database: both
+would poll the same feeds.
+
+What stays serial is what must be deterministic: which passages match, the
+clusters and their canonical copies are decided by the one writer, in the
+order batches were staged.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import FrameType
+
+from aggregator.config import Config, Database, PostgresURL
+from aggregator.configfile import find_config, load_config
+from aggregator.errors import ConfigError, StoreError
+from aggregator.ingest.fetchnode import FetchPoller
+from aggregator.ingest.handoff import HandoffError, decode
+from aggregator.ingest.pipeline import Ingester
+from aggregator.storage.nodes import Nodes
+from aggregator.storage.store import Store
+
+log = logging.getLogger(__name__)
+
+STANDBY_SECONDS = 1.0  # how often a standby asks for its role's lock
+IDLE_SECONDS = 0.2  # how often the writer looks for staged batches when there were none
+BATCHES_PER_LOOK = 8
+
+
+class Node:
+    """What every role shares: its store, its row in `nodes`, a heartbeat, the stop."""
+
+    role = ""
+
+    def __init__(self, config: Config) -> None:
+        self.config = config
+        assert isinstance(config.database, PostgresURL)
+        self.url: PostgresURL = config.database
+        self.stop = threading.Event()
+        self.state = "starting"
+        self.store = Store(config.database, config.dedup.minhash)
+        self.nodes = Nodes(self.store)
+        self.id = 0
+
+    def run(self) -> int:
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, self._on_stop)
+        self.id = self.nodes.register(self.role)
+        log.info("%s node %d started: database %s", self.role, self.id, self.store.location)
+        beat = threading.Thread(target=self._beat, name="heartbeat", daemon=True)
+        beat.start()
+        try:
+            return self.work()
+        finally:
+            self.stop.set()
+            beat.join(timeout=self.config.daemon.heartbeat_seconds + 5)
+            try:
+                self.nodes.stopped(self.id)
+            except StoreError as e:
+                log.warning("node %d: its stop could not be recorded: %s", self.id, e)
+            self.store.close()
+            log.info("%s node %d stopped", self.role, self.id)
+
+    def work(self) -> int:
+        raise NotImplementedError
+
+    def _on_stop(self, signum: int, frame: FrameType | None) -> None:
+        log.info("%s: stopping", signal.Signals(signum).name)
+        self.stop.set()
+
+    def _beat(self) -> None:
+        """The heartbeat, on a connection of its own (the work's may be in a long write)."""
+        daemon = self.config.daemon
+        with Store(self.url, self.config.dedup.minhash) as store:
+            nodes = Nodes(store)
+            while not self.stop.wait(daemon.heartbeat_seconds):
+                try:
+                    nodes.heartbeat(self.id, self.state, daemon.lease_seconds)
+                except StoreError as e:
+                    log.warning("node %d: heartbeat failed: %s", self.id, e)
+
+
+class FetchNode(Node):
+    role = "fetch"
+
+    def work(self) -> int:
+        daemon = self.config.daemon
+        poller = FetchPoller(self.store, self.config, self.nodes, self.stop)
+        try:
+            while not self.stop.is_set():
+                try:
+                    now = datetime.now(UTC)
+                    claimed = self.nodes.claim(
+                        self.id, now, daemon.batch_size, daemon.lease_seconds
+                    )
+                    if not claimed:
+                        self.state = "idle"
+                        self.stop.wait(daemon.tick_seconds)
+                        continue
+                    self.state = f"polling {len(claimed)} feeds"
+                    polled = sum(1 for _ in poller.poll(poller.lease(claimed)))
+                    log.info("fetch: %d feeds polled", polled)
+                except StoreError as e:
+                    log.error("fetch: %s", e)
+                    self.state = f"error: {e}"
+                    self.stop.wait(daemon.tick_seconds)
+        finally:
+            poller.close(wait=not self.stop.is_set())
+        return 0
+
+
+class DedupNode(Node):
+    role = "dedup"
+
+    def work(self) -> int:
+        from aggregator.storage.postgres import PostgresRoleLock
+
+        lock = PostgresRoleLock(self.url, "dedup")
+        self.state = "standby"
+        while not lock.try_acquire():
+            if self.stop.wait(STANDBY_SECONDS):
+                lock.release()
+                return 0
+        log.info("dedup node %d: the writer now", self.id)
+        self.state = "writer: loading the index"
+        ingester = Ingester(self.store, self.config)
+        self.state = "writer"
+        try:
+            while not self.stop.is_set():
+                if not lock.alive():
+                    log.error("dedup node %d: lost the writer's lock; stopping", self.id)
+                    return 1
+                try:
+                    if not self._store_some(ingester):
+                        self.stop.wait(IDLE_SECONDS)
+                except StoreError as e:
+                    log.error("dedup: %s", e)
+                    self.stop.wait(self.config.daemon.heartbeat_seconds)
+            return 0
+        finally:
+            ingester.close()
+            lock.release()
+
+    def _store_some(self, ingester: Ingester) -> bool:
+        """Store the oldest staged batches; False if there were none."""
+        waiting = self.nodes.waiting(BATCHES_PER_LOOK)
+        for staged_id, payload in waiting:
+            if self.stop.is_set():
+                break
+            try:
+                prepared, signatures = decode(payload)
+            except HandoffError as e:
+                log.error("staged batch %d set aside: %s", staged_id, e)
+                self.nodes.set_aside(staged_id, str(e))
+                continue
+            for outcome in ingester.store_prepared(prepared, signatures):
+                if outcome.status == "failed":
+                    log.warning("entry %s: %s", outcome.location, outcome.error)
+            self.nodes.done([staged_id])
+        return bool(waiting)
+
+
+ROLES: dict[str, type[Node]] = {"fetch": FetchNode, "dedup": DedupNode}
+
+
+def run_role(config_path: Path | None, database: Database | None, role: str) -> int:
+    """Run this process as one node of `role` until a stop signal; its exit code."""
+    config = load_config(find_config(config_path))
+    if database is not None:
+        config = replace(config, database=database)
+    if not isinstance(config.database, PostgresURL):
+        raise ConfigError(
+            f'--role {role} needs a PostgreSQL database (database = "postgresql://..."); '
+            f"{config.database} is a SQLite file, which serves one process: use --role all"
+        )
+    from aggregator.storage.postgres import PostgresDaemonLock
+
+    if (pid := PostgresDaemonLock(config.database).held_elsewhere()) is not None:
+        raise ConfigError(
+            f"{config.database}: served by a single-process daemon (pid {pid}, --role all); "
+            "stop it before starting nodes of roles"
+        )
+    return ROLES[role](config).run()
