@@ -138,8 +138,13 @@ class Daemon:
     """`aggregator run` in a subprocess, its stderr in a file next to its config."""
 
     def __init__(
-        self, config: Path, env: dict[str, str] | None = None, db: Database | None = None
+        self,
+        config: Path,
+        env: dict[str, str] | None = None,
+        db: Database | None = None,
+        args: tuple[str, ...] = ("run",),
     ) -> None:
+        """`args`: the command after `--config` (`run --role fetch` for a node)."""
         self.config = config
         self.log = config.with_suffix(".log")
         self.db: Database = config.parent / "news.db" if db is None else db
@@ -147,7 +152,7 @@ class Daemon:
         self.offset = self.log.stat().st_size if self.log.exists() else 0
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
-                [str(AGGREGATOR), "--config", str(config), "run"],
+                [str(AGGREGATOR), "--config", str(config), *args],
                 stderr=log,
                 stdout=log,
                 env={**os.environ, **(env or {})},
@@ -172,8 +177,17 @@ class Daemon:
         return lambda: f"{what}; daemon log:\n{self.text()[-4000:]}"
 
     def wait_for_log(self, line: str, count: int = 1, timeout: float = DEADLINE) -> None:
-        """Wait until the log holds `line` at least `count` times."""
-        wait_for(lambda: self.text().count(line) >= count, self.said(repr(line)), timeout)
+        """Wait until the log holds `line` at least `count` times; fail at once if the
+        process ended first."""
+
+        def seen() -> bool:
+            if self.text().count(line) >= count:
+                return True
+            if self.process.poll() is not None:
+                raise AssertionError(self.said(f"{line!r} (the process exited)")())
+            return False
+
+        wait_for(seen, self.said(repr(line)), timeout)
 
     def wait_started(self, timeout: float = DEADLINE) -> None:
         self.wait_for_log("started:", timeout=timeout)

@@ -39,6 +39,7 @@ from types import FrameType
 from aggregator.config import Config, Database, PostgresURL
 from aggregator.configfile import find_config, load_config
 from aggregator.errors import ConfigError, StoreError
+from aggregator.ingest.feeds import sync_config_feeds
 from aggregator.ingest.fetchnode import FetchPoller
 from aggregator.ingest.handoff import HandoffError, decode
 from aggregator.ingest.pipeline import Ingester
@@ -147,6 +148,8 @@ class DedupNode(Node):
                 lock.release()
                 return 0
         log.info("dedup node %d: the writer now", self.id)
+        # The configured feeds are subscribed by the one writer, as the daemon does.
+        sync_config_feeds(self.store, self.config.feeds.urls, datetime.now(UTC))
         self.state = "writer: loading the index"
         ingester = Ingester(self.store, self.config)
         self.state = "writer"

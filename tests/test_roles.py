@@ -1,0 +1,133 @@
+"""Several nodes as real processes (issue 17): `aggregator run --role fetch|dedup` on
+one PostgreSQL database, against feeds served on 127.0.0.1.
+
+Two fetch nodes and two dedup nodes (one writer, one standby) ingest 24 feeds of
+12 entries. The active writer is killed with SIGKILL once some articles are
+stored, then one fetch node: the standby takes over, the surviving fetch node
+polls the dead one's feeds when its leases run out, and in the end every entry
+is stored exactly once (the served entries are the oracle), nothing is left
+staged, and the nodes still running stop with exit code 0 on SIGTERM.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+
+from aggregator.config import PostgresURL
+from tests.conftest import AGGREGATOR
+from tests.daemons import Daemon, query, wait_for, wait_for_progress, write_config
+from tests.postgres import PostgresServer
+
+FEEDS, ENTRIES = 24, 12
+WORDS = (
+    "harbour council ferry storm budget rail union court summit grain border energy school "
+    "doctor airport village election tariff museum bridge factory harvest treaty senate"
+).split()
+
+
+def _entry_text(feed: int, n: int) -> str:
+    """Three paragraphs no other entry shares (so none is a copy of another)."""
+    words = [WORDS[(feed * 7 + n * 3 + k) % len(WORDS)] for k in range(60)]
+    return "".join(
+        f"<p>Feed {feed} item {n} part {p}: {' '.join(words[p * 20 : p * 20 + 20])}.</p>"
+        for p in range(3)
+    )
+
+
+def _rss(feed: int) -> str:
+    items = "".join(
+        f'<item><title>Feed {feed} story {n}</title><guid isPermaLink="false">f{feed}-e{n}</guid>'
+        f"<pubDate>Tue, 01 Dec 2026 {n:02d}:00:00 GMT</pubDate>"
+        f"<description><![CDATA[{_entry_text(feed, n)}]]></description></item>"
+        for n in range(ENTRIES)
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Feed {feed}</title>'
+        f"<link>http://example.invalid/{feed}</link><description>d</description>"
+        f"{items}</channel></rss>"
+    )
+
+
+@pytest.fixture
+def pg_url(postgres: PostgresServer) -> PostgresURL:
+    return PostgresURL(postgres.database())
+
+
+def _config(tmp_path: Path, name: str, url: PostgresURL, httpserver: HTTPServer) -> Path:
+    urls = ", ".join(f'"{httpserver.url_for(f"/feed{i}.xml")}"' for i in range(FEEDS))
+    return write_config(
+        tmp_path / f"{name}.toml",
+        "[daemon]\ntick_seconds = 0.2\nheartbeat_seconds = 0.3\nlease_seconds = 2\n"
+        f'[feeds]\nurls = [{urls}]\nallow = ["localhost:{httpserver.port}", '
+        f'"127.0.0.1:{httpserver.port}"]\n'
+        "min_interval_minutes = 60\ndefault_interval_minutes = 60\n",
+        url,
+    )
+
+
+def _node(tmp_path: Path, name: str, role: str, url: PostgresURL, http: HTTPServer) -> Daemon:
+    config = _config(tmp_path, name, url, http)
+    return Daemon(config, db=url, args=("run", "--role", role))
+
+
+@pytest.mark.slow  # four node processes and a PostgreSQL database
+def test_fetch_and_dedup_nodes_store_every_entry_once_through_kills(
+    tmp_path: Path, pg_url: PostgresURL, httpserver: HTTPServer, daemons: list[Daemon]
+) -> None:
+    for i in range(FEEDS):
+        httpserver.expect_request(f"/feed{i}.xml").respond_with_data(
+            _rss(i), content_type="application/rss+xml"
+        )
+    writer = _node(tmp_path, "dedup1", "dedup", pg_url, httpserver)
+    daemons.append(writer)
+    writer.wait_for_log("the writer now")
+    standby = _node(tmp_path, "dedup2", "dedup", pg_url, httpserver)
+    daemons.append(standby)
+    standby.wait_for_log("dedup node")
+    fetchers = [_node(tmp_path, f"fetch{k}", "fetch", pg_url, httpserver) for k in range(2)]
+    daemons.extend(fetchers)
+
+    def stored() -> int:
+        rows = query(pg_url, "SELECT count(*) FROM articles")
+        return int(str(rows[0][0])) if rows else 0
+
+    wait_for(lambda: stored() >= 40, writer.said("40 articles stored"))
+    writer.process.send_signal(signal.SIGKILL)
+    writer.process.wait()
+    standby.wait_for_log("the writer now")
+    fetchers[0].process.send_signal(signal.SIGKILL)
+    fetchers[0].process.wait()
+
+    wait_for_progress(stored, FEEDS * ENTRIES, standby.said("every entry stored"))
+    wait_for(
+        lambda: query(pg_url, "SELECT count(*) FROM staged")[0][0] == 0,
+        standby.said("nothing left staged"),
+    )
+    rows = query(pg_url, "SELECT count(*), count(DISTINCT a.identity) FROM articles a")
+    assert rows == [(FEEDS * ENTRIES, FEEDS * ENTRIES)]
+    identities = {str(r[0]) for r in query(pg_url, "SELECT identity FROM articles")}
+    assert identities == {f"f{f}-e{n}" for f in range(FEEDS) for n in range(ENTRIES)}
+    # Every feed's poll was written (its body hash kept), by one node or another.
+    hashed = query(pg_url, "SELECT count(*) FROM sources WHERE body_hash IS NOT NULL")
+    assert hashed == [(FEEDS,)]
+    for node in (standby, fetchers[1]):
+        assert node.stop() == 0, node.text()[-3000:]
+
+
+def test_a_role_on_sqlite_is_a_one_line_error(tmp_path: Path) -> None:
+    config = write_config(tmp_path / "agg.toml", "")
+    result = subprocess.run(
+        [str(AGGREGATOR), "--config", str(config), "run", "--role", "fetch"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode != 0
+    [line] = result.stderr.strip().splitlines()
+    assert "--role fetch needs a PostgreSQL database" in line
