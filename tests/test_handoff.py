@@ -225,12 +225,6 @@ def test_flipped_bytes_in_the_arrays_still_decode_as_values(payload: bytes) -> N
         assert sum(len(i.spans) for i in items) == len(sigs.minhash)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=OverflowError,
-    reason="decode lets OverflowError escape: int() of a JSON number that reads as "
-    "infinity (a term key, 'units', 'day') or a shape too large for frombuffer",
-)
 def test_random_byte_flips_decode_or_are_refused(payload: bytes) -> None:
     rng = random.Random(2024)
     outcomes = [0, 0]
@@ -241,7 +235,6 @@ def test_random_byte_flips_decode_or_are_refused(payload: bytes) -> None:
     assert all(outcomes), outcomes  # both happen: the flips reach header and body
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="handoff.py _item: int(inf)")
 def test_a_term_key_that_overflows_is_refused(payload: bytes) -> None:
     header, body = _split(payload)
     header["articles"][0]["reading"]["weights"][0][0] = 1e999  # written as Infinity
@@ -249,7 +242,6 @@ def test_a_term_key_that_overflows_is_refused(payload: bytes) -> None:
         decode(_join(header, body))
 
 
-@pytest.mark.xfail(strict=True, raises=OverflowError, reason="handoff.py decode: huge count")
 def test_a_shape_too_large_is_refused(payload: bytes) -> None:
     header, body = _split(payload)
     header["arrays"]["minhash"]["shape"] = [10**20]
@@ -257,7 +249,6 @@ def test_a_shape_too_large_is_refused(payload: bytes) -> None:
         decode(_join(header, body))
 
 
-@pytest.mark.xfail(strict=True, raises=IndexError, reason="handoff.py decode: 0-d spans")
 def test_spans_without_dimensions_are_refused(payload: bytes) -> None:
     header, _ = _split(payload)
     header["articles"] = [dict(header["articles"][0], units=1)]

@@ -11,6 +11,7 @@ staged, and the nodes still running stop with exit code 0 on SIGTERM.
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 from pathlib import Path
@@ -115,8 +116,33 @@ def test_fetch_and_dedup_nodes_store_every_entry_once_through_kills(
     # Every feed's poll was written (its body hash kept), by one node or another.
     hashed = query(pg_url, "SELECT count(*) FROM sources WHERE body_hash IS NOT NULL")
     assert hashed == [(FEEDS,)]
+    # `status` on any machine sees the live nodes: the writer, the standby gone (it is
+    # the writer now), one fetch node; the killed ones stopped beating.
+    shown = _status(standby.config)
+    assert shown.returncode == 0, shown.stdout + shown.stderr
+    report = json.loads(shown.stdout)
+    assert report["running"] and report["health"] == "healthy"
+    live = {(n["role"], n["pid"]) for n in report["nodes"]}
+    assert live == {("dedup", standby.process.pid), ("fetch", fetchers[1].process.pid)}
+    [dedup] = [n for n in report["nodes"] if n["role"] == "dedup"]
+    assert dedup["state"] == "writer"
+    assert report["queue"]["batches"] == 0
     for node in (standby, fetchers[1]):
         assert node.stop() == 0, node.text()[-3000:]
+    stopped = _status(standby.config, as_json=False)
+    assert stopped.returncode == 3, stopped.stdout  # not running: no live node
+    assert "daemon: not running" in stopped.stdout
+
+
+def _status(config: Path, as_json: bool = True) -> subprocess.CompletedProcess[str]:
+    command = [str(AGGREGATOR), "--config", str(config), "status"]
+    return subprocess.run(
+        command + (["--json"] if as_json else []),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
 
 
 def test_a_role_on_sqlite_is_a_one_line_error(tmp_path: Path) -> None:

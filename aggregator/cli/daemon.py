@@ -149,6 +149,8 @@ FAILING_SHOWN = 10  # failing feeds listed by name in the text status
 def describe(report: Status, now: datetime) -> list[str]:
     """The status as lines of text."""
     running = f"running (pid {report.pid}), {report.health}" if report.running else "not running"
+    if report.running and report.pid is None and report.nodes:
+        running = f"running as {len(report.nodes)} nodes, {report.health}"
     lines = [f"daemon: {running}"]
     lines.extend(f"  problem: {problem}" for problem in report.problems)
     if report.started_at:
@@ -173,11 +175,28 @@ def describe(report: Status, now: datetime) -> list[str]:
     if len(report.failing_feeds) > FAILING_SHOWN:
         more = len(report.failing_feeds) - FAILING_SHOWN
         lines.append(f"  ... and {more} more failing (aggregator status --json lists all)")
+    lines += _nodes(report)
     if report.index_units is not None:
         lines.append(f"index: {report.index_units:,} units in memory, {_reach(report)}")
     counts = ", ".join(f"{table} {n}" for table, n in report.counts.items())
     lines.append(f"database: {report.database} ({report.database_bytes / 2**20:.1f} MiB)")
     lines.append(f"  {counts}")
+    return lines
+
+
+def _nodes(report: Status) -> list[str]:
+    """The live nodes of a deployment of several (none: nothing to say)."""
+    queue = report.queue
+    if not report.nodes or queue is None:
+        return []
+    lines = [f"nodes: {len(report.nodes)} live"]
+    for n in report.nodes:
+        lines.append(
+            f"  node {n.id} {n.role} on {n.host} pid {n.pid}: {n.state}, "
+            f"heartbeat {n.heartbeat_age:.1f} s ago, {n.feeds_in_flight} feeds in flight"
+        )
+    lag = "" if queue.oldest_age is None else f", the oldest {queue.oldest_age:.1f} s old"
+    lines.append(f"queue: {queue.batches} staged batches ({queue.articles} articles){lag}")
     return lines
 
 

@@ -134,6 +134,12 @@ def decode(payload: bytes) -> tuple[list[ReadyArticle], Signatures]:
             at += count * dtype.itemsize
         if at != len(payload):
             raise ValueError(f"{len(payload) - at} bytes left over")
+        dimensions = {"spans": 2, "minhash": 2, "band_keys": 2, "shingle_counts": 1}
+        for name, ndim in dimensions.items():
+            if arrays[name].ndim != ndim:
+                raise ValueError(f"{name} has {arrays[name].ndim} dimensions, not {ndim}")
+        if arrays["spans"].shape[1] != 5:
+            raise ValueError("spans are not rows of 5")
         items, row = [], 0
         for entry in header["articles"]:
             units = int(entry["units"])
@@ -141,7 +147,15 @@ def decode(payload: bytes) -> tuple[list[ReadyArticle], Signatures]:
             row += units
         if row != len(arrays["spans"]) or row != len(arrays["minhash"]):
             raise ValueError("unit counts do not add up")
-    except (KeyError, TypeError, ValueError, struct.error, UnicodeDecodeError) as e:
+    except (
+        KeyError,
+        TypeError,
+        ValueError,
+        IndexError,
+        OverflowError,  # a number too large for its place (1e999 is read as infinity)
+        struct.error,
+        UnicodeDecodeError,
+    ) as e:
         raise HandoffError(f"damaged handoff payload: {e}") from e
     signatures = Signatures(arrays["minhash"], arrays["band_keys"], arrays["shingle_counts"])
     return items, signatures

@@ -12,15 +12,17 @@ up after itself) but from the database lock, which the kernel releases.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from aggregator.config import DaemonConfig, Database
+from aggregator.config import DaemonConfig, Database, PostgresURL
 from aggregator.model import FailingFeed, parse_time
 from aggregator.service.system import daemon_lock
+from aggregator.storage.nodes import NodeRow, Nodes, Queue
 from aggregator.storage.protocol import Store
+from aggregator.storage.store import Store as SQLStore
 
 JOBS = ("tick", "scan", "digest")
 
@@ -85,6 +87,9 @@ class Status:
     # match window: copies of articles between the two are missed.
     index_days: float | None = None
     window_days: float | None = None
+    # Several nodes (PostgreSQL, `run --role`): the live ones, and the staged queue.
+    nodes: list[NodeRow] = field(default_factory=list)
+    queue: Queue | None = None
 
 
 def status(
@@ -96,7 +101,15 @@ def status(
     now = now or datetime.now(UTC)
     jobs = {name: JobOutcome.from_json(state.get(f"job_{name}", "")) for name in JOBS}
     problems = degraded_by(jobs, state, daemon, now) if pid is not None else []
-    health = "not running" if pid is None else "degraded" if problems else "healthy"
+    nodes: list[NodeRow] = []
+    queue = None
+    if isinstance(database, PostgresURL) and isinstance(store, SQLStore):
+        bookkeeping = Nodes(store)
+        nodes = bookkeeping.live(3 * daemon.heartbeat_seconds + 1)
+        queue = bookkeeping.queue()
+        problems += nodes_degraded_by(nodes, queue, daemon) if nodes else []
+    running = pid is not None or bool(nodes)
+    health = "not running" if not running else "degraded" if problems else "healthy"
     tally = store.feeds.tally(now)
     size = (
         sum(
@@ -108,7 +121,7 @@ def status(
         else store.size()
     )
     return Status(
-        running=pid is not None,
+        running=running,
         pid=pid if pid and pid > 0 else None,
         started_at=state.get("started_at") or None,
         last_tick_at=state.get("last_tick_at"),
@@ -126,7 +139,27 @@ def status(
         database_bytes=size,
         counts=store.counts(),
         **_index_reach(state.get("index", ""), now),
+        nodes=nodes,
+        queue=queue,
     )
+
+
+def nodes_degraded_by(nodes: list[NodeRow], queue: Queue, daemon: DaemonConfig) -> list[str]:
+    """Why a deployment of several nodes is degraded: no writer, no fetch node, or a
+    writer more than a lease behind the oldest staged batch."""
+    problems = []
+    if not any(n.role == "dedup" and n.state.startswith("writer") for n in nodes):
+        problems.append(
+            f"no dedup writer: {queue.batches} staged batches ({queue.articles} articles) wait"
+        )
+    if not any(n.role == "fetch" for n in nodes):
+        problems.append("no fetch node: no feed is polled")
+    lag = queue.oldest_age
+    if lag is not None and lag > max(daemon.lease_seconds, 60.0):
+        problems.append(f"the dedup writer is {lag:.0f} s behind the oldest staged batch")
+    if queue.set_aside:
+        problems.append(f"{queue.set_aside} staged batches set aside (unreadable payloads)")
+    return problems
 
 
 def _index_reach(stored: str, now: datetime) -> dict[str, Any]:
