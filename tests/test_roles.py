@@ -127,6 +127,16 @@ def test_fetch_and_dedup_nodes_store_every_entry_once_through_kills(
     [dedup] = [n for n in report["nodes"] if n["role"] == "dedup"]
     assert dedup["state"] == "writer"
     assert report["queue"]["batches"] == 0
+    # A single-process daemon would poll the same feeds: it refuses, in one line.
+    beside = subprocess.run(
+        [str(AGGREGATOR), "--config", str(standby.config), "run"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert beside.returncode != 0
+    assert "served by 2 nodes of roles" in beside.stderr.strip().splitlines()[-1], beside.stderr
     for node in (standby, fetchers[1]):
         assert node.stop() == 0, node.text()[-3000:]
     stopped = _status(standby.config, as_json=False)

@@ -60,6 +60,7 @@ from aggregator.ingest.pipeline import Ingester
 from aggregator.ingest.poll import Poller
 from aggregator.model import format_time, parse_time
 from aggregator.plural import counted
+from aggregator.service.roles import refuse_beside_nodes
 from aggregator.service.state import JobOutcome, index_record, one_line, short_reach
 from aggregator.service.system import Notifier, daemon_lock, owned_by_service
 from aggregator.service.watch import FolderWatcher
@@ -119,6 +120,7 @@ class Daemon:
         lock = daemon_lock(config.database)
         lock.acquire()
         self.store = Store(config.database, config.dedup.minhash, shared=True)
+        refuse_beside_nodes(self.store, config)  # PostgreSQL: no fetch/dedup node live
         # A corrupted file stops the start, saying what to do about it. The check
         # reads the whole file: about 7 s for 450 MB (20,000 feed articles).
         self.notifier.status("checking the database (quick_check)")

@@ -38,7 +38,7 @@ from types import FrameType
 
 from aggregator.config import Config, Database, PostgresURL
 from aggregator.configfile import find_config, load_config
-from aggregator.errors import ConfigError, StoreError
+from aggregator.errors import AlreadyRunningError, ConfigError, StoreError
 from aggregator.ingest.feeds import sync_config_feeds
 from aggregator.ingest.fetchnode import FetchPoller
 from aggregator.ingest.handoff import HandoffError, decode
@@ -189,6 +189,20 @@ class DedupNode(Node):
 
 
 ROLES: dict[str, type[Node]] = {"fetch": FetchNode, "dedup": DedupNode}
+
+
+def refuse_beside_nodes(store: Store, config: Config) -> None:
+    """AlreadyRunningError if nodes of roles serve this PostgreSQL database: a
+    single-process daemon beside them would poll the same feeds."""
+    if not isinstance(config.database, PostgresURL):
+        return
+    live = Nodes(store).live(3 * config.daemon.heartbeat_seconds + 1)
+    if live:
+        shown = ", ".join(f"{n.role} pid {n.pid} on {n.host}" for n in live[:4])
+        raise AlreadyRunningError(
+            f"{config.database}: served by {len(live)} nodes of roles ({shown}); "
+            "stop them before running the single-process daemon"
+        )
 
 
 def run_role(config_path: Path | None, database: Database | None, role: str) -> int:
