@@ -11,6 +11,7 @@ staged, and the nodes still running stop with exit code 0 on SIGTERM.
 
 from __future__ import annotations
 
+import html
 import json
 import signal
 import subprocess
@@ -20,7 +21,8 @@ import pytest
 from pytest_httpserver import HTTPServer
 
 from aggregator.config import PostgresURL
-from tests.conftest import AGGREGATOR
+from bench.corpus import Corpus
+from tests.conftest import AGGREGATOR, SEEDS
 from tests.daemons import Daemon, query, wait_for, wait_for_progress, write_config
 from tests.postgres import PostgresServer
 
@@ -59,8 +61,10 @@ def pg_url(postgres: PostgresServer) -> PostgresURL:
     return PostgresURL(postgres.database())
 
 
-def _config(tmp_path: Path, name: str, url: PostgresURL, httpserver: HTTPServer) -> Path:
-    urls = ", ".join(f'"{httpserver.url_for(f"/feed{i}.xml")}"' for i in range(FEEDS))
+def _config(
+    tmp_path: Path, name: str, url: PostgresURL, httpserver: HTTPServer, feeds: int = FEEDS
+) -> Path:
+    urls = ", ".join(f'"{httpserver.url_for(f"/feed{i}.xml")}"' for i in range(feeds))
     return write_config(
         tmp_path / f"{name}.toml",
         "[daemon]\ntick_seconds = 0.2\nheartbeat_seconds = 0.3\nlease_seconds = 2\n"
@@ -167,3 +171,131 @@ def test_a_role_on_sqlite_is_a_one_line_error(tmp_path: Path) -> None:
     assert result.returncode != 0
     [line] = result.stderr.strip().splitlines()
     assert "--role fetch needs a PostgreSQL database" in line
+
+
+# The days the seeds were published, as their texts tell (tests/test_story_layer.py).
+SEED_DAYS = {
+    "000": "Wed, 09 Dec 2015 09:00:00 GMT",
+    "001": "Wed, 18 Nov 2015 09:00:00 GMT",
+    "002": "Thu, 08 Oct 2015 09:00:00 GMT",
+    "003": "Thu, 08 Oct 2015 12:00:00 GMT",
+    "004": "Fri, 20 Nov 2015 09:00:00 GMT",
+}
+
+
+def _items(docs: list[tuple[str, str, list[str], str]]) -> str:
+    """RSS items: (guid, title, paragraphs, RFC 822 date)."""
+    return "".join(
+        f'<item><title>{html.escape(title)}</title><guid isPermaLink="false">{guid}</guid>'
+        f"<pubDate>{day}</pubDate><description><![CDATA["
+        + "".join(f"<p>{html.escape(p)}</p>" for p in paragraphs)
+        + "]]></description></item>"
+        for guid, title, paragraphs, day in docs
+    )
+
+
+def _channel(name: str, items: str) -> str:
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>{name}</title>'
+        f"<link>http://example.invalid/{name}</link><description>d</description>"
+        f"{items}</channel></rss>"
+    )
+
+
+def _served_corpus(httpserver: HTTPServer) -> int:
+    """The seeds as one feed, and 240 synthetic articles with planted passages
+    (bench/corpus.py) as 12 feeds of 20: the number of feeds served."""
+    seeds = []
+    for path in sorted(SEEDS.glob("*.txt")):
+        title, *paragraphs = [x for x in path.read_text(encoding="utf-8").splitlines() if x]
+        seeds.append((path.name[:3], title, paragraphs, SEED_DAYS[path.name[:3]]))
+    httpserver.expect_request("/feed0.xml").respond_with_data(
+        _channel("seeds", _items(seeds)), content_type="application/rss+xml"
+    )
+    feeds: dict[str, list[tuple[str, str, list[str], str]]] = {}
+    for doc in Corpus(240, sources=12).documents():
+        title, *paragraphs = doc.content.decode("utf-8").splitlines()
+        day = doc.modified_at.strftime("%a, %d %b %Y %H:%M:%S GMT")
+        feeds.setdefault(doc.source_location, []).append((doc.identity, title, paragraphs, day))
+    for n, items in enumerate(feeds.values(), start=1):
+        httpserver.expect_request(f"/feed{n}.xml").respond_with_data(
+            _channel(f"synthetic{n}", _items(items)), content_type="application/rss+xml"
+        )
+    return len(feeds) + 1
+
+
+def _outcome(url: PostgresURL) -> tuple[set[tuple[frozenset[str], str]], int, set[frozenset[str]]]:
+    """Passage clusters with their canonical copies, the number of passage carriers
+    (entry identities), and the event stories of the seeds."""
+    members: dict[object, set[str]] = {}
+    for cluster, identity in query(
+        url,
+        "SELECT m.cluster_id, a.identity FROM cluster_members m "
+        "JOIN articles a ON a.id = m.article_id",
+    ):
+        members.setdefault(cluster, set()).add(str(identity))
+    canonical = dict(
+        query(
+            url,
+            "SELECT c.id, a.identity FROM clusters c JOIN articles a "
+            "ON a.id = c.canonical_article_id",
+        )
+    )
+    clusters = {(frozenset(m), str(canonical[c])) for c, m in members.items()}
+    carriers = int(str(query(url, "SELECT count(*) FROM passage_carriers")[0][0]))
+    stories: dict[object, set[str]] = {}
+    for story, identity in query(
+        url,
+        "SELECT e.story_id, a.identity FROM event_members e JOIN articles a "
+        "ON a.id = e.article_id WHERE a.identity IN ('000', '001', '002', '003', '004')",
+    ):
+        stories.setdefault(story, set()).add(str(identity))
+    return clusters, carriers, {frozenset(s) for s in stories.values()}
+
+
+@pytest.mark.slow  # a poll, then two node processes, on two PostgreSQL databases
+def test_nodes_find_the_same_passages_clusters_and_stories_as_one_process(
+    tmp_path: Path, postgres: PostgresServer, httpserver: HTTPServer, daemons: list[Daemon]
+) -> None:
+    """The seeds and a corpus with planted passages, served as 13 feeds: `aggregator
+    poll` in one process, and one fetch node with one dedup writer, give the same
+    passage clusters with the same canonical copies, the same passage carriers,
+    and the same event stories of the seeds (one feed, so one group). Event stories
+    across many feeds depend on the order feeds finish, in one process too (two
+    single-process polls of this corpus differ in 3 stories), so they are not
+    compared beyond the seeds."""
+    count = _served_corpus(httpserver)
+    single, split = PostgresURL(postgres.database()), PostgresURL(postgres.database())
+    one = _config(tmp_path, "one", single, httpserver, count)
+    polled = subprocess.run(
+        [str(AGGREGATOR), "--config", str(one), "poll", "--all"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert polled.returncode == 0, polled.stderr[-3000:]
+    expected = 5 + 240
+    assert query(single, "SELECT count(*) FROM articles") == [(expected,)]
+    writer = Daemon(
+        _config(tmp_path, "w", split, httpserver, count), db=split, args=("run", "--role", "dedup")
+    )
+    daemons.append(writer)
+    writer.wait_for_log("the writer now")
+    fetch = Daemon(
+        _config(tmp_path, "f", split, httpserver, count), db=split, args=("run", "--role", "fetch")
+    )
+    daemons.append(fetch)
+
+    def stored() -> int:
+        return int(str(query(split, "SELECT count(*) FROM articles")[0][0]))
+
+    wait_for_progress(stored, expected, writer.said(f"{expected} articles stored"))
+    wait_for(lambda: query(split, "SELECT count(*) FROM staged") == [(0,)], "nothing staged")
+    clusters, carriers, stories = _outcome(single)
+    assert len(clusters) > 10 and carriers  # the planted passages and the seeds' were found
+    assert any(members == {"001", "004"} for members, _ in clusters)
+    assert stories == {frozenset({"000"}), frozenset({"001", "004"}), frozenset({"002", "003"})}
+    assert _outcome(split) == (clusters, carriers, stories)
+    for node in (fetch, writer):
+        assert node.stop() == 0
