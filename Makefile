@@ -101,10 +101,15 @@ bench-feeds: $(STAMP)
 # and ledger.json go to var/soak/.
 SOAK_ARGS ?= --feeds 1000 --minutes 30
 
-.PHONY: soak
+.PHONY: soak soak-nodes
 
 soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(SOAK_ARGS)
+
+# Several nodes (issue 17): 3 fetch + 2 dedup nodes on a throwaway PostgreSQL
+# against the fault farm for 5 minutes, a fetch node and then the writer killed.
+soak-nodes: $(STAMP)
+	$(BIN)/python -m bench.nodesoak --minutes 5 --feeds 100 --out .cache/soak-nodes $(SOAK_NODES_ARGS)
 
 # The system service (README, "Running as a service"), run as root: the package in
 # its own virtualenv (and a link on root's PATH), the unit, its system user, the service configuration (an

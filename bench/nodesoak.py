@@ -1,7 +1,12 @@
 """Nodes soak (issue 17): fetch and dedup nodes on PostgreSQL against the fault farm,
 with one fetch node and then the active dedup writer killed with SIGKILL.
 
-    python -m bench.nodesoak --db postgresql://... --feeds 100 --minutes 30 --out bench/out/nodes
+    python -m bench.nodesoak [--db postgresql://...] --feeds 100 --minutes 30 --out bench/out/nodes
+
+(`make soak-nodes`, 5 minutes: the last step of `.ci/run`.) Without `--db`, a
+throwaway PostgreSQL server is started for the run (bench/pgserver.py). Exit
+status 0 only when the ledger is clean, every feed's final state was stored,
+nothing is left staged and every node exited 0 on SIGTERM.
 
 What it runs, and what it decides:
 
@@ -240,16 +245,27 @@ def _kill(role: str, nodes: list[NodeProcess], db: PostgresURL, say: Any) -> dic
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--db", required=True, help="an empty PostgreSQL database URL")
+    parser.add_argument(
+        "--db", help="an empty PostgreSQL database URL (default: a throwaway server of its own)"
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/nodes"))
     parser.add_argument("--feeds", type=int, default=100)
     parser.add_argument("--minutes", type=float, default=5.0)
     parser.add_argument("--fetchers", type=int, default=3)
     parser.add_argument("--writers", type=int, default=2)
     args = parser.parse_args(argv)
+    if args.db is None:
+        from bench.pgserver import pg_server
+
+        with pg_server(None) as server:
+            return _main(args, server.new_database("nodesoak"))
+    return _main(args, args.db)
+
+
+def _main(args: argparse.Namespace, url: str) -> int:
     soak = SoakConfig(
         out=args.out,
-        database=PostgresURL(args.db),
+        database=PostgresURL(url),
         feeds=args.feeds,
         seconds=args.minutes * 60,
         final_timeout=180,
@@ -265,7 +281,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     )
     failed = any(ledger[k] for k in ("lost", "twice", "phantom", "stale"))
-    return 1 if failed or report["final_wait_missing"] else 0
+    exits = any(code != 0 for code in report["exits"].values())
+    stuck = report["final_wait_missing"] or report["staged_left"] != 0
+    return 1 if failed or exits or stuck or len(report["kills"]) < 2 else 0
 
 
 if __name__ == "__main__":
