@@ -299,3 +299,43 @@ def test_nodes_find_the_same_passages_clusters_and_stories_as_one_process(
     assert _outcome(split) == (clusters, carriers, stories)
     for node in (fetch, writer):
         assert node.stop() == 0
+
+
+@pytest.mark.slow  # two scheduler processes on PostgreSQL
+def test_one_scheduler_writes_the_digest_and_a_standby_takes_over(
+    tmp_path: Path, pg_url: PostgresURL, daemons: list[Daemon]
+) -> None:
+    """The seeds stored, then two scheduler nodes: one writes the digest due (the
+    last one was never written) and the stories feed; the other stands by, and
+    takes over when the first is killed with SIGKILL."""
+    digests = tmp_path / "digests"
+    body = (
+        "[daemon]\ntick_seconds = 0.2\nheartbeat_seconds = 0.3\n"
+        f'[digest]\ndirectory = "{digests}"\n'
+    )
+    configs = [write_config(tmp_path / f"sched{k}.toml", body, pg_url) for k in range(2)]
+    ingested = subprocess.run(
+        [str(AGGREGATOR), "--config", str(configs[0]), "ingest", str(SEEDS)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert ingested.returncode == 0, ingested.stderr
+    first = Daemon(configs[0], db=pg_url, args=("run", "--role", "scheduler"))
+    daemons.append(first)
+    first.wait_for_log("the scheduler now")
+    first.wait_for_log("digest written")
+    second = Daemon(configs[1], db=pg_url, args=("run", "--role", "scheduler"))
+    daemons.append(second)
+    second.wait_for_log("scheduler node")
+    atom = digests / "stories.atom"
+    wait_for(atom.exists, first.said("the stories feed"))
+    assert "Iraq closes airspace" in atom.read_text(encoding="utf-8")
+    assert sorted(p.suffix for p in digests.glob("digest-*")) == [".html", ".md"]
+    assert "the scheduler now" not in second.text()  # it stands by
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
+    second.wait_for_log("the scheduler now")
+    assert second.text().count("digest written") == 0  # the day's digest was written once
+    assert second.stop() == 0

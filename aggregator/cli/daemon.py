@@ -25,11 +25,12 @@ from aggregator.service.system import configure_logging
 @click.command()
 @click.option(
     "--role",
-    type=click.Choice(["all", "fetch", "dedup"]),
+    type=click.Choice(["all", "fetch", "dedup", "scheduler"]),
     default="all",
     show_default=True,
     help="all: the whole service in this process. On PostgreSQL, one part of it: "
-    "fetch (any number of nodes) or dedup (one writer, others stand by).",
+    "fetch (any number of nodes), dedup (one writer, others stand by) or "
+    "scheduler (the digest and stories feed; one active, others stand by).",
 )
 @pass_context
 def run(obj: Context, role: str) -> None:
@@ -47,6 +48,7 @@ def run(obj: Context, role: str) -> None:
       aggregator --config /etc/aggregator/aggregator.toml -v run
       aggregator --db postgresql://agg@db.lan/news run --role fetch
       aggregator --db postgresql://agg@db.lan/news run --role dedup
+      aggregator --db postgresql://agg@db.lan/news run --role scheduler
     """
     level = logging.getLogger().getEffectiveLevel()
     configure_logging(min(level, logging.INFO))

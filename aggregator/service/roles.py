@@ -7,6 +7,10 @@ default, on SQLite or PostgreSQL). On PostgreSQL the same work can be split
 * **fetch** (any number, on any machines): claims due feeds under a lease,
   polls them and prepares their entries (ingest/fetchnode.py), and stages
   them in the database. It never loads the LSH index.
+* **scheduler** (one active, any number standing by, as dedup): the daily
+  digest and the stories feed, once for the deployment, in the scheduler
+  node's `digest.directory`. Fetch nodes need no central pass over due
+  feeds: each claims what is due itself.
 * **dedup** (one active, any number standing by): the only writer of
   articles. It holds the dedup advisory lock; a standby asks for it every
   `STANDBY_SECONDS` and takes over when the holder's connection ends (the
@@ -32,17 +36,19 @@ import logging
 import signal
 import threading
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
 
 from aggregator.config import Config, Database, PostgresURL
 from aggregator.configfile import find_config, load_config
-from aggregator.errors import AlreadyRunningError, ConfigError, StoreError
+from aggregator.digest.publish import digest_due, publish_day, write_stories_feed
+from aggregator.errors import AlreadyRunningError, ConfigError, DigestError, StoreError
 from aggregator.ingest.feeds import sync_config_feeds
 from aggregator.ingest.fetchnode import FetchPoller
 from aggregator.ingest.handoff import HandoffError, decode
 from aggregator.ingest.pipeline import Ingester
+from aggregator.model import format_time, parse_time
 from aggregator.storage.nodes import Nodes
 from aggregator.storage.store import Store
 
@@ -188,7 +194,57 @@ class DedupNode(Node):
         return bool(waiting)
 
 
-ROLES: dict[str, type[Node]] = {"fetch": FetchNode, "dedup": DedupNode}
+class SchedulerNode(Node):
+    """The periodic work that must run once in the deployment: the daily digest (at
+    `daemon.digest_time`, or at once when the last one due was never written) and
+    the stories feed, rebuilt when something new arrived."""
+
+    role = "scheduler"
+
+    def work(self) -> int:
+        from aggregator.storage.postgres import PostgresRoleLock
+
+        lock = PostgresRoleLock(self.url, "scheduler")
+        self.state = "standby"
+        while not lock.try_acquire():
+            if self.stop.wait(STANDBY_SECONDS):
+                lock.release()
+                return 0
+        log.info("scheduler node %d: the scheduler now", self.id)
+        self.state = "scheduler"
+        newest: datetime | None = None
+        try:
+            while not self.stop.is_set():
+                if not lock.alive():
+                    log.error("scheduler node %d: lost the scheduler's lock; stopping", self.id)
+                    return 1
+                try:
+                    newest = self._periodic(newest)
+                except (StoreError, DigestError, OSError) as e:
+                    log.error("scheduler: %s", e)
+                self.stop.wait(self.config.daemon.tick_seconds)
+            return 0
+        finally:
+            lock.release()
+
+    def _periodic(self, newest: datetime | None) -> datetime | None:
+        """The digest if one is due and unwritten; the stories feed if an article
+        arrived since it was last written. The newest arrival it was written for."""
+        d, now = self.config.daemon, datetime.now(UTC)
+        due_at, day = digest_due(now, d.digest_time, d.timezone)
+        last = self.store.state.read().get("last_digest_at")
+        if not last or parse_time(last) < due_at:
+            written = publish_day(self.store, self.config, day)
+            log.info("digest written: %s", ", ".join(str(p) for p in written))
+            self.store.state.write({"last_digest_at": format_time(now)}, now)
+        arrived = self.store.digests.nth_newest_arrival(1, before=now + timedelta(seconds=1))
+        if arrived is not None and arrived != newest:
+            write_stories_feed(self.store, self.config, now)
+            return arrived
+        return newest
+
+
+ROLES: dict[str, type[Node]] = {"fetch": FetchNode, "dedup": DedupNode, "scheduler": SchedulerNode}
 
 
 def refuse_beside_nodes(store: Store, config: Config) -> None:
