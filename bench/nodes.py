@@ -1,0 +1,223 @@
+"""Nodes benchmark (issue 17): the first poll of loopback feeds with 1, 2, 3 fetch nodes.
+
+    python -m bench.nodes --feeds 1000 --entries 20 --fetchers 1,2,3
+
+What it measures:
+
+* **The feeds**: bench/feeds.py's server (its own process): `--feeds` RSS
+  documents of `--entries` items, full text in each item, a tenth of the
+  stories syndicated by 2-5 feeds.
+* **The baseline, in the same run**: `aggregator poll --all` in one process on
+  a new PostgreSQL database: the wall time of the whole first poll.
+* **Each node count**: a new database, the feeds subscribed, one dedup writer
+  started and ready, then N fetch nodes started at once; the wall time runs
+  from their start until every entry is stored and nothing is left staged.
+  CPU seconds are read from /proc for each node's process tree (its parse
+  pool included) and for the PostgreSQL server (bench/pgserver.py), so the
+  report shows the writer's share of the CPU the deployment used, and where
+  adding fetch nodes stops helping: on this machine's cores, or on the one
+  writer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.feeds import feed_server
+from bench.pgserver import PgServer, pg_server
+from bench.soak import AGGREGATOR, REPO, _opml, machine
+
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process, its live descendants, and the children
+    they reaped, from /proc."""
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += sum(int(x) for x in fields[11:15]) / TICKS  # utime stime cutime cstime
+            for task in Path(f"/proc/{p}/task").iterdir():
+                with contextlib.suppress(OSError):
+                    todo.extend(int(c) for c in (task / "children").read_text().split())
+    return total
+
+
+def _config(path: Path, url: str) -> Path:
+    path.write_text(
+        f'database = "{url}"\n[feeds]\nallow = ["127.0.0.0/8"]\n'
+        "[daemon]\ntick_seconds = 0.5\nbatch_size = 100\nheartbeat_seconds = 1\n"
+        "lease_seconds = 60\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _count(url: str, sql: str) -> int:
+    import psycopg
+
+    with psycopg.connect(url) as conn:
+        row = conn.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _subscribe(config: Path, urls: list[str], out: Path) -> None:
+    _opml(urls, out / "feeds.opml")
+    subprocess.run(
+        [
+            str(AGGREGATOR),
+            "--config",
+            str(config),
+            "sources",
+            "import-opml",
+            str(out / "feeds.opml"),
+        ],
+        check=True,
+        capture_output=True,
+    )
+
+
+def baseline(pg: PgServer, urls: list[str], entries: int, out: Path) -> dict[str, Any]:
+    """One process: `aggregator poll --all`, timed whole."""
+    url = pg.new_database("single")
+    config = _config(out / "single.toml", url)
+    _subscribe(config, urls, out)
+    server_cpu = pg.cpu_seconds()
+    started = time.monotonic()
+    poll = subprocess.Popen(
+        [str(AGGREGATOR), "--config", str(config), "poll", "--all"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    cpu = 0.0
+    while poll.poll() is None:
+        cpu = max(cpu, tree_cpu(poll.pid))
+        time.sleep(0.2)
+    seconds = time.monotonic() - started
+    stored = _count(url, "SELECT count(*) FROM articles")
+    after = pg.cpu_seconds()
+    pg_cpu = None if server_cpu is None or after is None else after - server_cpu
+    return {"seconds": seconds, "stored": stored, "expected": entries, "cpu": cpu, "pg_cpu": pg_cpu}
+
+
+def with_nodes(
+    pg: PgServer, urls: list[str], entries: int, fetchers: int, out: Path
+) -> dict[str, Any]:
+    """One dedup writer and `fetchers` fetch nodes, from their start to an empty queue."""
+    url = pg.new_database(f"nodes{fetchers}")
+    config = _config(out / f"nodes{fetchers}.toml", url)
+    _subscribe(config, urls, out)
+    logs = out / f"nodes{fetchers}.log"
+
+    def start(role: str) -> subprocess.Popen[bytes]:
+        with logs.open("ab") as log:
+            return subprocess.Popen(
+                [str(AGGREGATOR), "--config", str(config), "run", "--role", role],
+                stdout=log,
+                stderr=log,
+            )
+
+    writer = start("dedup")
+    while "the writer now" not in logs.read_text(errors="replace"):
+        time.sleep(0.1)
+    server_cpu = pg.cpu_seconds()
+    writer_cpu0 = tree_cpu(writer.pid)
+    started = time.monotonic()
+    fetches = [start("fetch") for _ in range(fetchers)]
+    cpu: dict[int, float] = {}
+    try:
+        while True:
+            for p in [writer, *fetches]:
+                cpu[p.pid] = max(cpu.get(p.pid, 0.0), tree_cpu(p.pid))
+            stored = _count(url, "SELECT count(*) FROM articles")
+            if stored >= entries and _count(url, "SELECT count(*) FROM staged") == 0:
+                break
+            if time.monotonic() - started > 1800:
+                raise RuntimeError(f"{fetchers} fetch nodes: {stored} of {entries} after 30 min")
+            time.sleep(0.2)
+        seconds = time.monotonic() - started
+        after = pg.cpu_seconds()
+    finally:
+        for p in [*fetches, writer]:
+            p.terminate()
+        for p in [*fetches, writer]:
+            p.wait(timeout=60)
+    pg_cpu = None if server_cpu is None or after is None else after - server_cpu
+    return {
+        "fetchers": fetchers,
+        "seconds": seconds,
+        "stored": stored,
+        "writer_cpu": cpu[writer.pid] - writer_cpu0,
+        "fetch_cpu": sum(cpu[p.pid] for p in fetches),
+        "pg_cpu": pg_cpu,
+    }
+
+
+def render(report: dict[str, Any]) -> str:
+    base = report["baseline"]
+    entries = base["expected"]
+    lines = [
+        f"Command: `python -m bench.nodes {' '.join(report['argv'])}`  ",
+        f"Machine: {report['machine']['nproc']} CPUs ({report['machine']['cpu']}), Python "
+        f"{report['machine']['python']}, load before {report['machine']['load_before']}  ",
+        f"Run at: {report['at']}",
+        "",
+        f"{report['feeds']:,} feeds, {entries:,} entries. One process (`aggregator poll "
+        f"--all`): {base['seconds']:.1f} s, {entries / base['seconds']:,.0f} entries/s, "
+        f"{base['cpu']:.1f} CPU s (+ PostgreSQL {base['pg_cpu'] or 0:.1f}).",
+        "",
+        "| Fetch nodes | Wall s | Entries/s | vs 1 node | vs one process | Writer CPU s "
+        "| Fetch CPU s | PostgreSQL CPU s | Writer's share of CPU |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    one = report["runs"][0]["seconds"]
+    for r in report["runs"]:
+        total = r["writer_cpu"] + r["fetch_cpu"] + (r["pg_cpu"] or 0.0)
+        lines.append(
+            f"| {r['fetchers']} | {r['seconds']:.1f} | {entries / r['seconds']:,.0f} | "
+            f"{one / r['seconds']:.2f}x | {base['seconds'] / r['seconds']:.2f}x | "
+            f"{r['writer_cpu']:.1f} | {r['fetch_cpu']:.1f} | {r['pg_cpu'] or 0:.1f} | "
+            f"{100 * r['writer_cpu'] / total:.0f}% |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--feeds", type=int, default=1000)
+    parser.add_argument("--entries", type=int, default=20)
+    parser.add_argument("--fetchers", default="1,2,3")
+    parser.add_argument("--out", type=Path, default=Path("bench/out/nodes-bench"))
+    args = parser.parse_args(argv)
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    report: dict[str, Any] = {"argv": argv if argv is not None else sys.argv[1:]}
+    report.update(feeds=args.feeds, machine=machine(), at=time.strftime("%Y-%m-%d %H:%M UTC"))
+    with (
+        feed_server(REPO, args.feeds, args.entries, 7, 0.1, 1, True) as info,
+        pg_server(None) as pg,
+    ):
+        urls, entries = info["urls"], info["entries"]
+        report["baseline"] = baseline(pg, urls, entries, out)
+        print(f"one process: {report['baseline']['seconds']:.1f} s", file=sys.stderr)
+        report["runs"] = []
+        for n in (int(x) for x in args.fetchers.split(",")):
+            report["runs"].append(with_nodes(pg, urls, entries, n, out))
+            print(f"{n} fetch nodes: {report['runs'][-1]['seconds']:.1f} s", file=sys.stderr)
+    (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    print(render(report))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
