@@ -255,3 +255,61 @@ def test_disabled_feeds_and_feeds_not_yet_due_are_never_claimed(
     assert [f.id for f, _ in nodes.claim(node, at - timedelta(seconds=1), 10, LONG)] == [due.id]
     assert [f.id for f, _ in nodes.claim(node, at, 10, LONG)] == [later.id]
     assert nodes.claim(node, at + timedelta(days=3650), 10, LONG) == []
+
+
+def test_a_heartbeat_moves_only_the_leases_of_polls_still_in_flight(
+    stores: tuple[Store, Store], url: PostgresURL
+) -> None:
+    """A poll cut short by an error keeps no lease alive: the heartbeat moves the
+    leases it is told are in flight, and the others run out."""
+    nodes = Nodes(stores[0])
+    node = nodes.register("fetch")
+    _subscribe(stores[0], 3)
+    held = nodes.claim(node, _now(), 3, 60)
+    working = held[0][1]
+    nodes.heartbeat(node, "polling", 3600, [working])
+    left = dict(
+        raw_rows(url, "SELECT token, extract(epoch FROM until - now()) > 600 FROM feed_leases")
+    )
+    assert left == {token: token == working for _, token in held}
+    nodes.heartbeat(node, "idle", 3600, [])  # nothing in flight: nothing moved
+    assert (
+        dict(raw_rows(url, "SELECT token, until > now() + interval '10 minutes' FROM feed_leases"))
+        == left
+    )
+
+
+def test_due_is_read_on_the_servers_clock(stores: tuple[Store, Store], url: PostgresURL) -> None:
+    """`claim(now=None)`: a feed due a minute ago by the server's clock is claimed, one
+    due in a minute is not, whatever the node's own clock says."""
+    nodes = Nodes(stores[0])
+    node = nodes.register("fetch")
+    early, late = _subscribe(stores[0], 2)
+    with stores[0].write():
+        for feed, shift in ((early, "- interval '1 minute'"), (late, "+ interval '1 minute'")):
+            stores[0].execute(
+                "UPDATE sources SET next_check_at = to_char((now() "
+                f"{shift}) AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"') WHERE id = ?",
+                (feed.id,),
+            )
+    assert [f.id for f, _ in nodes.claim(node, None, 10, LONG)] == [early.id]
+
+
+def test_a_refused_entry_makes_its_feed_fetch_everything_again(
+    stores: tuple[Store, Store], url: PostgresURL
+) -> None:
+    nodes = Nodes(stores[0])
+    node = nodes.register("fetch")
+    [feed] = _subscribe(stores[0], 1)
+    [(claimed, token)] = nodes.claim(node, _now(), 1, LONG)
+    nodes.finish(claimed.id, token, _update("v1", _now()), [(1, b"x")])
+    assert raw_rows(url, f"SELECT etag IS NOT NULL, body_hash FROM sources WHERE id = {feed.id}")[
+        0
+    ][0]
+    nodes.refused(feed.id, "1 of 1 entries refused by the database, last: too big")
+    assert raw_rows(
+        url, f"SELECT etag, last_modified, body_hash, last_error FROM sources WHERE id = {feed.id}"
+    ) == [(None, None, None, "1 of 1 entries refused by the database, last: too big")]
+    assert [(i, p) for i, p in Nodes(stores[1]).waiting(5)] == [
+        (i, b"x") for i, _, _ in Nodes(stores[1]).waiting_from(5)
+    ]

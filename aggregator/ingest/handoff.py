@@ -15,8 +15,9 @@ writer only indexes, verifies, clusters and stores. What the format decides:
   writer decides "unchanged" by the content hash computed on the fetch node,
   and stores the extracted article, never the bytes.
 * **Versioned.** The first bytes name the format; a payload of an unknown one
-  is a `HandoffError`, which the writer reports and sets aside (the row
-  stays, for a newer writer), never a crash.
+  (or a damaged one) is a `HandoffError`, which the writer reports and sets
+  aside (the row stays, and `status` counts it, for a person to look at),
+  never a crash.
 """
 
 from __future__ import annotations

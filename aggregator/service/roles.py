@@ -39,6 +39,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from aggregator.config import Config, Database, PostgresURL
 from aggregator.configfile import find_config, load_config
@@ -51,6 +52,9 @@ from aggregator.ingest.pipeline import Ingester
 from aggregator.model import format_time, parse_time
 from aggregator.storage.nodes import Nodes
 from aggregator.storage.store import Store
+
+if TYPE_CHECKING:
+    from aggregator.storage.postgres import PostgresRoleLock
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,10 @@ class Node:
     def work(self) -> int:
         raise NotImplementedError
 
+    def in_flight(self) -> list[int] | None:
+        """The tokens of the leases the node is working on (None: it holds none)."""
+        return None
+
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
         self.stop.set()
@@ -107,23 +115,27 @@ class Node:
             nodes = Nodes(store)
             while not self.stop.wait(daemon.heartbeat_seconds):
                 try:
-                    nodes.heartbeat(self.id, self.state, daemon.lease_seconds)
+                    nodes.heartbeat(self.id, self.state, daemon.lease_seconds, self.in_flight())
                 except StoreError as e:
                     log.warning("node %d: heartbeat failed: %s", self.id, e)
 
 
 class FetchNode(Node):
     role = "fetch"
+    poller: FetchPoller | None = None
+
+    def in_flight(self) -> list[int] | None:
+        poller = self.poller
+        return [] if poller is None else list(poller.tokens.values())
 
     def work(self) -> int:
         daemon = self.config.daemon
-        poller = FetchPoller(self.store, self.config, self.nodes, self.stop)
+        poller = self.poller = FetchPoller(self.store, self.config, self.nodes, self.stop)
         try:
             while not self.stop.is_set():
                 try:
-                    now = datetime.now(UTC)
                     claimed = self.nodes.claim(
-                        self.id, now, daemon.batch_size, daemon.lease_seconds
+                        self.id, None, daemon.batch_size, daemon.lease_seconds
                     )
                     if not claimed:
                         self.state = "idle"
@@ -136,6 +148,10 @@ class FetchNode(Node):
                     log.error("fetch: %s", e)
                     self.state = f"error: {e}"
                     self.stop.wait(daemon.tick_seconds)
+                finally:
+                    # Polls that ended without a result keep no lease alive: theirs run
+                    # out, and another node (or this one) claims those feeds again.
+                    poller.tokens.clear()
         finally:
             poller.close(wait=not self.stop.is_set())
         return 0
@@ -165,7 +181,7 @@ class DedupNode(Node):
                     log.error("dedup node %d: lost the writer's lock; stopping", self.id)
                     return 1
                 try:
-                    if not self._store_some(ingester):
+                    if not self._store_some(ingester, lock):
                         self.stop.wait(IDLE_SECONDS)
                 except StoreError as e:
                     log.error("dedup: %s", e)
@@ -175,21 +191,29 @@ class DedupNode(Node):
             ingester.close()
             lock.release()
 
-    def _store_some(self, ingester: Ingester) -> bool:
+    def _store_some(self, ingester: Ingester, lock: PostgresRoleLock) -> bool:
         """Store the oldest staged batches; False if there were none."""
-        waiting = self.nodes.waiting(BATCHES_PER_LOOK)
-        for staged_id, payload in waiting:
-            if self.stop.is_set():
-                break
+        waiting = self.nodes.waiting_from(BATCHES_PER_LOOK)
+        for staged_id, feed_id, payload in waiting:
+            if self.stop.is_set() or not lock.alive():
+                break  # the caller sees a lost lock and stops
             try:
                 prepared, signatures = decode(payload)
             except HandoffError as e:
                 log.error("staged batch %d set aside: %s", staged_id, e)
                 self.nodes.set_aside(staged_id, str(e))
                 continue
-            for outcome in ingester.store_prepared(prepared, signatures):
+            outcomes = list(ingester.store_prepared(prepared, signatures))
+            refused = [o for o in outcomes if o.refused]
+            for outcome in outcomes:
                 if outcome.status == "failed":
                     log.warning("entry %s: %s", outcome.location, outcome.error)
+            if refused and feed_id is not None:
+                reason = (
+                    f"{len(refused)} of {len(outcomes)} entries refused by the database, "
+                    f"last: {refused[-1].error}"
+                )
+                self.nodes.refused(feed_id, reason)
             self.nodes.done([staged_id])
         return bool(waiting)
 

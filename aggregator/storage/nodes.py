@@ -5,8 +5,10 @@ daemon over processes on any number of machines. Every statement about their
 bookkeeping (schema version 3, pgschema.py) is here:
 
 * **Nodes** register themselves (host, pid, role) and beat every few
-  seconds; `status` lists the live ones. The server's clock (`now()`)
-  stamps everything, so machines need not agree on the time.
+  seconds; `status` lists the live ones. Heartbeats, leases and the claim's
+  "due" are read on the server's clock (`now()`), so nodes need not agree on
+  the time for any of them (a feed's `next_check_at` is still written by the
+  node that polled it, from its own clock: skew moves a check, nothing more).
 * **Feed leases.** A fetch node claims due feeds with `FOR UPDATE SKIP
   LOCKED` (two nodes never take the same feed) and a lease: a row in
   `feed_leases` with a token from a sequence and an expiry the node's
@@ -23,7 +25,11 @@ bookkeeping (schema version 3, pgschema.py) is here:
   never staged without the state that says they were seen.
 * **Staged entries** are the handoff (ingest/handoff.py) from fetch nodes to
   the one dedup writer, which reads them in id order and deletes them once
-  stored. A payload it cannot read is set aside with the reason, not deleted.
+  stored. A payload it cannot read is set aside with the reason, not deleted:
+  `status` counts them as a problem, for a person to look at. An entry the
+  database refused (`refused`) makes the writer forget its feed's body hash
+  and validators, so the next poll fetches and stages it again, as the
+  single-process poll does.
 
 These writes take no part in the writers' lock (`write(serialised=False)`):
 they touch no article, so a fetch node never waits for the dedup writer's
@@ -46,6 +52,8 @@ if TYPE_CHECKING:
     from aggregator.storage.store import Store
 
 ROLES = ("all", "fetch", "dedup", "scheduler")
+# The server's time as stored times are written (text, whole seconds, UTC).
+_SERVER_NOW_SQL = "to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 
 class LeaseLost(Exception):
@@ -90,16 +98,28 @@ class Nodes:
             ).fetchone()
         return int(row[0])
 
-    def heartbeat(self, node_id: int, state: str, lease_seconds: float) -> None:
-        """The node is alive: its heartbeat, and its leases moved on."""
+    def heartbeat(
+        self, node_id: int, state: str, lease_seconds: float, tokens: list[int] | None = None
+    ) -> None:
+        """The node is alive: its heartbeat, and the leases of the polls it is still
+        working on (`tokens`; None: all of its leases) moved on. A lease whose poll
+        ended without a result (an error cut it short) is not moved, and runs out."""
         with self._store.write(serialised=False):
             self._store.execute(
                 "UPDATE nodes SET heartbeat_at = now(), state = ? WHERE id = ?", (state, node_id)
             )
-            self._store.execute(
-                "UPDATE feed_leases SET until = now() + make_interval(secs => ?) WHERE node_id = ?",
-                (lease_seconds, node_id),
-            )
+            if tokens is None:
+                self._store.execute(
+                    "UPDATE feed_leases SET until = now() + make_interval(secs => ?) "
+                    "WHERE node_id = ?",
+                    (lease_seconds, node_id),
+                )
+            elif tokens:
+                self._store.execute(
+                    "UPDATE feed_leases SET until = now() + make_interval(secs => ?) "
+                    "WHERE node_id = ? AND token = ANY(?)",
+                    (lease_seconds, node_id, tokens),
+                )
 
     def stopped(self, node_id: int) -> None:
         """The node ends: its leases are given back, its row says when it stopped."""
@@ -110,16 +130,18 @@ class Nodes:
             )
 
     def claim(
-        self, node_id: int, now: datetime, limit: int, lease_seconds: float
+        self, node_id: int, now: datetime | None, limit: int, lease_seconds: float
     ) -> list[tuple[FeedSource, int]]:
-        """Up to `limit` due feeds no live lease holds, leased to this node: (feed, token)."""
+        """Up to `limit` feeds due by `now` (None: the server's clock) that no live
+        lease holds, leased to this node: (feed, token)."""
         columns = feed_columns("s")
         with self._store.write(serialised=False):
             rows = self._store.execute(
                 "WITH due AS ("
                 " SELECT s.id FROM sources s LEFT JOIN feed_leases l ON l.source_id = s.id"
                 " WHERE s.kind = 'feed' AND s.enabled = 1"
-                " AND (s.next_check_at IS NULL OR s.next_check_at <= ?)"
+                " AND (s.next_check_at IS NULL"
+                f" OR s.next_check_at <= coalesce(CAST(? AS text), {_SERVER_NOW_SQL}))"
                 " AND (l.until IS NULL OR l.until < now())"
                 " ORDER BY s.next_check_at NULLS FIRST, s.id LIMIT ?"
                 " FOR UPDATE OF s SKIP LOCKED),"
@@ -133,7 +155,7 @@ class Nodes:
                 " RETURNING source_id, token)"
                 f" SELECT {columns}, t.token FROM taken t JOIN sources s ON s.id = t.source_id"
                 " ORDER BY s.next_check_at NULLS FIRST, s.id",
-                (format_time(now), limit, node_id, lease_seconds),
+                (None if now is None else format_time(now), limit, node_id, lease_seconds),
             ).fetchall()
         return [(feed_from_row(tuple(r[:-1])), int(r[-1])) for r in rows]
 
@@ -167,11 +189,25 @@ class Nodes:
 
     def waiting(self, limit: int) -> list[tuple[int, bytes]]:
         """The oldest staged entries not set aside: (id, payload), in id order."""
+        return [(i, p) for i, _, p in self.waiting_from(limit)]
+
+    def waiting_from(self, limit: int) -> list[tuple[int, int | None, bytes]]:
+        """As `waiting`, with the feed each came from: (id, source id, payload)."""
         rows = self._store.execute(
-            "SELECT id, payload FROM staged WHERE set_aside IS NULL ORDER BY id LIMIT ?",
+            "SELECT id, source_id, payload FROM staged WHERE set_aside IS NULL ORDER BY id LIMIT ?",
             (limit,),
         ).fetchall()
-        return [(int(i), bytes(p)) for i, p in rows]
+        return [(int(i), None if f is None else int(f), bytes(p)) for i, f, p in rows]
+
+    def refused(self, feed_id: int, reason: str) -> None:
+        """The database refused an entry of the feed: its next poll fetches the whole
+        document again (no validators, no body hash) and stages the entry again."""
+        with self._store.write(serialised=False):
+            self._store.execute(
+                "UPDATE sources SET etag = NULL, last_modified = NULL, body_hash = NULL, "
+                "last_error = ? WHERE id = ?",
+                (reason, feed_id),
+            )
 
     def done(self, ids: list[int]) -> None:
         """Staged entries now stored: gone."""
