@@ -63,3 +63,40 @@ def test_unit_runs_the_daemon_the_way_the_daemon_expects() -> None:
     # same file root's admin commands find (no AGGREGATOR_DB that they would lack).
     assert "Environment" not in settings
     assert settings["ExecStart"].split()[1:3] == ["--config", "/etc/aggregator/aggregator.toml"]
+
+
+TEMPLATE = REPO / "systemd" / "aggregator@.service"
+
+
+@needs_analyze
+def test_the_role_template_passes_verify_for_each_role(tmp_path: Path) -> None:
+    """`aggregator@fetch.service`, `@dedup` and `@scheduler`: the template with its
+    instance name as the role."""
+    text = TEMPLATE.read_text(encoding="utf-8")
+    assert "/opt/aggregator/bin/aggregator" in text
+    template = tmp_path / "aggregator@.service"
+    template.write_text(text.replace("/opt/aggregator/bin/aggregator", str(AGGREGATOR)))
+    for role in ("fetch", "dedup", "scheduler"):
+        result = subprocess.run(
+            [str(ANALYZE), "verify", f"{template}:aggregator@{role}.service"],
+            capture_output=True,
+            text=True,
+            check=False,
+            cwd=tmp_path,
+        )
+        assert (result.returncode, result.stdout + result.stderr) == (0, ""), role
+
+
+def test_the_role_template_runs_a_role_node() -> None:
+    settings = dict(
+        line.split("=", 1)
+        for line in TEMPLATE.read_text(encoding="utf-8").splitlines()
+        if "=" in line and not line.startswith("#")
+    )
+    # Role nodes send no READY=1 and handle no SIGHUP: a notify unit would time out.
+    assert settings["Type"] == "exec" and "ExecReload" not in settings
+    assert settings["ExecStart"].endswith(" run --role %i")
+    assert settings["ExecStart"].split()[1:3] == ["--config", "/etc/aggregator/aggregator.toml"]
+    assert settings["Restart"] == "always"
+    assert settings["Conflicts"] == "aggregator.service"  # one or the other, never both
+    assert (settings["User"], settings["Group"]) == ("aggregator", "aggregator")
