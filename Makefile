@@ -134,6 +134,7 @@ install-service:
 		install -d $(DESTDIR)/usr/local/bin; \
 		ln -sf /opt/aggregator/bin/aggregator $(DESTDIR)/usr/local/bin/aggregator; fi
 	install -D -m 0644 systemd/aggregator.service $(DESTDIR)/etc/systemd/system/aggregator.service
+	install -D -m 0644 systemd/aggregator@.service $(DESTDIR)/etc/systemd/system/aggregator@.service
 	install -D -m 0644 systemd/aggregator.sysusers $(DESTDIR)/usr/lib/sysusers.d/aggregator.conf
 	install -D -m 0644 README.md $(DOC)/README.md
 	install -D -m 0644 config/aggregator.toml $(DOC)/aggregator.toml.example

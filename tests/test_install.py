@@ -70,6 +70,7 @@ def test_install_service_puts_every_file_where_the_readme_says(installed: Path) 
     for path in (
         "/etc/aggregator/aggregator.toml",
         "/etc/systemd/system/aggregator.service",
+        "/etc/systemd/system/aggregator@.service",
         "/usr/lib/sysusers.d/aggregator.conf",
         "/usr/share/doc/aggregator/README.md",
         "/usr/share/doc/aggregator/aggregator.toml.example",
