@@ -59,7 +59,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STANDBY_SECONDS = 1.0  # how often a standby asks for its role's lock
-IDLE_SECONDS = 0.2  # how often the writer looks for staged batches when there were none
+# How long the writer, with no batch staged, waits for a fetch node's NOTIFY before it
+# looks again anyway (the staged table, not the notification, is what it trusts).
+IDLE_SECONDS = 1.0
 BATCHES_PER_LOOK = 8
 
 
@@ -169,6 +171,7 @@ class DedupNode(Node):
             if self.stop.wait(STANDBY_SECONDS):
                 lock.release()
                 return 0
+        lock.listen("aggregator_staged")  # fetch nodes say when they staged a batch
         log.info("dedup node %d: the writer now", self.id)
         # The configured feeds are subscribed by the one writer, as the daemon does.
         sync_config_feeds(self.store, self.config.feeds.urls, datetime.now(UTC))
@@ -182,7 +185,7 @@ class DedupNode(Node):
                     return 1
                 try:
                     if not self._store_some(ingester, lock):
-                        self.stop.wait(IDLE_SECONDS)
+                        lock.wait(IDLE_SECONDS)
                 except StoreError as e:
                     log.error("dedup: %s", e)
                     self.stop.wait(self.config.daemon.heartbeat_seconds)

@@ -281,6 +281,21 @@ class PostgresRoleLock:
         row = self._conn.execute("SELECT pg_try_advisory_lock(%s)", (self.key,)).fetchone()
         return bool(row and row[0])
 
+    def listen(self, channel: str) -> None:
+        """Be told of `NOTIFY channel` on the lock's connection (see `wait`)."""
+        assert self._conn is not None
+        self._conn.execute(f"LISTEN {channel}")
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to `timeout` seconds for a notification; whether one came."""
+        assert self._conn is not None
+        try:
+            for _ in self._conn.notifies(timeout=timeout, stop_after=1):
+                return True
+        except _psycopg().Error:
+            return False  # `alive` says the rest
+        return False
+
     def alive(self) -> bool:
         """Still held: the lock's connection answers (a server restart ends it)."""
         if self._conn is None or self._conn.closed:
