@@ -33,7 +33,7 @@ from typing import Any
 
 from bench.feeds import feed_server
 from bench.pgserver import PgServer, pg_server
-from bench.soak import AGGREGATOR, REPO, _opml, machine
+from bench.soak import AGGREGATOR, REPO, machine, subscribe_opml
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -71,27 +71,11 @@ def _count(url: str, sql: str) -> int:
     return int(row[0]) if row else 0
 
 
-def _subscribe(config: Path, urls: list[str], out: Path) -> None:
-    _opml(urls, out / "feeds.opml")
-    subprocess.run(
-        [
-            str(AGGREGATOR),
-            "--config",
-            str(config),
-            "sources",
-            "import-opml",
-            str(out / "feeds.opml"),
-        ],
-        check=True,
-        capture_output=True,
-    )
-
-
 def baseline(pg: PgServer, urls: list[str], entries: int, out: Path) -> dict[str, Any]:
     """One process: `aggregator poll --all`, timed whole."""
     url = pg.new_database("single")
     config = _config(out / "single.toml", url)
-    _subscribe(config, urls, out)
+    subscribe_opml(config, urls, out / "feeds.opml")
     server_cpu = pg.cpu_seconds()
     started = time.monotonic()
     poll = subprocess.Popen(
@@ -116,7 +100,7 @@ def with_nodes(
     """One dedup writer and `fetchers` fetch nodes, from their start to an empty queue."""
     url = pg.new_database(f"nodes{fetchers}")
     config = _config(out / f"nodes{fetchers}.toml", url)
-    _subscribe(config, urls, out)
+    subscribe_opml(config, urls, out / "feeds.opml")
     logs = out / f"nodes{fetchers}.log"
 
     def start(role: str) -> subprocess.Popen[bytes]:

@@ -47,10 +47,10 @@ from bench.soak import (
     NotReadyError,
     SoakConfig,
     _config_text,
-    _opml,
     _query,
     check_ledger,
     machine,
+    subscribe_opml,
     waiting_feeds,
 )
 
@@ -150,19 +150,7 @@ def run_nodes_soak(cfg: NodesSoakConfig, progress: IO[str] | None = None) -> dic
     farm = Farm(soak)
     nodes: list[NodeProcess] = []
     try:
-        _opml(farm.urls, out / "farm.opml")
-        subprocess.run(
-            [
-                str(AGGREGATOR),
-                "--config",
-                str(config),
-                "sources",
-                "import-opml",
-                str(out / "farm.opml"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        subscribe_opml(config, farm.urls, out / "farm.opml")
         nodes.append(NodeProcess("dedup", "dedup0", config, out))
         _wait(lambda: _writer_said(nodes) >= 1, 120, "the first writer")
         nodes += [NodeProcess("dedup", f"dedup{k}", config, out) for k in range(1, cfg.writers)]

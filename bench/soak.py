@@ -180,6 +180,13 @@ def _opml(urls: list[str], path: Path) -> None:
     )
 
 
+def subscribe_opml(config: Path, urls: list[str], opml: Path) -> None:
+    """Subscribe `urls` with `aggregator sources import-opml` (written to `opml`)."""
+    _opml(urls, opml)
+    command = [str(AGGREGATOR), "--config", str(config), "sources", "import-opml", str(opml)]
+    subprocess.run(command, check=True, capture_output=True)
+
+
 def tree_rss_mib(pid: int) -> float:
     """Resident memory of a process and all its descendants, from /proc."""
     total = 0
@@ -588,19 +595,7 @@ def run_soak(cfg: SoakConfig, progress: IO[str] | None = None) -> dict[str, Any]
     daemon: subprocess.Popen[bytes] | None = None
     try:
         notify = Notify(out / "notify.sock", samples)
-        _opml(farm.urls, out / "farm.opml")
-        subprocess.run(
-            [
-                str(AGGREGATOR),
-                "--config",
-                str(config),
-                "sources",
-                "import-opml",
-                str(out / "farm.opml"),
-            ],
-            check=True,
-            capture_output=True,
-        )
+        subscribe_opml(config, farm.urls, out / "farm.opml")
         notify.start()
         env = {**os.environ, "NOTIFY_SOCKET": str(out / "notify.sock")}
         env.pop("JOURNAL_STREAM", None)

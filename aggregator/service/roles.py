@@ -106,6 +106,19 @@ class Node:
         """The tokens of the leases the node is working on (None: it holds none)."""
         return None
 
+    def _take_lock(self) -> PostgresRoleLock | None:
+        """The role's lock, once this node holds it (a standby until then); None if
+        the node was told to stop first."""
+        from aggregator.storage.postgres import PostgresRoleLock
+
+        lock = PostgresRoleLock(self.url, self.role)
+        self.state = "standby"
+        while not lock.try_acquire():
+            if self.stop.wait(STANDBY_SECONDS):
+                lock.release()
+                return None
+        return lock
+
     def _on_stop(self, signum: int, frame: FrameType | None) -> None:
         log.info("%s: stopping", signal.Signals(signum).name)
         self.stop.set()
@@ -163,14 +176,9 @@ class DedupNode(Node):
     role = "dedup"
 
     def work(self) -> int:
-        from aggregator.storage.postgres import PostgresRoleLock
-
-        lock = PostgresRoleLock(self.url, "dedup")
-        self.state = "standby"
-        while not lock.try_acquire():
-            if self.stop.wait(STANDBY_SECONDS):
-                lock.release()
-                return 0
+        lock = self._take_lock()
+        if lock is None:
+            return 0
         lock.listen("aggregator_staged")  # fetch nodes say when they staged a batch
         log.info("dedup node %d: the writer now", self.id)
         # The configured feeds are subscribed by the one writer, as the daemon does.
@@ -229,14 +237,9 @@ class SchedulerNode(Node):
     role = "scheduler"
 
     def work(self) -> int:
-        from aggregator.storage.postgres import PostgresRoleLock
-
-        lock = PostgresRoleLock(self.url, "scheduler")
-        self.state = "standby"
-        while not lock.try_acquire():
-            if self.stop.wait(STANDBY_SECONDS):
-                lock.release()
-                return 0
+        lock = self._take_lock()
+        if lock is None:
+            return 0
         log.info("scheduler node %d: the scheduler now", self.id)
         self.state = "scheduler"
         newest: datetime | None = None
