@@ -102,9 +102,9 @@ class Node:
     def work(self) -> int:
         raise NotImplementedError
 
-    def in_flight(self) -> list[int] | None:
-        """The tokens of the leases the node is working on (None: it holds none)."""
-        return None
+    def in_flight(self) -> list[int]:
+        """The tokens of the leases the node is working on (its heartbeat moves those)."""
+        return []
 
     def _take_lock(self) -> PostgresRoleLock | None:
         """The role's lock, once this node holds it (a standby until then); None if
@@ -139,7 +139,7 @@ class FetchNode(Node):
     role = "fetch"
     poller: FetchPoller | None = None
 
-    def in_flight(self) -> list[int] | None:
+    def in_flight(self) -> list[int]:
         poller = self.poller
         return [] if poller is None else list(poller.tokens.values())
 

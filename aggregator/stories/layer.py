@@ -89,12 +89,7 @@ class StoryLayer:
         frequencies = Frequencies()
         frequencies.counts, frequencies.documents = Counter(counts), documents
         self.unsaved = 0
-        # This transaction's articles counted in the frequencies: id(reading) -> reading.
-        self.journal: dict[int, Reading] = {}
-        self.placed = 0  # ...of which placed
-        self.pending: list[tuple[float, str, int, Reading]] = []  # (when, location, id, reading)
-        self.clustered = False  # a pending article is in a passage cluster
-        self.touched: set[int] = set()  # stories this transaction's articles joined or started
+        self._new_transaction()
         self.index = StoryIndex(self.params, frequencies)
         latest = self.store.events.latest_at()
         if latest is not None:  # the open stories, as stored
@@ -103,10 +98,18 @@ class StoryLayer:
                 self._load(story)
         self.seq = self.store.events.last_seq()
 
+    def _new_transaction(self) -> None:
+        """Forget what the layer kept of the last transaction's articles."""
+        # This transaction's articles counted in the frequencies: id(reading) -> reading.
+        self.journal: dict[int, Reading] = {}
+        self.placed = 0  # ...of which placed
+        self.pending: list[tuple[float, str, int, Reading]] = []  # (when, location, id, reading)
+        self.clustered = False  # a pending article is in a passage cluster
+        self.touched: set[int] = set()  # stories this transaction's articles joined or started
+
     def begin(self) -> None:
         """A write transaction starts: catch up the stories other processes changed."""
-        self.journal, self.placed, self.pending, self.touched = {}, 0, [], set()
-        self.clustered = False
+        self._new_transaction()
         for story in self.store.events.changed_since(self.seq):
             self._load(story)
             self.seq = max(self.seq, story.seq)
@@ -122,8 +125,7 @@ class StoryLayer:
             self.index.forget(story_id)
         for story in self.store.events.stories(self.touched):
             self._load(story)
-        self.journal, self.placed, self.pending, self.touched = {}, 0, [], set()
-        self.clustered = False
+        self._new_transaction()
 
     def learn(self, readings: list[Reading]) -> None:
         """Count the terms of the transaction's articles before any is placed."""
