@@ -124,19 +124,33 @@ class SQLArticles:
 
     def __init__(self, store: Store) -> None:
         self._store = store
+        # Source ids seen in the current write transaction (`Store.write` clears them
+        # when it ends): a feed's batch looks its source up once, not once per entry.
+        self._sources: dict[str, int] = {}
+
+    def forget(self) -> None:
+        """The write transaction ended: what it saw may have been rolled back."""
+        self._sources.clear()
 
     def ensure_source(self, kind: str, location: str, name: str) -> int:
+        known = self._sources.get(location)
+        if known is not None:
+            return known
         row = self._store.execute(
             "SELECT id FROM sources WHERE location = ?", (location,)
         ).fetchone()
         if row:
-            return int(row[0])
-        cursor = self._store.execute(
-            "INSERT INTO sources (kind, location, name, created_at) VALUES (?, ?, ?, ?) "
-            "RETURNING id",
-            (kind, location, name, utcnow()),
-        )
-        return int(cursor.fetchone()[0])
+            source_id = int(row[0])
+        else:
+            cursor = self._store.execute(
+                "INSERT INTO sources (kind, location, name, created_at) VALUES (?, ?, ?, ?) "
+                "RETURNING id",
+                (kind, location, name, utcnow()),
+            )
+            source_id = int(cursor.fetchone()[0])
+        if self._store.writing:
+            self._sources[location] = source_id
+        return source_id
 
     def find_article(self, source_location: str, identity: str) -> StoredArticle | None:
         row = self._store.execute(
@@ -231,28 +245,12 @@ class SQLArticles:
     def _insert_returning(
         self, target: str, rows: Sequence[tuple[Any, ...]], returning: str | None
     ) -> list[tuple[Any, ...]]:
-        """Multi-row INSERT ... RETURNING (nothing if `returning` is None), in chunks
-        under SQLite's variable limit.
+        """Multi-row INSERT ... RETURNING (`Store.insert_rows`).
 
         RETURNING rows come back in no promised order, so callers map them back
         by a unique key rather than by position.
         """
-        out: list[tuple[Any, ...]] = []
-        if not rows:
-            return out
-        width = len(rows[0])
-        group = "(" + ", ".join("?" * width) + ")"
-        step = max(1, 30000 // width)
-        for start in range(0, len(rows), step):
-            chunk = rows[start : start + step]
-            values = ", ".join([group] * len(chunk))
-            args = [value for row in chunk for value in row]
-            sql = f"INSERT INTO {target} VALUES {values}"
-            if returning is None:
-                self._store.execute(sql, args)
-            else:
-                out.extend(self._store.execute(f"{sql} RETURNING {returning}", args).fetchall())
-        return out
+        return self._store.insert_rows(target, rows, returning=returning)
 
     # -- the persistent LSH index -------------------------------------------------
 

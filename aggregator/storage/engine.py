@@ -43,6 +43,10 @@ class Dialect:
     greatest: str  # the larger of two values (SQLite: scalar max)
 
 
+# Bound values per statement: under SQLite's default limit (32,766), so that a
+# multi-row statement (`Store.insert_rows`) runs on both engines.
+MAX_VARIABLES = 30_000
+
 SQLITE = Dialect("sqlite", least="min", greatest="max")
 POSTGRESQL = Dialect("postgresql", least="least", greatest="greatest")
 
@@ -67,9 +71,12 @@ class Engine(Protocol):
 
     def execute(self, sql: str, args: Args = ()) -> Rows: ...
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None: ...
-    def write(self, serialised: bool = True) -> AbstractContextManager[None]:
+    def write(
+        self, serialised: bool = True, pipelined: bool = True
+    ) -> AbstractContextManager[None]:
         """One write transaction, writers serialised (unless told not to, where the
-        engine can): committed whole or rolled back."""
+        engine can): committed whole or rolled back. `pipelined`: statements may be
+        sent before the previous one's answer (PostgreSQL; not for COPY)."""
         ...
 
     def check(self) -> None:

@@ -213,10 +213,10 @@ class SQLEvents:
 
     def save_frequencies(self, documents: int, changed: Mapping[int, int]) -> None:
         """Write the counts of the terms changed since the last save, and the total."""
-        self._store.executemany(
-            "INSERT INTO event_terms (term, documents) VALUES (?, ?) "
-            "ON CONFLICT (term) DO UPDATE SET documents = excluded.documents",
+        self._store.insert_rows(  # a few statements, not one per term
+            "event_terms (term, documents)",
             list(changed.items()),
+            conflict="ON CONFLICT (term) DO UPDATE SET documents = excluded.documents",
         )
         self._store.execute(
             "INSERT INTO meta (key, value) VALUES ('events.documents', ?) "

@@ -319,7 +319,14 @@ CREATE TABLE staged (
 CREATE INDEX staged_waiting ON staged(id) WHERE set_aside IS NULL;
 """
 
-PG_MIGRATIONS: tuple[str, ...] = (PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_V3)
+# Version 4: a staged payload is stored out of line without compression. It is
+# mostly MinHash values, which do not compress; trying cost the server about 30 ms
+# per staged feed of 20 entries (docs/benchmarks.md, "Several nodes").
+PG_SCHEMA_V4 = """
+ALTER TABLE staged ALTER COLUMN payload SET STORAGE EXTERNAL;
+"""
+
+PG_MIGRATIONS: tuple[str, ...] = (PG_SCHEMA_V1, PG_SCHEMA_V2, PG_SCHEMA_V3, PG_SCHEMA_V4)
 PG_SCHEMA_VERSION = len(PG_MIGRATIONS)
 
 # Any constant of our own: it only has to differ from other users' advisory locks.

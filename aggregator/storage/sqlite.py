@@ -118,9 +118,10 @@ class SQLiteEngine:
             raise translate(e, self.path) from e
 
     @contextmanager
-    def write(self, serialised: bool = True) -> Iterator[None]:
+    def write(self, serialised: bool = True, pipelined: bool = True) -> Iterator[None]:
         """One write transaction: committed whole on success, rolled back on any error.
-        SQLite's writers are always serialised (`serialised` is for PostgreSQL).
+        SQLite's writers are always serialised, and it has no round trips to save
+        (`serialised` and `pipelined` are for PostgreSQL).
 
         SQLite's errors (disk full, read-only, corruption) leave as StoreError.
         """

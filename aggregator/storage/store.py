@@ -24,7 +24,7 @@ from aggregator.errors import ParameterMismatchError
 from aggregator.storage.articles import SQLArticles
 from aggregator.storage.clusters import SQLClusters
 from aggregator.storage.digests import SQLDigests
-from aggregator.storage.engine import Args, Dialect, Engine, Rows
+from aggregator.storage.engine import MAX_VARIABLES, Args, Dialect, Engine, Rows
 from aggregator.storage.events import SQLEvents
 from aggregator.storage.feeds import SQLFeeds
 from aggregator.storage.passages import SQLPassages
@@ -167,15 +167,16 @@ class Store:
     # -- statements and transactions (the parts' and the tests' way in) -----------------
 
     @contextmanager
-    def write(self, serialised: bool = True) -> Iterator[None]:
+    def write(self, serialised: bool = True, pipelined: bool = True) -> Iterator[None]:
         """One write transaction: committed whole on success, rolled back on any error.
 
         The engine's errors (disk full, read-only, corruption) leave as StoreError.
         The transaction's new articles get their search rows just before it commits.
         `serialised=False` (PostgreSQL): not after other writers, for writes that
-        touch no article (storage/nodes.py).
+        touch no article (storage/nodes.py). `pipelined=False` (PostgreSQL): each
+        statement waits for its answer, as COPY needs (`PostgresEngine.write`).
         """
-        with self.engine.write(serialised):
+        with self.engine.write(serialised, pipelined):
             self.writing = True
             try:
                 yield
@@ -183,12 +184,42 @@ class Store:
             finally:
                 self.writing = False
                 self.search.forget()
+                self.articles.forget()
 
     def execute(self, sql: str, args: Args = ()) -> Rows:
         return self.engine.execute(sql, args)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> None:
         self.engine.executemany(sql, rows)
+
+    def insert_rows(
+        self,
+        target: str,
+        rows: Sequence[Sequence[Any]],
+        *,
+        conflict: str = "",
+        returning: str | None = None,
+    ) -> list[tuple[Any, ...]]:
+        """`INSERT INTO target VALUES (...), (...), ...` for all of `rows`, in chunks
+        under SQLite's variable limit: one statement (one round trip to PostgreSQL)
+        per chunk instead of one per row. `conflict`: an `ON CONFLICT ...` clause;
+        `returning`: columns to give back (in no promised order)."""
+        out: list[tuple[Any, ...]] = []
+        if not rows:
+            return out
+        width = len(rows[0])
+        group = "(" + ", ".join("?" * width) + ")"
+        step = max(1, MAX_VARIABLES // width)
+        tail = (f" {conflict}" if conflict else "") + (
+            f" RETURNING {returning}" if returning else ""
+        )
+        for start in range(0, len(rows), step):
+            chunk = rows[start : start + step]
+            sql = f"INSERT INTO {target} VALUES {', '.join([group] * len(chunk))}{tail}"
+            cursor = self.execute(sql, [value for row in chunk for value in row])
+            if returning:
+                out.extend(cursor.fetchall())
+        return out
 
     def counts(self) -> dict[str, int]:
         """Rows per table, but for the small key-value ones (meta, service_state)."""

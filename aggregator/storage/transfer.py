@@ -85,7 +85,7 @@ def copy_to_postgres(
     reader = source.conn
     reader.execute("BEGIN")  # one snapshot of the source for the copy and its check
     try:
-        with target.write():
+        with target.write(pipelined=False):  # COPY cannot run in a pipeline
             target.execute("DELETE FROM meta")
             for table in TABLES:
                 copied = _copy_table(reader, target, table)
