@@ -124,6 +124,30 @@ def test_a_second_migration_changes_nothing(conn: psycopg.Connection[Any]) -> No
 
 
 @needs_postgres
+def test_a_staged_payload_is_stored_out_of_line_without_compression(
+    conn: psycopg.Connection[Any],
+) -> None:
+    """Schema v4: MinHash values do not compress, so the server must not try
+    (`e`: external, uncompressed); a large payload still reads back whole."""
+    storage = conn.execute(
+        "SELECT attstorage FROM pg_attribute "
+        "WHERE attrelid = 'staged'::regclass AND attname = 'payload'"
+    ).fetchone()
+    assert storage == ("e",)
+    payload = bytes(range(256)) * 4096  # 1 MiB
+    with conn.transaction():
+        row = conn.execute(
+            "INSERT INTO staged (articles, payload) VALUES (1, %s) RETURNING id", (payload,)
+        ).fetchone()
+    assert row is not None
+    stored = conn.execute(
+        "SELECT payload, pg_column_size(payload) FROM staged WHERE id = %s", (row[0],)
+    ).fetchone()
+    assert stored is not None and bytes(stored[0]) == payload
+    assert stored[1] >= len(payload)  # stored as is: this payload would compress well
+
+
+@needs_postgres
 def test_a_newer_database_is_refused(conn: psycopg.Connection[Any]) -> None:
     with conn.transaction():
         conn.execute("UPDATE schema_version SET version = %s", (PG_SCHEMA_VERSION + 1,))
