@@ -4,11 +4,14 @@ Selected by a `postgresql://` URL as `database` (config, --db, AGGREGATOR_DB);
 needs the `postgres` extra (psycopg 3). What it decides:
 
 * **Same statements, same rows.** The parts' SQL runs as written
-  (`engine.to_pyformat` rewrites the placeholders), through a client-side
-  binding cursor: values are sent inside the statement, as SQLite binds them,
-  so a parameter whose type PostgreSQL cannot infer (`coalesce(?, url)`, a
-  `CASE ?`) needs no cast. The schema (`pgschema.py`) keeps SQLite's column
-  types, so rows read the same on both engines.
+  (`engine.to_pyformat` rewrites the placeholders). Values are bound by the
+  server, and psycopg prepares a statement the fifth time it runs, so the
+  writer's few dozen statement texts are parsed and planned once per
+  connection, not once per article; a parameter whose type PostgreSQL cannot
+  infer from its place needs a `CAST`. The schema (`pgschema.py`) keeps
+  SQLite's column types, so rows read the same on both engines. Behind a
+  pooler in transaction mode (PgBouncer), prepared statements need its
+  `max_prepared_statements` (1.21 and later).
 * **Writers are serialised as in SQLite.** Every write transaction first takes
   one transaction-level advisory lock, the equivalent of `BEGIN IMMEDIATE`: a
   writer sees every earlier writer's units (`Articles.units_since`) before it
@@ -87,7 +90,7 @@ class PostgresEngine:
             raise
 
     def _connect(self) -> psycopg.Connection[Any]:
-        conn = connect(self.url, "aggregator", cursor_factory=self._pg.ClientCursor)
+        conn = connect(self.url, "aggregator")
         if self.readonly:
             conn.execute("SET default_transaction_read_only = on")
         return conn
