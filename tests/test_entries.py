@@ -180,3 +180,21 @@ def test_a_retitled_entry_becomes_a_new_version(config: Config) -> None:
     assert [o.status for o in ingest_docs(config, doc("First headline"))] == ["new"]
     assert [o.status for o in ingest_docs(config, doc("First headline"))] == ["unchanged"]
     assert [o.status for o in ingest_docs(config, doc("Corrected headline"))] == ["updated"]
+
+
+def test_one_identity_twice_in_one_feed_document_is_one_article_in_two_versions(
+    config: Config, open_store: OpenStore
+) -> None:
+    """A feed that repeats a guid with other text in one document: the group's look-up
+    finds nothing for either, so the second must look again and see the first (one
+    article, version 2), not insert a second row for the same identity."""
+    paragraphs = (SEEDS / "001_a6bde1a4b5b05d85.txt").read_text(encoding="utf-8").splitlines()[1:]
+    html = "".join(f"<p>{p}</p>" for p in paragraphs)
+    items = [("a1", "Strikes go on", html), ("a1", "Strikes go on", html + "<p>Update.</p>")]
+    feed = parse_feed(_rss(items, FETCHED - timedelta(hours=2)), {}, FEED)
+    docs = list(entry_documents(feed.entries, FEED, "news", FETCHED))
+    assert len({d.identity for d in docs}) == 1  # no link tells them apart
+    statuses = [o.status for o in ingest_docs(config, docs)]
+    assert statuses == ["new", "updated"]
+    rows = open_store().execute("SELECT identity, version FROM articles").fetchall()
+    assert rows == [(docs[0].identity, 2)]

@@ -113,3 +113,41 @@ def test_a_read_inside_a_pipelined_write_sees_the_writes_before_it(store: Store)
         store.execute("INSERT INTO meta (key, value) VALUES ('test.x', '1')")
         store.execute("SELECT no_such_column FROM meta").fetchall()
     assert raw_rows(store.database, "SELECT value FROM meta WHERE key = 'test.x'") == []
+
+
+def _article_row(store: Store, source_id: int, identity: str, content_hash: str) -> None:
+    store.execute(
+        "INSERT INTO articles (source_id, identity, first_seen_at, version, location, title, "
+        "body, published_at, updated_at, content_hash) VALUES (?, ?, ?, 1, ?, ?, '', ?, ?, ?)",
+        (
+            source_id,
+            identity,
+            "2026-12-03T00:00:00Z",
+            identity,
+            identity,
+            "2026-12-03T00:00:00Z",
+            "2026-12-03T00:00:00Z",
+            content_hash,
+        ),
+    )
+
+
+def test_find_articles_answers_as_find_article_for_each_pair(store: Store) -> None:
+    """The batch look-up against the one-entry look-up (the oracle): two sources,
+    more identities than one IN list holds, identities asked twice, and misses."""
+    rng = random.Random(3)
+    with store.write():
+        feeds = [
+            store.articles.ensure_source("feed", f"https://example.org/{n}.xml", f"feed {n}")
+            for n in range(2)
+        ]
+        for n in range(1_200):
+            _article_row(store, feeds[n % 2], f"entry-{n}", f"hash-{n}")
+    keys = [
+        (f"https://example.org/{rng.randrange(3)}.xml", f"entry-{rng.randrange(1_500)}")
+        for _ in range(1_500)
+    ]
+    found = store.articles.find_articles(keys)
+    oracle = {key: store.articles.find_article(*key) for key in keys}
+    assert found == {key: row for key, row in oracle.items() if row is not None}
+    assert 300 < len(found) < len(set(keys))  # hits and misses both tested

@@ -24,6 +24,7 @@ from aggregator.errors import AggregatorError, RefusedError, SourceError, StoreE
 from aggregator.ingest.prepare import Failed, PreparedBatch, Preparer, workers_for
 from aggregator.ingest.record import Outcome, ReadyArticle
 from aggregator.model import RawDocument
+from aggregator.storage.articles import StoredArticle
 from aggregator.storage.protocol import Store
 
 log = logging.getLogger(__name__)
@@ -116,11 +117,21 @@ class Batches:
         early: list[Outcome | None] = []
         hashes: list[str] = []
         todo: list[RawDocument] = []
+        try:  # one statement per feed; entry by entry if the database refuses one
+            found: dict[tuple[str, str], StoredArticle] | None = self.store.articles.find_articles(
+                (d.source_location, d.identity) for d in docs
+            )
+        except (StoreError, UnicodeEncodeError, OverflowError):
+            found = None
         for doc in docs:
             content_hash = _content_hash(doc)
             hashes.append(content_hash)
             try:
-                existing = self.store.articles.find_article(doc.source_location, doc.identity)
+                existing = (
+                    found.get((doc.source_location, doc.identity))
+                    if found is not None
+                    else self.store.articles.find_article(doc.source_location, doc.identity)
+                )
             except (StoreError, UnicodeEncodeError, OverflowError) as e:
                 early.append(refused_outcome(doc, e))
                 continue

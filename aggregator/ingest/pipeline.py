@@ -219,6 +219,7 @@ class Ingester(Batches):
         (writers are serialised, so after this every unit id below ours is known);
         the story layer learns the terms of the transaction's articles."""
         self.index.add_chunks(self.store.articles.units_since(self.index.max_unit_id))
+        self.recorder.look_up(prepared)
         stories = self.recorder.stories
         if stories is not None:
             stories.begin()

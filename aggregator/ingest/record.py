@@ -13,6 +13,7 @@ earlier batch of the same run) is reported unchanged and written no more.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,7 +26,7 @@ from aggregator.dedup.passages import Host, outlet_key
 from aggregator.dedup.signature import Signatures
 from aggregator.ingest.prepare import END, PARAGRAPH, POSITION, START
 from aggregator.model import Article, RawDocument, format_time
-from aggregator.storage.articles import ArticleRecord, UnitRecord
+from aggregator.storage.articles import ArticleRecord, StoredArticle, UnitRecord
 from aggregator.storage.protocol import Store
 from aggregator.stories.layer import Reading, StoryLayer
 
@@ -69,6 +70,16 @@ class Recorder:
         self.index = index
         self.matcher = matcher
         self.stories = stories  # None: `stories.enabled = false`
+        # What the transaction's first look found of its articles (`look_up`), each
+        # taken once: a second entry of the same identity looks again, and sees the first.
+        self._found: dict[tuple[str, str], StoredArticle | None] = {}
+
+    def look_up(self, items: Sequence[ReadyArticle]) -> None:
+        """Find the stored versions of a transaction's articles in one go (call it
+        inside the transaction): a statement per feed, not one per entry."""
+        keys = [(item.doc.source_location, item.doc.identity) for item in items]
+        found = self.store.articles.find_articles(keys)
+        self._found = {key: found.get(key) for key in keys}
 
     def record(
         self, item: ReadyArticle, sig: Signatures, hits: tuple[I64, I64]
@@ -76,7 +87,11 @@ class Recorder:
         """Store one article in the caller's transaction; (outcome, its new unit ids)."""
         doc, article, spans = item.doc, item.article, item.spans
         published = format_time(article.published_at)
-        existing = self.store.articles.find_article(doc.source_location, doc.identity)
+        key = (doc.source_location, doc.identity)
+        if key in self._found:
+            existing = self._found.pop(key)
+        else:
+            existing = self.store.articles.find_article(*key)
         if existing is not None and existing.content_hash == item.content_hash:
             if self.stories is not None and item.reading is not None:
                 self.stories.skip(item.reading)  # another process stored it meanwhile

@@ -10,7 +10,7 @@ signatures and context of candidate units (`candidate_signatures`, then
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +24,9 @@ if TYPE_CHECKING:
 
 U32 = npt.NDArray[np.uint32]
 I64 = npt.NDArray[np.int64]
+
+
+_IN_CHUNK = 500  # values per IN (...) list, far below SQLite's variable limit
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,6 +164,29 @@ class SQLArticles:
             (source_location, identity),
         ).fetchone()
         return StoredArticle(*row) if row else None
+
+    def find_articles(
+        self, keys: Iterable[tuple[str, str]]
+    ) -> dict[tuple[str, str], StoredArticle]:
+        """`find_article` for many (source location, identity) pairs: one statement per
+        source and chunk instead of one per entry (a feed's batch is one source)."""
+        by_source: dict[str, list[str]] = {}
+        for location, identity in keys:
+            by_source.setdefault(location, []).append(identity)
+        found: dict[tuple[str, str], StoredArticle] = {}
+        for location, identities in by_source.items():
+            unique = list(dict.fromkeys(identities))
+            for start in range(0, len(unique), _IN_CHUNK):
+                chunk = unique[start : start + _IN_CHUNK]
+                rows = self._store.execute(
+                    "SELECT identity, id, version, content_hash FROM articles "
+                    "WHERE source_id = (SELECT id FROM sources WHERE location = ?) "
+                    f"AND identity IN ({','.join('?' * len(chunk))})",
+                    (location, *chunk),
+                )
+                for identity, *stored in rows:
+                    found[(location, identity)] = StoredArticle(*stored)
+        return found
 
     def save_article(self, record: ArticleRecord, existing: StoredArticle | None) -> SavedArticle:
         """Insert an article or a new version of `existing`.
@@ -339,8 +365,8 @@ class SQLArticles:
 
     def _select_in(self, sql: str, ids: Sequence[int]) -> list[tuple[Any, ...]]:
         rows: list[tuple[Any, ...]] = []
-        for start in range(0, len(ids), 500):
-            batch = list(ids[start : start + 500])
+        for start in range(0, len(ids), _IN_CHUNK):
+            batch = list(ids[start : start + _IN_CHUNK])
             rows.extend(self._store.execute(sql.format(",".join("?" * len(batch))), batch))
         return rows
 
