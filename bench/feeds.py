@@ -155,6 +155,7 @@ class FeedSet:
     syndicated_stories: int
     syndicated_items: int
     entries: int
+    pages: dict[str, bytes]  # path -> article page (`pages` mode), else empty
 
 
 def _stories(count: int, seed: int) -> Iterator[Story]:
@@ -168,9 +169,22 @@ def _stories(count: int, seed: int) -> Iterator[Story]:
 
 
 def build_feeds(
-    n_feeds: int, n_entries: int, seed: int = SEED, syndicated: float = 0.10
+    n_feeds: int,
+    n_entries: int,
+    seed: int = SEED,
+    syndicated: float = 0.10,
+    pages: Sequence[str] = (),
 ) -> FeedSet:
-    """The feed documents: stories dealt to feeds, some to 2-5 feeds at once."""
+    """The feed documents: stories dealt to feeds, some to 2-5 feeds at once.
+
+    `pages` (the server's base URLs, one per host): summary-only feeds instead.
+    Each item has only its one-sentence description, and its link is an HTML
+    article page on the same server (with a header, navigation and a footer
+    around the text), so a client must fetch and extract every page. Pages are
+    dealt over the hosts by story, as links to many sites are: a client's
+    politeness (one page a second per host) then holds a feed up only where
+    two of its pages share a host.
+    """
     rng = random.Random(seed)
     per_feed: list[list[Item]] = [[] for _ in range(n_feeds)]
     open_feeds = list(range(n_feeds))
@@ -196,15 +210,39 @@ def build_feeds(
                 open_feeds.pop()
     if open_feeds:
         raise RuntimeError("the story generator ran out of stories")
-    docs = [_feed_doc(number, items, rng) for number, items in enumerate(per_feed)]
-    return FeedSet(docs, used, syndicated_stories, syndicated_items, slots)
+    served: dict[str, bytes] = {}
+    docs = [_feed_doc(number, items, rng, pages, served) for number, items in enumerate(per_feed)]
+    return FeedSet(docs, used, syndicated_stories, syndicated_items, slots, served)
 
 
 def _slug(title: str) -> str:
     return "-".join(title.lower().split()[:6])
 
 
-def _feed_doc(number: int, items: list[Item], rng: random.Random) -> FeedDoc:
+def _page(number: int, title: str, published: datetime, html: str) -> bytes:
+    """An article page as a news site serves one: the text inside site furniture."""
+    nav = "".join(f'<li><a href="/{s.lower()}/">{s}</a></li>' for s in SECTIONS)
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{escape(title)} - "
+        f"News {number:04d}</title></head><body><header><a href=/>News {number:04d}</a>"
+        f"<nav><ul>{nav}</ul></nav></header><main><article><h1>{escape(title)}</h1>"
+        f'<p class=byline>By {AUTHORS[number % len(AUTHORS)]} {number:04d}, <time datetime="'
+        f'{published.isoformat()}">{format_datetime(published)}</time></p>{html}</article>'
+        f"<aside><h2>Most read</h2><ul><li><a href=/a>Another story</a></li></ul></aside>"
+        f"</main><footer><p>Copyright News {number:04d}. All rights reserved.</p>"
+        f"<p><a href=/privacy>Privacy</a> <a href=/terms>Terms</a></p></footer></body></html>"
+    ).encode()
+
+
+def _feed_doc(
+    number: int,
+    items: list[Item],
+    rng: random.Random,
+    bases: Sequence[str] = (),
+    pages: dict[str, bytes] | None = None,
+) -> FeedDoc:
+    """One feed's RSS document; with `bases`, summary-only items linking to article
+    pages on those servers, which are added to `pages`."""
     site = f"https://news{number:04d}.example.com"
     dated = []
     for item in items:
@@ -234,6 +272,10 @@ def _feed_doc(number: int, items: list[Item], rng: random.Random) -> FeedDoc:
         link = f"{site}/{published:%Y/%m/%d}/{_slug(story.title)}-{story.index}"
         first = paragraphs[0].split(". ")[0].rstrip(".") + "."
         html = "".join(f"<p>{escape(p)}</p>" for p in paragraphs)
+        if bases and pages is not None:
+            path = f"/pages/{number:04d}/{story.index}.html"
+            pages[path] = _page(number, story.title, published, html)
+            link = bases[story.index % len(bases)] + path
         sections = rng.sample(SECTIONS, 2)
         out += [
             "<item>",
@@ -244,7 +286,7 @@ def _feed_doc(number: int, items: list[Item], rng: random.Random) -> FeedDoc:
             f"<dc:creator>{rng.choice(AUTHORS)} {number:04d}</dc:creator>",
             *(f"<category>{s}</category>" for s in sections),
             f"<description>{escape(first)}</description>",
-            f"<content:encoded><![CDATA[{html}]]></content:encoded>",
+            *([] if bases else [f"<content:encoded><![CDATA[{html}]]></content:encoded>"]),
             "</item>",
         ]
     out += ["</channel>", "</rss>", ""]
@@ -282,11 +324,10 @@ class FeedServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(
-        self, address: tuple[str, int], feeds: dict[str, FeedDoc], counts: _Counts, gz: bool
-    ) -> None:
+    def __init__(self, address: tuple[str, int], counts: _Counts, gz: bool) -> None:
         super().__init__(address, FeedHandler)
-        self.feeds = feeds
+        self.feeds: dict[str, FeedDoc] = {}  # set once built (they may name the server)
+        self.pages: dict[str, bytes] = {}
         self.counts = counts
         self.gzip = gz
 
@@ -323,6 +364,10 @@ class FeedHandler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         if self.path == "/_stats":
             self._send(200, json.dumps(self.server.counts.snapshot()).encode(), count=False)
+            return
+        page = self.server.pages.get(self.path)
+        if page is not None:
+            self._send(200, page, content_type="text/html; charset=utf-8")
             return
         doc = self.server.feeds.get(self.path)
         if doc is None:
@@ -365,17 +410,33 @@ class FeedHandler(BaseHTTPRequestHandler):
         pass
 
 
-def serve(n_feeds: int, n_entries: int, seed: int, syndicated: float, hosts: int, gz: bool) -> None:
-    """Generate the feeds, serve them, print one JSON line with the URLs; stop when stdin ends."""
-    started = time.perf_counter()
-    feed_set = build_feeds(n_feeds, n_entries, seed, syndicated)
-    generated = time.perf_counter() - started
+def _address(k: int) -> str:
+    """The k-th loopback address from 127.0.0.1 on (the last byte never 0 or 255)."""
+    high, low = divmod(k, 254)
+    return f"127.0.{high}.{low + 1}"
+
+
+def serve(
+    n_feeds: int,
+    n_entries: int,
+    seed: int,
+    syndicated: float,
+    hosts: int,
+    gz: bool,
+    pages: bool = False,
+) -> None:
+    """Generate the feeds, serve them, print one JSON line with the URLs; stop when stdin
+    ends. `pages`: summary-only feeds whose items link to article pages served here."""
     counts = _Counts()
+    servers = [FeedServer((_address(k), 0), counts, gz) for k in range(hosts)]
+    bases = [f"http://{_address(k)}:{s.server_address[1]}" for k, s in enumerate(servers)]
+    started = time.perf_counter()
+    feed_set = build_feeds(n_feeds, n_entries, seed, syndicated, bases if pages else ())
+    generated = time.perf_counter() - started
     by_path = {doc.path: doc for doc in feed_set.docs}
-    servers = [FeedServer((f"127.0.0.{k + 1}", 0), by_path, counts, gz) for k in range(hosts)]
     for server in servers:
+        server.feeds, server.pages = by_path, feed_set.pages
         threading.Thread(target=server.serve_forever, daemon=True).start()
-    bases = [f"http://127.0.0.{k + 1}:{s.server_address[1]}" for k, s in enumerate(servers)]
     urls = [bases[i % hosts] + doc.path for i, doc in enumerate(feed_set.docs)]
     info = {
         "urls": urls,
@@ -387,6 +448,7 @@ def serve(n_feeds: int, n_entries: int, seed: int, syndicated: float, hosts: int
         "entries": feed_set.entries,
         "body_bytes": sum(len(d.body) for d in feed_set.docs),
         "gzip_bytes": sum(len(d.gzipped) for d in feed_set.docs),
+        "pages": len(feed_set.pages),
         "server_pid": os.getpid(),
     }
     print(json.dumps(info), flush=True)
@@ -953,9 +1015,17 @@ def _targets(clients: list[str], ratios: dict[str, float]) -> list[str]:
 
 @contextlib.contextmanager
 def feed_server(
-    source: Path, n_feeds: int, n_entries: int, seed: int, syndicated: float, hosts: int, gz: bool
+    source: Path,
+    n_feeds: int,
+    n_entries: int,
+    seed: int,
+    syndicated: float,
+    hosts: int,
+    gz: bool,
+    pages: bool = False,
 ) -> Iterator[dict[str, Any]]:
-    """Start the server process; yield what it printed; stop it."""
+    """Start the server process; yield what it printed; stop it. `pages`: summary-only
+    feeds with article pages (`build_feeds`)."""
     command = [
         sys.executable,
         "-m",
@@ -972,6 +1042,7 @@ def feed_server(
         "--hosts",
         str(hosts),
         *([] if gz else ["--no-gzip"]),
+        *(["--pages"] if pages else []),
     ]
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=source, text=True
@@ -1029,6 +1100,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--tmp", type=Path, help="folder for the temporary databases")
     # Internal: the server and the workers.
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--pages", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--worker", choices=["ours", "reader"], help=argparse.SUPPRESS)
     parser.add_argument("--urls", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--stats", help=argparse.SUPPRESS)
@@ -1037,7 +1109,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.serve:
-        serve(args.feeds, args.entries, args.seed, args.syndicated, args.hosts, not args.no_gzip)
+        serve(
+            args.feeds,
+            args.entries,
+            args.seed,
+            args.syndicated,
+            args.hosts,
+            not args.no_gzip,
+            args.pages,
+        )
         return 0
     if args.worker:
         # Orphans of the client (none expected) stay in its tree, so each poll's

@@ -1,12 +1,23 @@
 """Nodes benchmark (issue 17): the first poll of loopback feeds with 1, 2, 3 fetch nodes.
 
     python -m bench.nodes --feeds 1000 --entries 20 --fetchers 1,2,3
+    python -m bench.nodes --feeds 1000 --entries 20 --fetchers 1,2,3 \
+        --pages --hosts 500 --node-workers 1
 
 What it measures:
 
 * **The feeds**: bench/feeds.py's server (its own process): `--feeds` RSS
   documents of `--entries` items, full text in each item, a tenth of the
-  stories syndicated by 2-5 feeds.
+  stories syndicated by 2-5 feeds. With `--pages`, summary-only feeds: each
+  item is a teaser linking to an article page on the server, which the
+  fetching side must fetch and extract (trafilatura), the heavy part of a
+  real fetch; `--hosts` spreads feeds and pages over that many loopback
+  addresses, so one page a second per host (the fetcher's politeness) does
+  not become the limit.
+* **Fetch nodes' size**: `--node-workers N` gives each fetch node N parse and
+  prepare processes (default: one per core, so that one node alone already
+  uses every core of this machine). With 1, a node stands for a one-core
+  machine, and the curve shows how the deployment grows as nodes add cores.
 * **The baseline, in the same run**: `aggregator poll --all` in one process on
   a new PostgreSQL database: the wall time of the whole first poll.
 * **Each node count**: a new database, the feeds subscribed, one dedup writer
@@ -53,11 +64,14 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def _config(path: Path, url: str) -> Path:
+def _config(path: Path, url: str, workers: int = 0) -> Path:
+    """A node's configuration; `workers` > 0: that many parse and prepare processes
+    (0: the default, one per core)."""
+    pools = f"parse_workers = {workers}\n[ingest]\nworkers = {workers}\n" if workers else ""
     path.write_text(
-        f'database = "{url}"\n[feeds]\nallow = ["127.0.0.0/8"]\n'
+        f'database = "{url}"\n'
         "[daemon]\ntick_seconds = 0.5\nbatch_size = 100\nheartbeat_seconds = 1\n"
-        "lease_seconds = 60\n",
+        f'lease_seconds = 60\n[feeds]\nallow = ["127.0.0.0/8"]\n{pools}',
         encoding="utf-8",
     )
     return path
@@ -95,18 +109,21 @@ def baseline(pg: PgServer, urls: list[str], entries: int, out: Path) -> dict[str
 
 
 def with_nodes(
-    pg: PgServer, urls: list[str], entries: int, fetchers: int, out: Path
+    pg: PgServer, urls: list[str], entries: int, fetchers: int, out: Path, workers: int = 0
 ) -> dict[str, Any]:
-    """One dedup writer and `fetchers` fetch nodes, from their start to an empty queue."""
+    """One dedup writer and `fetchers` fetch nodes (each with `workers` pool processes),
+    from their start to an empty queue."""
     url = pg.new_database(f"nodes{fetchers}")
     config = _config(out / f"nodes{fetchers}.toml", url)
+    fetch_config = _config(out / f"nodes{fetchers}-fetch.toml", url, workers)
     subscribe_opml(config, urls, out / "feeds.opml")
     logs = out / f"nodes{fetchers}.log"
 
     def start(role: str) -> subprocess.Popen[bytes]:
+        node_config = fetch_config if role == "fetch" else config
         with logs.open("ab") as log:
             return subprocess.Popen(
-                [str(AGGREGATOR), "--config", str(config), "run", "--role", role],
+                [str(AGGREGATOR), "--config", str(node_config), "run", "--role", role],
                 stdout=log,
                 stderr=log,
             )
@@ -156,7 +173,10 @@ def render(report: dict[str, Any]) -> str:
         f"{report['machine']['python']}, load before {report['machine']['load_before']}  ",
         f"Run at: {report['at']}",
         "",
-        f"{report['feeds']:,} feeds, {entries:,} entries. One process (`aggregator poll "
+        f"{report['feeds']:,} feeds, {entries:,} entries"
+        f"{' (summary only: each article page fetched and extracted)' if report['pages'] else ''}"
+        f"; fetch nodes with {report['node_workers'] or 'the default'} pool processes each. "
+        f"One process (`aggregator poll "
         f"--all`): {base['seconds']:.1f} s, {entries / base['seconds']:,.0f} entries/s, "
         f"{base['cpu']:.1f} CPU s (+ PostgreSQL {base['pg_cpu'] or 0:.1f}).",
         "",
@@ -181,14 +201,37 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--feeds", type=int, default=1000)
     parser.add_argument("--entries", type=int, default=20)
     parser.add_argument("--fetchers", default="1,2,3")
+    parser.add_argument(
+        "--pages",
+        action="store_true",
+        help="summary-only feeds: every entry's article page is fetched and extracted",
+    )
+    parser.add_argument(
+        "--hosts",
+        type=int,
+        default=1,
+        help="loopback addresses the feeds and pages are served from",
+    )
+    parser.add_argument(
+        "--node-workers",
+        type=int,
+        default=0,
+        help="parse and prepare processes per fetch node (default: one per core)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/nodes-bench"))
     args = parser.parse_args(argv)
     out: Path = args.out
     out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {"argv": argv if argv is not None else sys.argv[1:]}
-    report.update(feeds=args.feeds, machine=machine(), at=time.strftime("%Y-%m-%d %H:%M UTC"))
+    report.update(
+        feeds=args.feeds,
+        pages=args.pages,
+        node_workers=args.node_workers,
+        machine=machine(),
+        at=time.strftime("%Y-%m-%d %H:%M UTC"),
+    )
     with (
-        feed_server(REPO, args.feeds, args.entries, 7, 0.1, 1, True) as info,
+        feed_server(REPO, args.feeds, args.entries, 7, 0.1, args.hosts, True, args.pages) as info,
         pg_server(None) as pg,
     ):
         urls, entries = info["urls"], info["entries"]
@@ -196,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one process: {report['baseline']['seconds']:.1f} s", file=sys.stderr)
         report["runs"] = []
         for n in (int(x) for x in args.fetchers.split(",")):
-            report["runs"].append(with_nodes(pg, urls, entries, n, out))
+            report["runs"].append(with_nodes(pg, urls, entries, n, out, args.node_workers))
             print(f"{n} fetch nodes: {report['runs'][-1]['seconds']:.1f} s", file=sys.stderr)
     (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(render(report))
