@@ -416,22 +416,43 @@ def _address(k: int) -> str:
     return f"127.0.{high}.{low + 1}"
 
 
-def serve(
-    n_feeds: int,
-    n_entries: int,
-    seed: int,
-    syndicated: float,
-    hosts: int,
-    gz: bool,
-    pages: bool = False,
-) -> None:
+@dataclass(frozen=True, slots=True)
+class ServeSpec:
+    """What the feed server generates and how it serves it (`serve`, `feed_server`).
+
+    `hosts`: loopback addresses to listen on; `gz`: gzip when asked; `pages`:
+    summary-only feeds whose items link to article pages served here."""
+
+    feeds: int
+    entries: int
+    seed: int = SEED
+    syndicated: float = 0.10
+    hosts: int = 1
+    gz: bool = True
+    pages: bool = False
+
+    def arguments(self) -> list[str]:
+        """The server process's command-line arguments for this spec."""
+        return [
+            *("--feeds", str(self.feeds), "--entries", str(self.entries)),
+            *("--seed", str(self.seed), "--syndicated", str(self.syndicated)),
+            *("--hosts", str(self.hosts)),
+            *([] if self.gz else ["--no-gzip"]),
+            *(["--pages"] if self.pages else []),
+        ]
+
+
+def serve(spec: ServeSpec) -> None:
     """Generate the feeds, serve them, print one JSON line with the URLs; stop when stdin
-    ends. `pages`: summary-only feeds whose items link to article pages served here."""
+    ends."""
     counts = _Counts()
-    servers = [FeedServer((_address(k), 0), counts, gz) for k in range(hosts)]
+    hosts = spec.hosts
+    servers = [FeedServer((_address(k), 0), counts, spec.gz) for k in range(hosts)]
     bases = [f"http://{_address(k)}:{s.server_address[1]}" for k, s in enumerate(servers)]
     started = time.perf_counter()
-    feed_set = build_feeds(n_feeds, n_entries, seed, syndicated, bases if pages else ())
+    feed_set = build_feeds(
+        spec.feeds, spec.entries, spec.seed, spec.syndicated, bases if spec.pages else ()
+    )
     generated = time.perf_counter() - started
     by_path = {doc.path: doc for doc in feed_set.docs}
     for server in servers:
@@ -1014,36 +1035,9 @@ def _targets(clients: list[str], ratios: dict[str, float]) -> list[str]:
 
 
 @contextlib.contextmanager
-def feed_server(
-    source: Path,
-    n_feeds: int,
-    n_entries: int,
-    seed: int,
-    syndicated: float,
-    hosts: int,
-    gz: bool,
-    pages: bool = False,
-) -> Iterator[dict[str, Any]]:
-    """Start the server process; yield what it printed; stop it. `pages`: summary-only
-    feeds with article pages (`build_feeds`)."""
-    command = [
-        sys.executable,
-        "-m",
-        "bench.feeds",
-        "--serve",
-        "--feeds",
-        str(n_feeds),
-        "--entries",
-        str(n_entries),
-        "--seed",
-        str(seed),
-        "--syndicated",
-        str(syndicated),
-        "--hosts",
-        str(hosts),
-        *([] if gz else ["--no-gzip"]),
-        *(["--pages"] if pages else []),
-    ]
+def feed_server(source: Path, spec: ServeSpec) -> Iterator[dict[str, Any]]:
+    """Start the server process; yield what it printed; stop it."""
+    command = [sys.executable, "-m", "bench.feeds", "--serve", *spec.arguments()]
     process = subprocess.Popen(
         command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, cwd=source, text=True
     )
@@ -1061,6 +1055,18 @@ def feed_server(
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+def _spec(args: argparse.Namespace) -> ServeSpec:
+    return ServeSpec(
+        args.feeds,
+        args.entries,
+        args.seed,
+        args.syndicated,
+        args.hosts,
+        not args.no_gzip,
+        args.pages,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1109,15 +1115,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.serve:
-        serve(
-            args.feeds,
-            args.entries,
-            args.seed,
-            args.syndicated,
-            args.hosts,
-            not args.no_gzip,
-            args.pages,
-        )
+        serve(_spec(args))
         return 0
     if args.worker:
         # Orphans of the client (none expected) stay in its tree, so each poll's
@@ -1165,15 +1163,7 @@ def main(argv: list[str] | None = None) -> int:
             info["commit"] = ref
             info["aggregator_changes"] = f"taken from git {args.ref}"
         print("generating and serving the feeds", file=sys.stderr)
-        with feed_server(
-            source,
-            args.feeds,
-            args.entries,
-            args.seed,
-            args.syndicated,
-            args.hosts,
-            not args.no_gzip,
-        ) as server:
+        with feed_server(source, _spec(args)) as server:
             print(f"  {server['generate_seconds']:.1f} s to generate", file=sys.stderr)
             urls_file = Path(tmp) / "urls.json"
             urls_file.write_text(json.dumps(server["urls"]), encoding="utf-8")

@@ -42,7 +42,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.feeds import feed_server
+from bench.feeds import ServeSpec, feed_server
 from bench.pgserver import PgServer, pg_server
 from bench.soak import AGGREGATOR, REPO, machine, subscribe_opml
 
@@ -231,7 +231,9 @@ def main(argv: list[str] | None = None) -> int:
         at=time.strftime("%Y-%m-%d %H:%M UTC"),
     )
     with (
-        feed_server(REPO, args.feeds, args.entries, 7, 0.1, args.hosts, True, args.pages) as info,
+        feed_server(
+            REPO, ServeSpec(args.feeds, args.entries, 7, hosts=args.hosts, pages=args.pages)
+        ) as info,
         pg_server(None) as pg,
     ):
         urls, entries = info["urls"], info["entries"]
