@@ -221,6 +221,36 @@ def test_a_group_rolled_back_while_placed_leaves_the_index_as_stored(
         assert count == members
 
 
+@pytest.mark.sqlite_only
+def test_a_rolled_back_story_change_does_not_hide_another_process_s_next_one(
+    config: Config, dated_seeds: list[Path]
+) -> None:
+    """A writer numbers its story changes itself. 000's transaction is rolled back
+    after its change was numbered: the number must be given back, for the other
+    process's next change takes it, and the first must still catch that change up
+    (003 joins the story of 002, which the other process stored)."""
+    _ingest(config, [dated_seeds[1]])
+    with (
+        Store(config.database, config.dedup.minhash) as first,
+        Store(config.database, config.dedup.minhash) as second,
+    ):
+        first.conn.execute(
+            "CREATE TRIGGER refuse_000 BEFORE INSERT ON event_members "
+            "WHEN (SELECT location FROM articles WHERE id = NEW.article_id) LIKE '%/000_%' "
+            "BEGIN SELECT RAISE(ABORT, 'refused'); END"
+        )
+        one, other = Ingester(first, config, workers=0), Ingester(second, config, workers=0)
+        try:
+            outcomes = list(one.ingest(read_all([dated_seeds[4], dated_seeds[0]], config)))
+            list(other.ingest(read_all([dated_seeds[2]], config)))
+            list(one.ingest(read_all([dated_seeds[3]], config)))
+        finally:
+            one.close()
+            other.close()
+    assert [Path(o.location).name[:3] for o in outcomes if o.status == "failed"] == ["000"]
+    assert _groups(config) == [["001", "004"], ["002", "003"]]
+
+
 def test_the_commands_show_stories_and_why(config: Config, dated_seeds: list[Path]) -> None:
     _ingest(config, dated_seeds)
     db = str(config.database.url if hasattr(config.database, "url") else config.database)

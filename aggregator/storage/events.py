@@ -43,6 +43,7 @@ class StoryWrite:
 
     story_id: int
     article_id: int
+    seq: int  # the writer's next change number (writers are serialised)
     now: str
     first_at: str
     last_at: str
@@ -112,27 +113,29 @@ class SQLEvents:
         )
         return int(cursor.fetchone()[0])
 
-    def save(self, write: StoryWrite) -> int:
-        """Store the story's new state and its new member; the story's new `seq`."""
+    def save(self, write: StoryWrite) -> None:
+        """Store the story's new state and its new member.
+
+        The caller numbers the change (`write.seq`): it has read the highest
+        number inside its transaction, after the writers' lock, so nothing is
+        read back here, and on PostgreSQL the statement needs no answer."""
         w = write
         strongest = sorted(w.centroid, key=lambda c: -c[1])[:8]
-        seq = int(
-            self._store.execute(
-                "UPDATE event_stories SET "
-                "seq = (SELECT coalesce(max(seq), 0) + 1 FROM event_stories), updated_at = ?, "
-                "first_at = ?, last_at = ?, articles = ?, event_days = ?, terms = ?, "
-                "centroid = ? WHERE id = ? RETURNING seq",
-                (
-                    w.now,
-                    w.first_at,
-                    w.last_at,
-                    w.articles,
-                    ",".join(date.fromordinal(d).isoformat() for d in w.event_days),
-                    ", ".join(t for _, _, t in strongest),
-                    json.dumps([[k, round(v, 6), t] for k, v, t in w.centroid]),
-                    w.story_id,
-                ),
-            ).fetchone()[0]
+        self._store.execute(
+            "UPDATE event_stories SET seq = ?, updated_at = ?, "
+            "first_at = ?, last_at = ?, articles = ?, event_days = ?, terms = ?, "
+            "centroid = ? WHERE id = ?",
+            (
+                w.seq,
+                w.now,
+                w.first_at,
+                w.last_at,
+                w.articles,
+                ",".join(date.fromordinal(d).isoformat() for d in w.event_days),
+                ", ".join(t for _, _, t in strongest),
+                json.dumps([[k, round(v, 6), t] for k, v, t in w.centroid]),
+                w.story_id,
+            ),
         )
         self._store.execute(
             "INSERT INTO event_members (article_id, story_id, reason, score, shared, "
@@ -149,7 +152,6 @@ class SQLEvents:
                 w.now,
             ),
         )
-        return seq
 
     def story_of_article_cluster(self, article_id: int) -> int | None:
         """The story of the earliest placed member of the article's passage cluster."""

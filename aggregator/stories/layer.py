@@ -97,6 +97,7 @@ class StoryLayer:
             for story in self.store.events.open_stories(format_time(since)):
                 self._load(story)
         self.seq = self.store.events.last_seq()
+        self.begun_seq = self.seq  # `seq` when the current transaction began
 
     def _new_transaction(self) -> None:
         """Forget what the layer kept of the last transaction's articles."""
@@ -113,11 +114,15 @@ class StoryLayer:
         for story in self.store.events.changed_since(self.seq):
             self._load(story)
             self.seq = max(self.seq, story.seq)
+        # Writers are serialised and this runs inside the transaction, so no one
+        # else changes a story until it ends: its changes are numbered from here.
+        self.begun_seq = self.seq
 
     def rolled_back(self) -> None:
         """Undo in memory what the rolled-back transaction's articles did: their
         terms leave the frequencies, and the stories they joined or started are
         put back as stored (gone, if they started them)."""
+        self.seq = self.begun_seq  # the numbers it used were never stored
         for reading in self.journal.values():
             self.index.frequencies.remove(reading.terms.weights)
         self.index.arrivals -= self.placed
@@ -171,10 +176,12 @@ class StoryLayer:
         self.placed += 1
         self.touched.add(decision.story_id)
         story = self.index.stories[decision.story_id]
-        self.seq = self.store.events.save(
+        self.seq += 1
+        self.store.events.save(
             StoryWrite(
                 story_id=story.id,
                 article_id=article_id,
+                seq=self.seq,
                 now=now,
                 first_at=format_time(datetime.fromtimestamp(story.first, UTC)),
                 last_at=format_time(datetime.fromtimestamp(story.last, UTC)),
