@@ -235,10 +235,11 @@ class SQLArticles:
             (article_id, version, r.content_hash, r.title, r.published_at, now),
         )
         version_id = int(cursor.fetchone()[0])
-        returned = self._insert_returning(
+        # RETURNING rows come in no promised order: mapped back by a unique key.
+        returned = self._store.insert_rows(
             "paragraphs (version_id, article_id, position, text)",
             [(version_id, article_id, n, text) for n, text in enumerate(r.paragraphs)],
-            "id, position",
+            returning="id, position",
         )
         by_position = {position: row_id for row_id, position in returned}
         paragraph_ids = tuple(by_position[n] for n in range(len(r.paragraphs)))
@@ -252,33 +253,22 @@ class SQLArticles:
         band_keys: U32,
     ) -> list[int]:
         """Insert an article's units with their signatures (row-aligned); their ids."""
-        returned = self._insert_returning(
+        returned = self._store.insert_rows(
             "units (paragraph_id, article_id, position, char_start, char_end, word_count, "
             "shingle_count)",
             [(u.paragraph_id, article_id, *_unit_values(u)) for u in units],
-            "id, paragraph_id, position",
+            returning="id, paragraph_id, position",
         )
         by_place = {(paragraph, position): row_id for row_id, paragraph, position in returned}
         ids = [by_place[(u.paragraph_id, u.position)] for u in units]
-        self._insert_returning(  # one statement for the article's signatures, not one each
+        self._store.insert_rows(  # one statement for the article's signatures, not one each
             "unit_signatures (unit_id, minhash, band_keys)",
             [
                 (u, m.tobytes(), b.tobytes())
                 for u, m, b in zip(ids, minhash, band_keys, strict=True)
             ],
-            None,
         )
         return ids
-
-    def _insert_returning(
-        self, target: str, rows: Sequence[tuple[Any, ...]], returning: str | None
-    ) -> list[tuple[Any, ...]]:
-        """Multi-row INSERT ... RETURNING (`Store.insert_rows`).
-
-        RETURNING rows come back in no promised order, so callers map them back
-        by a unique key rather than by position.
-        """
-        return self._store.insert_rows(target, rows, returning=returning)
 
     # -- the persistent LSH index -------------------------------------------------
 

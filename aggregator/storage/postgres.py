@@ -142,10 +142,9 @@ class PostgresEngine:
         A statement whose result nobody reads (an UPDATE, an INSERT without
         RETURNING) is sent without waiting for its answer, so this process and
         the server work at the same time instead of taking turns; an error still
-        surfaces before the commit, at the next result read or at the end. It
-        cut a statement's wall time from about 260 to 80 microseconds and the
-        client's and the server's CPU by half (docs/benchmarks.md, "Several
-        nodes"). COPY cannot run in a pipeline: a bulk copy passes False."""
+        surfaces before the commit, at the next result read or at the end (what
+        it saves: docs/benchmarks.md, "Several nodes, after cutting the writer's
+        round trips"). COPY cannot run in a pipeline: a bulk copy passes False."""
         self._revive()
         try:
             with (
