@@ -22,13 +22,13 @@ writer only indexes, verifies, clusters and stores. What the format decides:
 
 from __future__ import annotations
 
-import json
 import struct
 from datetime import datetime
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
+import orjson
 
 from aggregator.dedup.signature import Signatures
 from aggregator.errors import AggregatorError
@@ -111,7 +111,7 @@ def encode(items: list[ReadyArticle], signatures: Signatures) -> bytes:
             for name, a in arrays.items()
         },
     }
-    head = json.dumps(header, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+    head = orjson.dumps(header)
     body = b"".join(
         np.ascontiguousarray(a, a.dtype.newbyteorder("<")).tobytes() for a in arrays.values()
     )
@@ -124,7 +124,7 @@ def decode(payload: bytes) -> tuple[list[ReadyArticle], Signatures]:
         raise HandoffError(f"not a handoff payload of this version ({payload[:4]!r})")
     try:
         (length,) = _LENGTH.unpack_from(payload, 4)
-        header = json.loads(payload[8 : 8 + length].decode("utf-8"))
+        header = orjson.loads(payload[8 : 8 + length])
         arrays, at = {}, 8 + length
         for name in _ARRAYS:
             spec = header["arrays"][name]

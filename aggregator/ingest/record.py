@@ -80,6 +80,17 @@ class Recorder:
         keys = [(item.doc.source_location, item.doc.identity) for item in items]
         found = self.store.articles.find_articles(keys)
         self._found = {key: found.get(key) for key in keys}
+        # The ids the changed articles' rows will take, drawn in one go (storage/ids.py).
+        need = {"articles": 0, "article_versions": 0, "paragraphs": 0, "units": 0}
+        for key, item in zip(keys, items, strict=True):
+            stored = self._found[key]
+            if stored is not None and stored.content_hash == item.content_hash:
+                continue
+            need["articles"] += stored is None
+            need["article_versions"] += 1
+            need["paragraphs"] += len(item.article.paragraphs)
+            need["units"] += len(item.spans)
+        self.store.ids.expect({table: count for table, count in need.items() if count})
 
     def record(
         self, item: ReadyArticle, sig: Signatures, hits: tuple[I64, I64]

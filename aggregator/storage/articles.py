@@ -207,14 +207,15 @@ class SQLArticles:
             "updated_at": now,
             "content_hash": r.content_hash,
         }
+        ids = self._store.ids
         if existing is None:
             columns = ", ".join(current)
-            cursor = self._store.execute(
-                f"INSERT INTO articles (source_id, identity, first_seen_at, version, {columns}) "
-                f"VALUES (?, ?, ?, 1, {', '.join('?' * len(current))}) RETURNING id",
-                (r.source_id, r.identity, now, *current.values()),
+            article_id, version = ids.one("articles"), 1
+            self._store.execute(
+                "INSERT INTO articles (id, source_id, identity, first_seen_at, version, "
+                f"{columns}) VALUES (?, ?, ?, ?, 1, {', '.join('?' * len(current))})",
+                (article_id, r.source_id, r.identity, now, *current.values()),
             )
-            article_id, version = int(cursor.fetchone()[0]), 1
             self._store.search.added(article_id)
         else:
             article_id, version = existing.id, existing.version + 1
@@ -229,20 +230,20 @@ class SQLArticles:
                 f"UPDATE articles SET version = ?, {assignments} WHERE id = ?",
                 (version, *current.values(), article_id),
             )
-        cursor = self._store.execute(
-            "INSERT INTO article_versions (article_id, version, content_hash, title, "
-            "published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
-            (article_id, version, r.content_hash, r.title, r.published_at, now),
+        version_id = ids.one("article_versions")
+        self._store.execute(
+            "INSERT INTO article_versions (id, article_id, version, content_hash, title, "
+            "published_at, seen_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (version_id, article_id, version, r.content_hash, r.title, r.published_at, now),
         )
-        version_id = int(cursor.fetchone()[0])
-        # RETURNING rows come in no promised order: mapped back by a unique key.
-        returned = self._store.insert_rows(
-            "paragraphs (version_id, article_id, position, text)",
-            [(version_id, article_id, n, text) for n, text in enumerate(r.paragraphs)],
-            returning="id, position",
+        paragraph_ids = tuple(ids.take("paragraphs", len(r.paragraphs)))
+        self._store.insert_rows(
+            "paragraphs (id, version_id, article_id, position, text)",
+            [
+                (row_id, version_id, article_id, n, text)
+                for n, (row_id, text) in enumerate(zip(paragraph_ids, r.paragraphs, strict=True))
+            ],
         )
-        by_position = {position: row_id for row_id, position in returned}
-        paragraph_ids = tuple(by_position[n] for n in range(len(r.paragraphs)))
         return SavedArticle(article_id, version_id, paragraph_ids)
 
     def save_units(
@@ -253,14 +254,15 @@ class SQLArticles:
         band_keys: U32,
     ) -> list[int]:
         """Insert an article's units with their signatures (row-aligned); their ids."""
-        returned = self._store.insert_rows(
-            "units (paragraph_id, article_id, position, char_start, char_end, word_count, "
-            "shingle_count)",
-            [(u.paragraph_id, article_id, *_unit_values(u)) for u in units],
-            returning="id, paragraph_id, position",
+        ids = self._store.ids.take("units", len(units))
+        self._store.insert_rows(
+            "units (id, paragraph_id, article_id, position, char_start, char_end, "
+            "word_count, shingle_count)",
+            [
+                (i, u.paragraph_id, article_id, *_unit_values(u))
+                for i, u in zip(ids, units, strict=True)
+            ],
         )
-        by_place = {(paragraph, position): row_id for row_id, paragraph, position in returned}
-        ids = [by_place[(u.paragraph_id, u.position)] for u in units]
         self._store.insert_rows(  # one statement for the article's signatures, not one each
             "unit_signatures (unit_id, minhash, band_keys)",
             [

@@ -149,16 +149,10 @@ class SQLClusters:
             )
         for cluster_id in plan.emptied:
             execute("DELETE FROM cluster_members WHERE cluster_id = ?", (cluster_id,))
-        applied = AppliedClusters(
-            tuple(
-                int(
-                    execute(
-                        "INSERT INTO clusters (created_at, updated_at) VALUES (?, ?) RETURNING id",
-                        (now, now),
-                    ).fetchone()[0]
-                )
-                for _ in range(plan.created)
-            )
+        applied = AppliedClusters(tuple(self._store.ids.take("clusters", plan.created)))
+        self._store.insert_rows(
+            "clusters (id, created_at, updated_at)",
+            [(cluster_id, now, now) for cluster_id in applied.created],
         )
         for join in plan.joins:
             cluster_id = applied.resolve(join.cluster)

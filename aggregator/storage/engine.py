@@ -79,6 +79,11 @@ class Engine(Protocol):
         sent before the previous one's answer (PostgreSQL; not for COPY)."""
         ...
 
+    def reserve_ids(self, table: str, count: int) -> list[int]:
+        """`count` ids for new rows of `table`, ascending, that the engine gives
+        nobody else (inside a write transaction; storage/ids.py)."""
+        ...
+
     def check(self) -> None:
         """CorruptDatabaseError (or StoreError) unless the database is sound."""
         ...

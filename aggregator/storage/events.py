@@ -105,13 +105,13 @@ class SQLEvents:
 
     def new_story(self, now: str) -> int:
         """A new, empty story's id (its row is filled by `save`)."""
-        cursor = self._store.execute(
-            "INSERT INTO event_stories (seq, created_at, updated_at, first_at, last_at, "
-            "articles, event_days, terms, centroid) VALUES (0, ?, ?, ?, ?, 0, '', '', '[]') "
-            "RETURNING id",
-            (now, now, now, now),
+        story_id = self._store.ids.one("event_stories")
+        self._store.execute(
+            "INSERT INTO event_stories (id, seq, created_at, updated_at, first_at, last_at, "
+            "articles, event_days, terms, centroid) VALUES (?, 0, ?, ?, ?, ?, 0, '', '', '[]')",
+            (story_id, now, now, now, now),
         )
-        return int(cursor.fetchone()[0])
+        return story_id
 
     def save(self, write: StoryWrite) -> None:
         """Store the story's new state and its new member.

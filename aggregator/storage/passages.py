@@ -164,7 +164,7 @@ class SQLPassages:
 
     def apply(self, plan: PassagePlan) -> AppliedPassages:
         """Carry out a plan in the caller's transaction; the ids of what it added."""
-        execute = self._store.execute
+        execute, ids = self._store.execute, self._store.ids
         least, greatest = self._store.dialect.least, self._store.dialect.greatest
         passages: list[int] = []
         carriers: list[int] = []
@@ -190,22 +190,25 @@ class SQLPassages:
                     ),
                 )
             if place.opened:
-                cursor = execute(
-                    "INSERT INTO passages (created_at, first_published_at, last_published_at) "
-                    "VALUES (?, '9999-12-31T23:59:59Z', '0000-01-01T00:00:00Z') RETURNING id",
-                    (plan.now,),
+                passages.append(ids.one("passages"))
+                execute(
+                    "INSERT INTO passages (id, created_at, first_published_at, "
+                    "last_published_at) "
+                    "VALUES (?, ?, '9999-12-31T23:59:59Z', '0000-01-01T00:00:00Z')",
+                    (passages[-1], plan.now),
                 )
-                passages.append(int(cursor.fetchone()[0]))
             passage = passage_id(place.passage)
             if place.merged:
                 self._merge(passage, [passage_id(p) for p in place.merged])
             for c in place.carriers:
-                cursor = execute(
-                    "INSERT INTO passage_carriers (passage_id, article_id, paragraph_id, "
+                carriers.append(ids.one("passage_carriers"))
+                execute(
+                    "INSERT INTO passage_carriers (id, passage_id, article_id, paragraph_id, "
                     "char_start, char_end, first_unit_id, last_unit_id, edge, matched_id, "
                     "similarity, linked, reason, found_at) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
+                        carriers[-1],
                         passage,
                         c.article_id,
                         c.paragraph_id,
@@ -221,7 +224,6 @@ class SQLPassages:
                         plan.now,
                     ),
                 )
-                carriers.append(int(cursor.fetchone()[0]))
             execute(
                 "UPDATE passages SET carriers = carriers + ?, "
                 f"first_published_at = {least}(first_published_at, ?), "

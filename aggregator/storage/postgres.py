@@ -75,6 +75,7 @@ class PostgresEngine:
         self.location = str(url)
         self.readonly = readonly
         self._writing = False
+        self._sequences: dict[str, str] = {}  # table -> its id column's sequence
         self._pg = _psycopg()
         self.conn = self._connect()
         try:
@@ -159,6 +160,17 @@ class PostgresEngine:
             raise self._translate(e) from e
         finally:
             self._writing = False
+
+    def reserve_ids(self, table: str, count: int) -> list[int]:
+        """`count` values of the table's identity sequence (storage/ids.py)."""
+        sequence = self._sequences.get(table)
+        if sequence is None:
+            row = self.execute("SELECT pg_get_serial_sequence(?, 'id')", (table,)).fetchone()
+            sequence = self._sequences[table] = str(row[0])
+        rows = self.execute(
+            "SELECT nextval(?::regclass) FROM generate_series(1, ?)", (sequence, count)
+        ).fetchall()
+        return sorted(int(r[0]) for r in rows)
 
     def check(self) -> None:
         """StoreError unless the server answers and the schema is there."""

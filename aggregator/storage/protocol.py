@@ -50,6 +50,7 @@ from aggregator.storage.articles import (
 )
 from aggregator.storage.clusters import ClusterLinks, LiveCluster
 from aggregator.storage.events import EventMemberRow, EventStoryRow, StoredStory, StoryWrite
+from aggregator.storage.ids import IdPool
 from aggregator.storage.passages import (
     ParagraphPlace,
     PassageSummary,
@@ -224,6 +225,10 @@ class Store(Protocol):
     def reports(self) -> Reports: ...
     @property
     def events(self) -> Events: ...
+    @property
+    def ids(self) -> IdPool:
+        """New rows' ids, drawn ahead by a write transaction (storage/ids.py)."""
+        ...
 
     def write(
         self, serialised: bool = True, pipelined: bool = True

@@ -104,6 +104,7 @@ class SQLiteEngine:
                 raise describe(e, path) from e
             raise
         self.conn = conn
+        self._reserved: dict[str, int] = {}  # table -> the highest id handed out
 
     def execute(self, sql: str, args: Args = ()) -> sqlite3.Cursor:
         try:
@@ -137,6 +138,25 @@ class SQLiteEngine:
                 raise
         except sqlite3.Error as e:
             raise translate(e, self.path) from e
+        finally:
+            self._reserved.clear()
+
+    def reserve_ids(self, table: str, count: int) -> list[int]:
+        """Ids above any the table holds, its AUTOINCREMENT counter gave, or this
+        transaction handed out (storage/ids.py); the write lock keeps them ours.
+        Outside a transaction nothing is remembered: the caller inserts at once, and
+        a writer that came between makes that insert fail, never overwrite."""
+        top = self._reserved.get(table) if self.conn.in_transaction else None
+        if top is None:
+            row = self.execute(
+                f"SELECT max(coalesce((SELECT max(id) FROM {table}), 0), "
+                "coalesce((SELECT seq FROM sqlite_sequence WHERE name = ?), 0))",
+                (table,),
+            ).fetchone()
+            top = int(row[0])
+        if self.conn.in_transaction:
+            self._reserved[table] = top + count
+        return list(range(top + 1, top + count + 1))
 
     def check(self) -> None:
         """CorruptDatabaseError unless the file passes SQLite's quick check."""

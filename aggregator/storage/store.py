@@ -27,6 +27,7 @@ from aggregator.storage.digests import SQLDigests
 from aggregator.storage.engine import MAX_VARIABLES, Args, Dialect, Engine, Rows
 from aggregator.storage.events import SQLEvents
 from aggregator.storage.feeds import SQLFeeds
+from aggregator.storage.ids import IdPool
 from aggregator.storage.passages import SQLPassages
 from aggregator.storage.reports import SQLReports
 from aggregator.storage.schema import TABLES
@@ -87,6 +88,7 @@ class Store:
         )
         self._closed = False
         self.writing = False  # inside `write()`
+        self.ids = IdPool(self.engine)  # new rows' ids, drawn ahead (storage/ids.py)
         try:
             self._check_params()
         except BaseException:
@@ -177,12 +179,13 @@ class Store:
         statement waits for its answer, as COPY needs (`PostgresEngine.write`).
         """
         with self.engine.write(serialised, pipelined):
-            self.writing = True
+            self.writing = self.ids.open = True
             try:
                 yield
                 self.search.flush()
             finally:
-                self.writing = False
+                self.writing = self.ids.open = False
+                self.ids.forget()
                 self.search.forget()
                 self.articles.forget()
 
