@@ -16,16 +16,22 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.config import MinHashParams, PostgresURL
-from aggregator.model import FeedChange, FeedSource, FeedUpdate, format_time
+from aggregator.config import Config, MinHashParams, PostgresURL
+from aggregator.ingest.handoff import encode
+from aggregator.ingest.pipeline import Ingester
+from aggregator.model import FeedChange, FeedSource, FeedUpdate, RawDocument, format_time
+from aggregator.service.roles import DedupNode
 from aggregator.storage.nodes import LeaseLost, Nodes
+from aggregator.storage.postgres import PostgresRoleLock
 from aggregator.storage.store import Store
-from tests.conftest import needs_tool, raw_rows
+from tests.conftest import SEEDS, needs_tool, raw_rows, read_all
 from tests.postgres import INITDB, PostgresServer
+from tests.test_handoff import _ready
 
 pytestmark = needs_tool(INITDB, "PostgreSQL (initdb, pg_ctl)")
 
@@ -313,3 +319,34 @@ def test_a_refused_entry_makes_its_feed_fetch_everything_again(
     assert [(i, p) for i, p in Nodes(stores[1]).waiting(5)] == [
         (i, b"x") for i, _, _ in Nodes(stores[1]).waiting_from(5)
     ]
+
+
+def test_the_writer_stores_readable_batches_and_sets_aside_a_damaged_one_between(
+    stores: tuple[Store, Store], url: PostgresURL
+) -> None:
+    """The dedup node reads its batches ahead in a thread (roles.py `_store_some`): a
+    damaged payload staged between two good ones is set aside with its reason, and
+    the good ones' five seed articles are stored, each once."""
+    config = replace(Config(), database=url)
+    docs = [d for d in read_all([SEEDS], config) if isinstance(d, RawDocument)]
+    first, second = _ready(docs[:2], config), _ready(docs[2:], config)
+    fetch = Nodes(stores[0])
+    node_id = fetch.register("fetch")
+    _subscribe(stores[0], 3)
+    payloads = [(2, encode(*first)), (1, b"AGH1 not what encode writes"), (3, encode(*second))]
+    for index, (feed, token) in enumerate(fetch.claim(node_id, _now(), 3, LONG)):
+        fetch.finish(feed.id, token, _update(f"e{index}", _now()), [payloads[index]])
+    damaged = [i for i, p in Nodes(stores[1]).waiting(10) if p == payloads[1][1]]
+
+    writer = DedupNode(config)
+    lock = PostgresRoleLock(url, "dedup")
+    try:
+        assert lock.try_acquire()
+        assert writer._store_some(Ingester(writer.store, config), lock)
+    finally:
+        lock.release()
+        writer.store.close()
+    stored = raw_rows(url, "SELECT identity FROM articles ORDER BY identity")
+    assert sorted(d.identity for d in docs) == [r[0] for r in stored]
+    (row,) = raw_rows(url, "SELECT id, set_aside FROM staged")
+    assert [row[0]] == damaged and "damaged handoff payload" in row[1]

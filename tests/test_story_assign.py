@@ -6,11 +6,13 @@ from __future__ import annotations
 import os
 import random
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from aggregator.stories.assign import DAY, StoryIndex, StoryParams
+from aggregator.stories.assign import DAY, Story, StoryIndex, StoryParams
+from aggregator.stories.dates import event_day, stated_days
 from aggregator.stories.frequencies import Frequencies
 from aggregator.stories.terms import article_terms
 from bench.stories import (
@@ -175,6 +177,46 @@ def test_headline_stories_beat_plain_tfidf() -> None:
     assert ours.f1 >= 0.82
     assert ours.precision >= 0.9
     assert ours.f1 >= plain.f1 + 0.08
+
+
+class _Counting(StoryIndex):
+    """A story index that counts the placements whose candidates it had to cut."""
+
+    cut = 0
+
+    def _candidates(self, vector: dict[int, float]) -> list[Story]:
+        chosen = super()._candidates(vector)
+        strongest = sorted(vector, key=vector.__getitem__, reverse=True)
+        held = set().union(
+            *(self._by_term.get(k, ()) for k in strongest[: self.params.candidate_terms])
+        )
+        self.cut += len(held) > len(chosen)
+        return chosen
+
+
+@pytest.mark.skipif(
+    not UCI_CSV.is_file() and os.environ.get("AGGREGATOR_REQUIRE_DATA") != "1",
+    reason=f"the headline data set is not at {UCI_CSV} (set AGGREGATOR_SHARED_DATA)",
+)
+def test_scoring_only_the_strongest_candidates_changes_no_decision() -> None:
+    """The candidate bound (assign.py, step 3) against scoring every candidate in
+    full, on 6,366 real headlines, with a bound far below the default (4, so it
+    cuts often): every article joins the same story. The chosen candidates of a
+    larger bound include those of a smaller one, so the default is safe too."""
+    headlines = load_uci()
+    placed = []
+    for bound in (4, 10**9):
+        index = _Counting(replace(StoryParams(), candidate_stories=bound))
+        stories = []
+        for h in headlines:
+            terms = article_terms(h.title, [], index.params.weights)
+            day = datetime.fromtimestamp(h.when, UTC).date()
+            stated = stated_days(h.title, day, relative=True)
+            stories.append(index.add(terms, h.when, event_day(stated, day)).story_id)
+        placed.append((stories, index.cut))
+    (bounded, cut), (unbounded, _) = placed
+    assert cut > 1000, cut
+    assert bounded == unbounded
 
 
 @pytest.mark.parametrize("mode", ["published", "wide window"])

@@ -11,7 +11,12 @@ revisited, so a story's members do not move under a reader's feet):
 3. **Candidate stories**: the active stories (a member within `window_days`
    of the article's time) whose centroids hold one of the article's
    `candidate_terms` strongest terms. Stories outside the window are
-   forgotten here (they stay in the store).
+   forgotten here (they stay in the store). Where more than
+   `candidate_stories` do, only those that score best on those strong terms
+   alone (quiet decay included) are scored in full: a common strong term is
+   held by a share of every story in the window, so without that bound the
+   cost of placing an article grew with the window's stories (docs/benchmarks.md,
+   "Event stories at 17,000 articles in one window").
 4. **Score**: the cosine between the article and the story's centroid. When
    the article's event day (dates.py `event_day`: the latest day it states
    up to its publication) is more than `date_tolerance_days` from every
@@ -66,6 +71,7 @@ class StoryParams:
     date_penalty: float = _DEFAULTS.date_penalty
     centroid_terms: int = 64
     candidate_terms: int = 12
+    candidate_stories: int = 64  # the most scored in full per article (see step 3)
     # A story's score halves per this many articles since its latest member (0: off).
     quiet_articles: int = _DEFAULTS.quiet_articles
     weights: TermWeights = field(default_factory=TermWeights)
@@ -242,11 +248,26 @@ class StoryIndex:
                     del self._by_term[key]
 
     def _candidates(self, vector: dict[int, float]) -> list[Story]:
-        strongest = sorted(vector.items(), key=_WEIGHT, reverse=True)[: self.params.candidate_terms]
-        ids: set[int] = set()
-        for key, _ in strongest:
-            ids.update(self._by_term.get(key, ()))
-        return [self.stories[i] for i in sorted(ids)]
+        """The stories worth a full score, in id order (step 3 of the module's rules)."""
+        params, stories = self.params, self.stories
+        strongest = sorted(vector.items(), key=_WEIGHT, reverse=True)[: params.candidate_terms]
+        partial: dict[int, float] = {}  # story id -> its dot product on the strong terms
+        for key, weight in strongest:
+            for story_id in self._by_term.get(key, ()):
+                gain = weight * stories[story_id].centroid[key]
+                partial[story_id] = partial.get(story_id, 0.0) + gain
+        if len(partial) <= params.candidate_stories:
+            return [stories[i] for i in sorted(partial)]
+
+        def rough(story_id: int) -> float:
+            story = stories[story_id]
+            score = partial[story_id] / story.norm if story.norm else 0.0
+            if params.quiet_articles:
+                score *= 0.5 ** ((self.arrivals - story.arrived) / params.quiet_articles)
+            return score
+
+        best = heapq.nlargest(params.candidate_stories, partial, key=rough)
+        return [stories[i] for i in sorted(best)]
 
     def _score(
         self, vector: dict[int, float], days: set[int], story: Story
