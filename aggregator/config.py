@@ -209,6 +209,9 @@ class DaemonConfig:
     # feed outlives its last heartbeat, and how often nodes beat.
     lease_seconds: float = 60.0
     heartbeat_seconds: float = 5.0
+    # How much a fetch node lowers its CPU priority (nice): on a machine it shares
+    # with the dedup writer, the writer (the deployment's one serial stage) comes first.
+    fetch_nice: int = 10
 
     def validate(self) -> None:
         _require(self.tick_seconds >= 0.1, "daemon.tick_seconds", "must be >= 0.1")
@@ -219,6 +222,7 @@ class DaemonConfig:
             "must be at least 3 x heartbeat_seconds",
         )
         _require(self.batch_size >= 1, "daemon.batch_size", "must be >= 1")
+        _require(0 <= self.fetch_nice <= 19, "daemon.fetch_nice", "must be in 0..19")
         _require(self.tick_budget_seconds > 0, "daemon.tick_budget_seconds", "must be > 0")
         _require(self.scan_minutes > 0, "daemon.scan_minutes", "must be > 0")
         _require(self.stop_grace_seconds > 0, "daemon.stop_grace_seconds", "must be > 0")

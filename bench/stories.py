@@ -16,6 +16,9 @@ Two contenders in the same run, on the same stream:
   weight 1, no dates and no quiet-story decay: what the issue measured
   joining all five seeds.
 
+`--window N`: what placing an article costs as one window fills with N
+synthetic articles, with the candidate bound and without, in the same run.
+
 `--articles tests/fixtures/events` reads the labelled full-article set
 instead (as published, with a 60-day window, and undated), after the table
 behind `undated_threshold`: for each value, in how many of the seeds' 120
@@ -269,6 +272,36 @@ def ingest_cost(size: int, rounds: int) -> list[tuple[str, float]]:
     return results
 
 
+def window_cost(size: int) -> list[tuple[int, float, float]]:
+    """CPU ms per article of `StoryIndex.add` while one window fills with `size`
+    synthetic articles (the feeds benchmark's corpus, all within two days, so no
+    story closes), with the candidate bound (`candidate_stories`) and without
+    it, in the same run: (articles so far, bounded, unbounded) per fifth."""
+    from aggregator.model import Article
+    from aggregator.stories.layer import read_article
+    from bench.corpus import Corpus
+
+    weights = StoryParams().weights
+    readings = []
+    for doc in Corpus(size, per_day=max(1, size // 2)).documents():
+        title, *paragraphs = doc.content.decode("utf-8").split("\n")
+        article = Article(title, doc.modified_at, tuple(paragraphs), None, True)
+        readings.append(read_article(article, weights))
+    readings.sort(key=lambda r: r.when)
+    marks = [size * k // 5 for k in range(1, 6)]
+    costs: dict[int, list[float]] = {}
+    for bound in (StoryParams().candidate_stories, 10**9):
+        index = StoryIndex(replace(StoryParams(), candidate_stories=bound))
+        started, at = time.process_time(), 0
+        for n, reading in enumerate(readings, 1):
+            index.add(reading.terms, reading.when, reading.day)
+            if n in marks:
+                now = time.process_time()
+                costs.setdefault(n, []).append((now - started) / (n - at) * 1e3)
+                started, at = now, n
+    return [(n, costs[n][0], costs[n][1]) for n in marks]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--data", type=Path, default=UCI_CSV)
@@ -287,7 +320,21 @@ def main(argv: list[str] | None = None) -> int:
         help="instead: CPU per article of ingesting N synthetic articles, stories off and on",
     )
     parser.add_argument("--rounds", type=int, default=3, help="with --ingest-cost")
+    parser.add_argument(
+        "--window",
+        type=int,
+        metavar="N",
+        help="instead: CPU per article of placing N synthetic articles in one window, "
+        "with the candidate bound and without",
+    )
     args = parser.parse_args(argv)
+    if args.window:
+        print(f"{args.window:,} synthetic articles in one window; CPU ms per article\n")
+        print("| Articles so far | Bounded (default) | Every candidate | Ratio |")
+        print("|---:|---:|---:|---:|")
+        for n, bounded, every in window_cost(args.window):
+            print(f"| {n:,} | {bounded:.3f} | {every:.3f} | {every / bounded:.2f}x |")
+        return 0
     if args.ingest_cost:
         costs = ingest_cost(args.ingest_cost, args.rounds)
         for mode in ("off", "on"):

@@ -520,6 +520,8 @@ def test_non_http_feed_url_in_config_names_the_key(tmp_path: Path) -> None:
         ("daemon", "job_timeout_seconds = 10", r"daemon\.job_timeout_seconds: must be at least"),
         ("daemon", "lease_seconds = 10", r"daemon\.lease_seconds: must be at least 3 x heart"),
         ("daemon", "heartbeat_seconds = 0", r"daemon\.heartbeat_seconds: must be >= 0.1"),
+        ("daemon", "fetch_nice = 20", r"daemon\.fetch_nice: must be in 0\.\.19"),
+        ("daemon", "fetch_nice = -5", r"daemon\.fetch_nice: must be in 0\.\.19"),
         ("daemon", "restart = true", r"daemon\.restart: unknown key"),
         ("digest", 'formats = ["pdf"]', r"digest\.formats: \['pdf'\] not one of html, md"),
         ("digest", 'mail_to = ["a@b.example\\r\\nBcc: x@y"]', r"digest\.mail_to: .* not a plain"),

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 import json
+import os
 import signal
 import subprocess
 from pathlib import Path
@@ -102,6 +103,11 @@ def test_fetch_and_dedup_nodes_store_every_entry_once_through_kills(
         return int(str(rows[0][0])) if rows else 0
 
     wait_for(lambda: stored() >= 40, writer.said("40 articles stored"))
+    # A fetch node yields the CPU to the writer (daemon.fetch_nice, 10 by default).
+    for node in fetchers:
+        node.wait_for_log("at nice +10")
+        niceness = os.getpriority(os.PRIO_PROCESS, node.process.pid)
+        assert niceness - os.getpriority(os.PRIO_PROCESS, writer.process.pid) == 10
     writer.process.send_signal(signal.SIGKILL)
     writer.process.wait()
     standby.wait_for_log("the writer now")

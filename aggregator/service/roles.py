@@ -33,6 +33,7 @@ order batches were staged.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -148,6 +149,16 @@ class FetchNode(Node):
 
     def work(self) -> int:
         daemon = self.config.daemon
+        if daemon.fetch_nice:
+            # Before the pool starts, so its processes inherit it. A machine of fetch
+            # nodes alone runs as fast; one shared with the writer lets the writer's
+            # chain go first (docs/benchmarks.md, "Fetch nodes yield to the writer").
+            os.nice(daemon.fetch_nice)
+            log.info(
+                "fetch node %d: at nice +%d, behind a writer on this machine",
+                self.id,
+                daemon.fetch_nice,
+            )
         poller = self.poller = FetchPoller(self.store, self.config, self.nodes, self.stop)
         try:
             while not self.stop.is_set():
