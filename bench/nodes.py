@@ -64,14 +64,15 @@ def tree_cpu(pid: int) -> float:
     return total
 
 
-def _config(path: Path, url: str, workers: int = 0) -> Path:
+def _config(path: Path, url: str, workers: int = 0, nice: int | None = None) -> Path:
     """A node's configuration; `workers` > 0: that many parse and prepare processes
-    (0: the default, one per core)."""
+    (0: the default, one per core); `nice`: daemon.fetch_nice (None: the default)."""
     pools = f"parse_workers = {workers}\n[ingest]\nworkers = {workers}\n" if workers else ""
+    niceness = "" if nice is None else f"fetch_nice = {nice}\n"
     path.write_text(
         f'database = "{url}"\n'
         "[daemon]\ntick_seconds = 0.5\nbatch_size = 100\nheartbeat_seconds = 1\n"
-        f'lease_seconds = 60\n[feeds]\nallow = ["127.0.0.0/8"]\n{pools}',
+        f'lease_seconds = 60\n{niceness}[feeds]\nallow = ["127.0.0.0/8"]\n{pools}',
         encoding="utf-8",
     )
     return path
@@ -112,13 +113,19 @@ def baseline(pg: PgServer, urls: list[str], entries: int, out: Path) -> dict[str
 
 
 def with_nodes(
-    pg: PgServer, urls: list[str], entries: int, fetchers: int, out: Path, workers: int = 0
+    pg: PgServer,
+    urls: list[str],
+    entries: int,
+    fetchers: int,
+    out: Path,
+    workers: int = 0,
+    nice: int | None = None,
 ) -> dict[str, Any]:
-    """One dedup writer and `fetchers` fetch nodes (each with `workers` pool processes),
-    from their start to an empty queue."""
+    """One dedup writer and `fetchers` fetch nodes (each with `workers` pool processes,
+    at daemon.fetch_nice `nice`), from their start to an empty queue."""
     url = pg.new_database(f"nodes{fetchers}")
     config = _config(out / f"nodes{fetchers}.toml", url)
-    fetch_config = _config(out / f"nodes{fetchers}-fetch.toml", url, workers)
+    fetch_config = _config(out / f"nodes{fetchers}-fetch.toml", url, workers, nice)
     subscribe_opml(config, urls, out / "feeds.opml")
     logs = out / f"nodes{fetchers}.log"
 
@@ -176,6 +183,8 @@ def with_nodes(
 def render(report: dict[str, Any]) -> str:
     base = report["baseline"]
     entries = base["expected"]
+    nice = report.get("fetch_nice")
+    niced = "" if nice is None else f", at daemon.fetch_nice {nice}"
     lines = [
         f"Command: `python -m bench.nodes {' '.join(report['argv'])}`  ",
         f"Machine: {report['machine']['nproc']} CPUs ({report['machine']['cpu']}), Python "
@@ -184,7 +193,8 @@ def render(report: dict[str, Any]) -> str:
         "",
         f"{report['feeds']:,} feeds, {entries:,} entries"
         f"{' (summary only: each article page fetched and extracted)' if report['pages'] else ''}"
-        f"; fetch nodes with {report['node_workers'] or 'the default'} pool processes each. "
+        f"; fetch nodes with {report['node_workers'] or 'the default'} pool processes each"
+        f"{niced}. "
         f"One process (`aggregator poll "
         f"--all`): {base['seconds']:.1f} s, {entries / base['seconds']:,.0f} entries/s, "
         f"{base['cpu']:.1f} CPU s (+ PostgreSQL {base['pg_cpu'] or 0:.1f}).",
@@ -229,6 +239,11 @@ def main(argv: list[str] | None = None) -> int:
         default=0,
         help="parse and prepare processes per fetch node (default: one per core)",
     )
+    parser.add_argument(
+        "--fetch-nice",
+        type=int,
+        help="daemon.fetch_nice of the fetch nodes (default: the configuration's default)",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/nodes-bench"))
     args = parser.parse_args(argv)
     out: Path = args.out
@@ -238,6 +253,7 @@ def main(argv: list[str] | None = None) -> int:
         feeds=args.feeds,
         pages=args.pages,
         node_workers=args.node_workers,
+        fetch_nice=args.fetch_nice,
         machine=machine(),
         at=time.strftime("%Y-%m-%d %H:%M UTC"),
     )
@@ -252,7 +268,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one process: {report['baseline']['seconds']:.1f} s", file=sys.stderr)
         report["runs"] = []
         for n in (int(x) for x in args.fetchers.split(",")):
-            report["runs"].append(with_nodes(pg, urls, entries, n, out, args.node_workers))
+            run = with_nodes(pg, urls, entries, n, out, args.node_workers, args.fetch_nice)
+            report["runs"].append(run)
             print(f"{n} fetch nodes: {report['runs'][-1]['seconds']:.1f} s", file=sys.stderr)
     (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
     print(render(report))
