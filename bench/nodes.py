@@ -28,6 +28,11 @@ What it measures:
   report shows the writer's share of the CPU the deployment used, and where
   adding fetch nodes stops helping: on this machine's cores, or on the one
   writer.
+* **`--apart`**: the stages one after the other instead, so each has the
+  machine to itself: N fetch nodes alone until every feed is polled and
+  staged (how the fetching side grows with the cores it has), then, once,
+  the writer alone until the queue is empty (how fast the one serial stage
+  stores).
 """
 
 from __future__ import annotations
@@ -180,6 +185,121 @@ def with_nodes(
     }
 
 
+def _start(config: Path, role: str, logs: Path) -> subprocess.Popen[bytes]:
+    with logs.open("ab") as log:
+        return subprocess.Popen(
+            [str(AGGREGATOR), "--config", str(config), "run", "--role", role],
+            stdout=log,
+            stderr=log,
+        )
+
+
+def _until(check: Any, what: str, limit: float = 1800.0) -> float:
+    """Seconds until `check()` is true (polled every 0.2 s); an error past `limit`."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > limit:
+            raise RuntimeError(f"{what}: not after {limit:.0f} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+def apart(
+    pg: PgServer,
+    urls: list[str],
+    entries: int,
+    fetchers: int,
+    out: Path,
+    workers: int = 0,
+    nice: int | None = None,
+    drain: bool = True,
+) -> dict[str, Any]:
+    """The two stages one after the other: `fetchers` fetch nodes alone until every
+    feed is polled and staged (nothing else running), then, if `drain`, the
+    writer alone until the queue is empty."""
+    url = pg.new_database(f"apart{fetchers}")
+    config = _config(out / f"apart{fetchers}.toml", url)
+    fetch_config = _config(out / f"apart{fetchers}-fetch.toml", url, workers, nice)
+    subscribe_opml(config, urls, out / "feeds.opml")
+    logs = out / f"apart{fetchers}.log"
+    server_cpu = pg.cpu_seconds()
+    fetches = [_start(fetch_config, "fetch", logs) for _ in range(fetchers)]
+    cpu: dict[int, float] = {}
+
+    def polled() -> bool:
+        for p in fetches:
+            cpu[p.pid] = max(cpu.get(p.pid, 0.0), tree_cpu(p.pid))
+        return _count(url, UNPOLLED) == 0
+
+    try:
+        fetched = _until(polled, f"{fetchers} fetch nodes alone")
+    finally:
+        for p in fetches:
+            p.terminate()
+        for p in fetches:
+            p.wait(timeout=60)
+    middle = pg.cpu_seconds()
+    report: dict[str, Any] = {
+        "fetchers": fetchers,
+        "fetched": fetched,
+        "fetch_cpu": sum(cpu.values()),
+        "fetch_pg_cpu": None if server_cpu is None or middle is None else middle - server_cpu,
+    }
+    if not drain:
+        return report
+    writer = _start(config, "dedup", logs)
+    try:
+        _until(lambda: "the writer now" in logs.read_text(errors="replace"), "the writer")
+        writer_cpu0, middle = tree_cpu(writer.pid), pg.cpu_seconds()
+        writer_cpu = 0.0
+
+        def drained() -> bool:
+            nonlocal writer_cpu
+            writer_cpu = max(writer_cpu, tree_cpu(writer.pid))
+            if _count(url, "SELECT count(*) FROM staged"):
+                return False
+            return _count(url, "SELECT count(*) FROM articles") >= entries
+
+        report["drained"] = _until(drained, "the writer alone")
+        after = pg.cpu_seconds()
+    finally:
+        writer.terminate()
+        writer.wait(timeout=60)
+    report["writer_cpu"] = writer_cpu - writer_cpu0
+    report["drain_pg_cpu"] = None if middle is None or after is None else after - middle
+    return report
+
+
+def render_apart(report: dict[str, Any]) -> str:
+    """The table of the stages apart (`--apart`)."""
+    entries, cores = report["entries"], int(report["machine"]["nproc"])
+    runs = report["apart"]
+    one = runs[0]["fetched"]
+    lines = [
+        "Fetch nodes alone (no writer running), until every feed is polled and staged:",
+        "",
+        "| Fetch nodes | Every feed polled s | vs 1 node | Fetch CPU s | PostgreSQL CPU s "
+        "| Cores busy |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in runs:
+        total = r["fetch_cpu"] + (r["fetch_pg_cpu"] or 0.0)
+        lines.append(
+            f"| {r['fetchers']} | {r['fetched']:.1f} | {one / r['fetched']:.2f}x | "
+            f"{r['fetch_cpu']:.1f} | {r['fetch_pg_cpu'] or 0:.1f} | "
+            f"{100 * total / (r['fetched'] * cores):.0f}% |"
+        )
+    first = runs[0]
+    if "drained" in first:
+        lines += [
+            "",
+            f"Then the writer alone: {entries:,} entries stored in {first['drained']:.1f} s "
+            f"({entries / first['drained']:,.0f} entries/s), writer CPU "
+            f"{first['writer_cpu']:.1f} s, PostgreSQL CPU {first['drain_pg_cpu'] or 0:.1f} s.",
+        ]
+    return "\n".join(lines) + "\n"
+
+
 def render(report: dict[str, Any]) -> str:
     base = report["baseline"]
     entries = base["expected"]
@@ -244,6 +364,11 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         help="daemon.fetch_nice of the fetch nodes (default: the configuration's default)",
     )
+    parser.add_argument(
+        "--apart",
+        action="store_true",
+        help="instead: fetch nodes alone until every feed is staged, then the writer alone",
+    )
     parser.add_argument("--out", type=Path, default=Path("bench/out/nodes-bench"))
     args = parser.parse_args(argv)
     out: Path = args.out
@@ -264,6 +389,15 @@ def main(argv: list[str] | None = None) -> int:
         pg_server(None) as pg,
     ):
         urls, entries = info["urls"], info["entries"]
+        if args.apart:
+            report["entries"], report["apart"] = entries, []
+            for k, n in enumerate(int(x) for x in args.fetchers.split(",")):
+                run = apart(pg, urls, entries, n, out, args.node_workers, args.fetch_nice, k == 0)
+                report["apart"].append(run)
+                print(f"{n} fetch nodes alone: {run['fetched']:.1f} s", file=sys.stderr)
+            (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+            print(render_apart(report))
+            return 0
         report["baseline"] = baseline(pg, urls, entries, out)
         print(f"one process: {report['baseline']['seconds']:.1f} s", file=sys.stderr)
         report["runs"] = []
