@@ -44,6 +44,7 @@ import os
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -117,39 +118,68 @@ def baseline(pg: PgServer, urls: list[str], entries: int, out: Path) -> dict[str
     return {"seconds": seconds, "stored": stored, "expected": entries, "cpu": cpu, "pg_cpu": pg_cpu}
 
 
-def with_nodes(
-    pg: PgServer,
-    urls: list[str],
-    entries: int,
-    fetchers: int,
-    out: Path,
-    workers: int = 0,
-    nice: int | None = None,
-) -> dict[str, Any]:
-    """One dedup writer and `fetchers` fetch nodes (each with `workers` pool processes,
-    at daemon.fetch_nice `nice`), from their start to an empty queue."""
-    url = pg.new_database(f"nodes{fetchers}")
-    config = _config(out / f"nodes{fetchers}.toml", url)
-    fetch_config = _config(out / f"nodes{fetchers}-fetch.toml", url, workers, nice)
+@dataclass(frozen=True)
+class _Deployment:
+    url: str
+    config: Path  # the writer's
+    fetch_config: Path
+    logs: Path
+
+
+def _deployment(
+    pg: PgServer, urls: list[str], name: str, out: Path, workers: int, nice: int | None
+) -> _Deployment:
+    """A new database with the feeds subscribed, and the nodes' configurations."""
+    url = pg.new_database(name)
+    config = _config(out / f"{name}.toml", url)
+    fetch_config = _config(out / f"{name}-fetch.toml", url, workers, nice)
     subscribe_opml(config, urls, out / "feeds.opml")
-    logs = out / f"nodes{fetchers}.log"
+    return _Deployment(url, config, fetch_config, out / f"{name}.log")
 
-    def start(role: str) -> subprocess.Popen[bytes]:
-        node_config = fetch_config if role == "fetch" else config
-        with logs.open("ab") as log:
-            return subprocess.Popen(
-                [str(AGGREGATOR), "--config", str(node_config), "run", "--role", role],
-                stdout=log,
-                stderr=log,
-            )
 
-    writer = start("dedup")
-    while "the writer now" not in logs.read_text(errors="replace"):
+def _start(config: Path, role: str, logs: Path) -> subprocess.Popen[bytes]:
+    with logs.open("ab") as log:
+        return subprocess.Popen(
+            [str(AGGREGATOR), "--config", str(config), "run", "--role", role],
+            stdout=log,
+            stderr=log,
+        )
+
+
+def _until(check: Any, what: str, limit: float = 1800.0) -> float:
+    """Seconds until `check()` is true (polled every 0.2 s); an error past `limit`."""
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > limit:
+            raise RuntimeError(f"{what}: not after {limit:.0f} s")
+        time.sleep(0.2)
+    return time.monotonic() - started
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How many fetch nodes, each with `workers` pool processes (0: one per core),
+    at daemon.fetch_nice `nice` (None: the configuration's default)."""
+
+    fetchers: int
+    workers: int = 0
+    nice: int | None = None
+
+
+def with_nodes(
+    pg: PgServer, urls: list[str], entries: int, layout: Layout, out: Path
+) -> dict[str, Any]:
+    """One dedup writer and the layout's fetch nodes, from their start to an empty queue."""
+    fetchers = layout.fetchers
+    d = _deployment(pg, urls, f"nodes{fetchers}", out, layout.workers, layout.nice)
+    url = d.url
+    writer = _start(d.config, "dedup", d.logs)
+    while "the writer now" not in d.logs.read_text(errors="replace"):
         time.sleep(0.1)
     server_cpu = pg.cpu_seconds()
     writer_cpu0 = tree_cpu(writer.pid)
     started = time.monotonic()
-    fetches = [start("fetch") for _ in range(fetchers)]
+    fetches = [_start(d.fetch_config, "fetch", d.logs) for _ in range(fetchers)]
     cpu: dict[int, float] = {}
     fetched, stored = None, 0
     try:
@@ -185,45 +215,17 @@ def with_nodes(
     }
 
 
-def _start(config: Path, role: str, logs: Path) -> subprocess.Popen[bytes]:
-    with logs.open("ab") as log:
-        return subprocess.Popen(
-            [str(AGGREGATOR), "--config", str(config), "run", "--role", role],
-            stdout=log,
-            stderr=log,
-        )
-
-
-def _until(check: Any, what: str, limit: float = 1800.0) -> float:
-    """Seconds until `check()` is true (polled every 0.2 s); an error past `limit`."""
-    started = time.monotonic()
-    while not check():
-        if time.monotonic() - started > limit:
-            raise RuntimeError(f"{what}: not after {limit:.0f} s")
-        time.sleep(0.2)
-    return time.monotonic() - started
-
-
 def apart(
-    pg: PgServer,
-    urls: list[str],
-    entries: int,
-    fetchers: int,
-    out: Path,
-    workers: int = 0,
-    nice: int | None = None,
-    drain: bool = True,
+    pg: PgServer, urls: list[str], entries: int, layout: Layout, out: Path, drain: bool
 ) -> dict[str, Any]:
-    """The two stages one after the other: `fetchers` fetch nodes alone until every
+    """The two stages one after the other: the layout's fetch nodes alone until every
     feed is polled and staged (nothing else running), then, if `drain`, the
     writer alone until the queue is empty."""
-    url = pg.new_database(f"apart{fetchers}")
-    config = _config(out / f"apart{fetchers}.toml", url)
-    fetch_config = _config(out / f"apart{fetchers}-fetch.toml", url, workers, nice)
-    subscribe_opml(config, urls, out / "feeds.opml")
-    logs = out / f"apart{fetchers}.log"
+    fetchers = layout.fetchers
+    d = _deployment(pg, urls, f"apart{fetchers}", out, layout.workers, layout.nice)
+    url, config, logs = d.url, d.config, d.logs
     server_cpu = pg.cpu_seconds()
-    fetches = [_start(fetch_config, "fetch", logs) for _ in range(fetchers)]
+    fetches = [_start(d.fetch_config, "fetch", logs) for _ in range(fetchers)]
     cpu: dict[int, float] = {}
 
     def polled() -> bool:
@@ -392,7 +394,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.apart:
             report["entries"], report["apart"] = entries, []
             for k, n in enumerate(int(x) for x in args.fetchers.split(",")):
-                run = apart(pg, urls, entries, n, out, args.node_workers, args.fetch_nice, k == 0)
+                layout = Layout(n, args.node_workers, args.fetch_nice)
+                run = apart(pg, urls, entries, layout, out, drain=k == 0)
                 report["apart"].append(run)
                 print(f"{n} fetch nodes alone: {run['fetched']:.1f} s", file=sys.stderr)
             (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
@@ -402,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"one process: {report['baseline']['seconds']:.1f} s", file=sys.stderr)
         report["runs"] = []
         for n in (int(x) for x in args.fetchers.split(",")):
-            run = with_nodes(pg, urls, entries, n, out, args.node_workers, args.fetch_nice)
+            run = with_nodes(pg, urls, entries, Layout(n, args.node_workers, args.fetch_nice), out)
             report["runs"].append(run)
             print(f"{n} fetch nodes: {report['runs'][-1]['seconds']:.1f} s", file=sys.stderr)
     (out / "report.json").write_text(json.dumps(report, indent=1), encoding="utf-8")
