@@ -408,6 +408,7 @@ def test_config_show_prints_toml_with_the_same_values(tmp_path: Path) -> None:
             "job_timeout_seconds": 900.0,
             "lease_seconds": 60.0,
             "heartbeat_seconds": 5.0,
+            "fetch_nice": 10,
         },
         "digest": {
             "directory": str(base / "digests"),
