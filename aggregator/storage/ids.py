@@ -26,24 +26,16 @@ transaction never uses ids drawn before another writer's commit.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol
+
+from aggregator.storage.engine import Engine
 
 BLOCK = 64  # ids drawn at once when a transaction needs more than it said
-
-
-class Reserves(Protocol):
-    """What the pool needs of an engine."""
-
-    def reserve_ids(self, table: str, count: int) -> list[int]:
-        """`count` ids for new rows of `table`, ascending, given to nobody else
-        (inside a write transaction)."""
-        ...
 
 
 class IdPool:
     """The ids one write transaction drew and has not used yet, per table."""
 
-    def __init__(self, engine: Reserves) -> None:
+    def __init__(self, engine: Engine) -> None:
         self._engine = engine
         self._free: dict[str, list[int]] = {}
         self.open = False  # inside a write transaction
